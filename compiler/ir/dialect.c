@@ -1,0 +1,132 @@
+#include "dialect.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ir/op_defs.h"
+#include "ir/strbuf.h"
+#include "mlir-c/Dialect/IRDL.h"
+#include "mlir-c/RegisterEverything.h"
+
+/* Every operand, result and attribute gets its own constraint value: IRDL
+ * forces two operands sharing one constraint SSA value to the same type. */
+static const char *attr_base(moai_attr_kind_t kind) {
+  switch (kind) {
+    case MOAI_ATTR_INT: return "#builtin.integer";
+    case MOAI_ATTR_FLOAT: return "#builtin.float";
+    case MOAI_ATTR_STRING: return "#builtin.string";
+    case MOAI_ATTR_INTS: return "#builtin.dense_array";
+    case MOAI_ATTR_FLOATS: return "#builtin.dense_array";
+    case MOAI_ATTR_TENSOR: return "#builtin.dense_int_or_fp_elements";
+    case MOAI_ATTR_TYPE: return "#builtin.type";
+  }
+  return "#builtin.unit";
+}
+
+static void emit_values(moai_strbuf_t *sb, const char *keyword,
+                        const moai_value_def_t *values, size_t count,
+                        char prefix) {
+  for (size_t i = 0; i < count; ++i) {
+    moai_strbuf_appendf(sb,
+                        "    %%%c%zur = irdl.base \"!builtin.tensor\"\n"
+                        "    %%%c%zuu = irdl.base \"!builtin.unranked_tensor\"\n"
+                        "    %%%c%zu = irdl.any_of(%%%c%zur, %%%c%zuu)\n",
+                        prefix, i, prefix, i, prefix, i, prefix, i, prefix, i);
+  }
+  moai_strbuf_appendf(sb, "    irdl.%s(", keyword);
+  for (size_t i = 0; i < count; ++i) {
+    const char *arity = values[i].arity == MOAI_ARITY_OPTIONAL   ? "optional "
+                        : values[i].arity == MOAI_ARITY_VARIADIC ? "variadic "
+                                                                 : "";
+    moai_strbuf_appendf(sb, "%s%s: %s%%%c%zu", i ? ", " : "", values[i].name,
+                        arity, prefix, i);
+  }
+  moai_strbuf_append(sb, ")\n");
+}
+
+static void emit_op(moai_strbuf_t *sb, const moai_op_def_t *def) {
+  moai_strbuf_appendf(sb, "  irdl.operation @%s {\n", def->name);
+  size_t n_operands = moai_op_def_operand_count(def);
+  size_t n_results = moai_op_def_result_count(def);
+  if (n_operands) emit_values(sb, "operands", def->operands, n_operands, 'o');
+  emit_values(sb, "results", def->results, n_results, 'r');
+  /* Only attributes with a default are declared: the importer always sets
+   * them, so IRDL can verify their presence and kind. Optional ones are
+   * checked by the passes that read them. */
+  size_t declared = 0;
+  for (size_t i = 0; i < MOAI_OP_MAX_ATTRS && def->attrs[i].name; ++i) {
+    if (!def->attrs[i].default_text) continue;
+    moai_strbuf_appendf(sb, "    %%a%zu = irdl.base \"%s\"\n", i,
+                        attr_base(def->attrs[i].kind));
+    ++declared;
+  }
+  if (declared) {
+    moai_strbuf_append(sb, "    irdl.attributes {");
+    size_t k = 0;
+    for (size_t i = 0; i < MOAI_OP_MAX_ATTRS && def->attrs[i].name; ++i) {
+      if (!def->attrs[i].default_text) continue;
+      moai_strbuf_appendf(sb, "%s\"%s\" = %%a%zu", k++ ? ", " : "",
+                          def->attrs[i].name, i);
+    }
+    moai_strbuf_append(sb, "}\n");
+  }
+  moai_strbuf_append(sb, "  }\n");
+}
+
+moai_status_t moai_dialect_irdl_text(moai_allocator_t allocator,
+                                     char **out_text) {
+  moai_strbuf_t sb;
+  moai_strbuf_init(&sb, allocator);
+  moai_strbuf_append(&sb,
+                     "// The moai dialect, generated from compiler/ir/"
+                     "op_defs.c. Do not edit.\nirdl.dialect @moai {\n");
+  size_t count = 0;
+  const moai_op_def_t *defs = moai_op_defs(&count);
+  for (size_t i = 0; i < count; ++i) emit_op(&sb, &defs[i]);
+  moai_strbuf_append(&sb, "}\n");
+  return moai_strbuf_finish(&sb, out_text);
+}
+
+moai_status_t moai_dialect_load(MlirContext ctx) {
+  /* An IRDL dialect is loaded once per context; a second load would clash. */
+  if (mlirContextIsRegisteredOperation(ctx,
+                                       mlirStringRefCreateFromCString(
+                                           "moai.constant")))
+    return moai_ok_status();
+  char *text = NULL;
+  MOAI_RETURN_IF_ERROR(moai_dialect_irdl_text(moai_allocator_system(), &text));
+  MlirModule module =
+      mlirModuleCreateParse(ctx, mlirStringRefCreateFromCString(text));
+  moai_allocator_free(moai_allocator_system(), text);
+  if (mlirModuleIsNull(module))
+    return MOAI_STATUS(MOAI_INTERNAL,
+                       "the generated IRDL definition of the moai dialect "
+                       "does not parse");
+  MlirLogicalResult loaded = mlirLoadIRDLDialects(module);
+  mlirModuleDestroy(module);
+  if (mlirLogicalResultIsFailure(loaded))
+    return MOAI_STATUS(MOAI_INTERNAL, "loading the moai IRDL dialect failed");
+  return moai_ok_status();
+}
+
+moai_status_t moai_context_create(bool multithreaded, MlirContext *out_ctx) {
+  MlirContext ctx = mlirContextCreateWithThreading(multithreaded);
+  MlirDialectRegistry registry = mlirDialectRegistryCreate();
+  mlirRegisterAllDialects(registry);
+  mlirContextAppendDialectRegistry(ctx, registry);
+  mlirDialectRegistryDestroy(registry);
+  mlirContextLoadAllAvailableDialects(ctx);
+  moai_status_t status = moai_dialect_load(ctx);
+  if (status) {
+    mlirContextDestroy(ctx);
+    return status;
+  }
+  *out_ctx = ctx;
+  return moai_ok_status();
+}
+
+bool moai_op_is_moai(MlirOperation op) {
+  MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(op));
+  return name.length > 5 && strncmp(name.data, "moai.", 5) == 0;
+}

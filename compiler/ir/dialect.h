@@ -1,0 +1,38 @@
+/* The `moai` dialect: IRDL text generated from the op table, loading it into
+ * a context, and creating contexts ready for moai work. */
+#ifndef MOAI_IR_DIALECT_H
+#define MOAI_IR_DIALECT_H
+
+#include "base/allocator.h"
+#include "base/status.h"
+#include "mlir-c/IR.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Writes the dialect's IRDL definition (an `irdl.dialect @moai` module, the
+ * text `mlir-opt --irdl-file=` accepts) into a NUL-terminated string from
+ * `allocator`, owned by the caller. */
+moai_status_t moai_dialect_irdl_text(moai_allocator_t allocator,
+                                     char **out_text) MOAI_MUST_USE;
+
+/* Loads the moai dialect into `ctx` (which must have the irdl dialect
+ * registered). Loading twice is harmless. */
+moai_status_t moai_dialect_load(MlirContext ctx) MOAI_MUST_USE;
+
+/* Creates a context with every upstream dialect and pass registered and the
+ * moai dialect loaded. Threading is disabled so diagnostics arrive in order;
+ * pass `multithreaded` to keep MLIR's thread pool. The caller owns the
+ * context (mlirContextDestroy). */
+moai_status_t moai_context_create(bool multithreaded,
+                                  MlirContext *out_ctx) MOAI_MUST_USE;
+
+/* Whether `op` is a moai op ("moai." prefix). */
+bool moai_op_is_moai(MlirOperation op);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOAI_IR_DIALECT_H */

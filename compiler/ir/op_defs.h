@@ -1,0 +1,104 @@
+/* The `moai` dialect's op table: the single source of truth for the ops, their
+ * operands, results and attributes. The IRDL definition loaded into every
+ * context is generated from it (moai_dialect_irdl_text), the ONNX importer
+ * maps node attributes through it, and passes look ops up in it.
+ *
+ * moai ops follow ONNX opset 21 semantics: the importer upgrades older
+ * forms (for example ReduceMean's `axes` attribute before opset 18 becomes a
+ * constant operand). Two ops exist only in moai: `moai.constant` (a small
+ * inline tensor) and `moai.weight` (a named tensor whose bytes stay in the
+ * model file). */
+#ifndef MOAI_IR_OP_DEFS_H
+#define MOAI_IR_OP_DEFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MOAI_OP_MAX_OPERANDS 8
+#define MOAI_OP_MAX_RESULTS 4
+#define MOAI_OP_MAX_ATTRS 10
+
+/* default_text of an attribute the node must set (no default). */
+#define MOAI_ATTR_REQUIRED "\x01required"
+
+typedef enum moai_attr_kind_e {
+  MOAI_ATTR_INT,    /* IntegerAttr i64 */
+  MOAI_ATTR_FLOAT,  /* FloatAttr f32 */
+  MOAI_ATTR_STRING, /* StringAttr */
+  MOAI_ATTR_INTS,   /* DenseI64ArrayAttr: array<i64: ...> */
+  MOAI_ATTR_FLOATS, /* DenseF32ArrayAttr: array<f32: ...> */
+  MOAI_ATTR_TENSOR, /* DenseElementsAttr (dense<...> : tensor<...>) */
+  MOAI_ATTR_TYPE,   /* TypeAttr holding an element type (Cast's `to`) */
+} moai_attr_kind_t;
+
+typedef enum moai_arity_e {
+  MOAI_ARITY_SINGLE = 0, /* exactly one value */
+  MOAI_ARITY_OPTIONAL,   /* zero or one */
+  MOAI_ARITY_VARIADIC,   /* any number (at least one for operands) */
+} moai_arity_t;
+
+typedef struct moai_attr_def_t {
+  const char *name; /* NULL ends the list */
+  moai_attr_kind_t kind;
+  /* Default when the node does not set it, in text: "1", "-1.5", "NOTSET",
+   * "0,0" for lists, "" for an empty list. NULL: the attribute is optional
+   * (absent means what ONNX says absence means; not declared in IRDL). */
+  const char *default_text;
+} moai_attr_def_t;
+
+typedef struct moai_value_def_t {
+  const char *name; /* NULL ends the list */
+  moai_arity_t arity;
+} moai_value_def_t;
+
+/* Flags describing an op for passes. */
+enum {
+  MOAI_OP_FLAG_ELEMENTWISE = 1u << 0, /* numpy-broadcasting n-ary op */
+  MOAI_OP_FLAG_NO_GRAD = 1u << 1,     /* outputs carry no gradient */
+  MOAI_OP_FLAG_RANDOM = 1u << 2,      /* not pure: never CSE'd */
+};
+
+typedef struct moai_op_def_t {
+  const char *onnx_type; /* ONNX op type, NULL for moai-only ops */
+  const char *name;      /* mnemonic: "matmul" is `moai.matmul` */
+  int min_opset;         /* first ai.onnx opset that defines this form */
+  moai_value_def_t operands[MOAI_OP_MAX_OPERANDS];
+  moai_value_def_t results[MOAI_OP_MAX_RESULTS];
+  moai_attr_def_t attrs[MOAI_OP_MAX_ATTRS];
+  uint32_t flags;
+  const char *summary; /* one line, for docs and --help */
+} moai_op_def_t;
+
+/* All ops, in a stable order; *out_count receives their number. */
+const moai_op_def_t *moai_op_defs(size_t *out_count);
+
+/* Looks an op up by ONNX op type ("MatMul"); NULL if unsupported. */
+const moai_op_def_t *moai_op_def_find_onnx(const char *onnx_type);
+
+/* Looks an op up by its full name ("moai.matmul") or mnemonic ("matmul");
+ * `len` is the name's length. NULL if unknown. */
+const moai_op_def_t *moai_op_def_find(const char *name, size_t len);
+
+/* Number of operand (result) entries in a definition. */
+size_t moai_op_def_operand_count(const moai_op_def_t *def);
+size_t moai_op_def_result_count(const moai_op_def_t *def);
+
+/* Whether the definition needs `operandSegmentSizes` (more than one
+ * non-single operand). */
+bool moai_op_def_needs_operand_segments(const moai_op_def_t *def);
+bool moai_op_def_needs_result_segments(const moai_op_def_t *def);
+
+/* The attribute definition called `name`, or NULL. */
+const moai_attr_def_t *moai_op_def_find_attr(const moai_op_def_t *def,
+                                             const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOAI_IR_OP_DEFS_H */

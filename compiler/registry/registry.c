@@ -1,0 +1,38 @@
+#include "registry.h"
+
+#include <string.h>
+
+#include "shape_infer/shape_infer.h"
+#include "simplify/simplify.h"
+
+static MlirPass create_shape_infer(void) {
+  moai_shape_infer_options_t options = moai_shape_infer_options_default();
+  return moai_shape_infer_pass_create(&options);
+}
+
+static MlirPass create_simplify(void) {
+  moai_simplify_options_t options = moai_simplify_options_default();
+  return moai_simplify_pass_create(&options);
+}
+
+static const moai_pass_info_t kPasses[] = {
+    {"moai-shape-infer",
+     "Infer static shapes and dtypes of moai ops, folding shape arithmetic "
+     "(Shape/Gather/Concat/..., ConstantOfShape, Range) into constants",
+     create_shape_infer},
+    {"moai-simplify",
+     "Remove dead moai ops and merge identical ones (DCE + CSE for the IRDL "
+     "dialect, which upstream canonicalize/cse cannot touch)",
+     create_simplify},
+};
+
+const moai_pass_info_t *moai_pass_registry(size_t *out_count) {
+  *out_count = sizeof(kPasses) / sizeof(kPasses[0]);
+  return kPasses;
+}
+
+const moai_pass_info_t *moai_pass_registry_find(const char *argument) {
+  for (size_t i = 0; i < sizeof(kPasses) / sizeof(kPasses[0]); ++i)
+    if (strcmp(kPasses[i].argument, argument) == 0) return &kPasses[i];
+  return NULL;
+}

@@ -1,0 +1,3 @@
+#include "version.h"
+
+const char *moai_version_string(void) { return MOAI_VERSION_STRING; }

@@ -1,0 +1,219 @@
+#include "simplify/simplify.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/dialect.h"
+#include "ir/op_defs.h"
+#include "ir/pass_util.h"
+
+static bool op_is_pure_moai(MlirOperation op) {
+  if (!moai_op_is_moai(op)) return false;
+  MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(op));
+  const moai_op_def_t *def = moai_op_def_find(name.data, name.length);
+  return def && !(def->flags & MOAI_OP_FLAG_RANDOM);
+}
+
+static bool op_is_dead(MlirOperation op) {
+  intptr_t n = mlirOperationGetNumResults(op);
+  for (intptr_t i = 0; i < n; ++i)
+    if (!mlirOpOperandIsNull(mlirValueGetFirstUse(mlirOperationGetResult(op, i))))
+      return false;
+  return true;
+}
+
+/* ---- CSE: an open-addressing table of ops keyed by structure ---------- */
+
+typedef struct cse_table_t {
+  MlirOperation *slots;
+  uint64_t *hashes;
+  size_t capacity; /* power of two */
+  size_t count;
+} cse_table_t;
+
+static uint64_t mix(uint64_t h, const void *p) {
+  h ^= (uint64_t)(uintptr_t)p + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h;
+}
+
+static uint64_t op_hash(MlirOperation op) {
+  uint64_t h = mix(0, mlirOperationGetName(op).ptr);
+  for (intptr_t i = 0; i < mlirOperationGetNumOperands(op); ++i)
+    h = mix(h, mlirOperationGetOperand(op, i).ptr);
+  for (intptr_t i = 0; i < mlirOperationGetNumAttributes(op); ++i) {
+    MlirNamedAttribute a = mlirOperationGetAttribute(op, i);
+    h = mix(h, a.name.ptr);
+    h = mix(h, a.attribute.ptr);
+  }
+  for (intptr_t i = 0; i < mlirOperationGetNumResults(op); ++i)
+    h = mix(h, mlirValueGetType(mlirOperationGetResult(op, i)).ptr);
+  return h;
+}
+
+/* Attributes, operands and types are uniqued by the context, so pointer
+ * equality is structural equality. Attribute dictionaries are sorted. */
+static bool op_equal(MlirOperation a, MlirOperation b) {
+  if (mlirOperationGetName(a).ptr != mlirOperationGetName(b).ptr) return false;
+  intptr_t n = mlirOperationGetNumOperands(a);
+  if (n != mlirOperationGetNumOperands(b)) return false;
+  for (intptr_t i = 0; i < n; ++i)
+    if (mlirOperationGetOperand(a, i).ptr != mlirOperationGetOperand(b, i).ptr)
+      return false;
+  n = mlirOperationGetNumAttributes(a);
+  if (n != mlirOperationGetNumAttributes(b)) return false;
+  for (intptr_t i = 0; i < n; ++i) {
+    MlirNamedAttribute x = mlirOperationGetAttribute(a, i);
+    MlirNamedAttribute y = mlirOperationGetAttribute(b, i);
+    if (x.name.ptr != y.name.ptr || x.attribute.ptr != y.attribute.ptr)
+      return false;
+  }
+  n = mlirOperationGetNumResults(a);
+  if (n != mlirOperationGetNumResults(b)) return false;
+  for (intptr_t i = 0; i < n; ++i)
+    if (mlirValueGetType(mlirOperationGetResult(a, i)).ptr !=
+        mlirValueGetType(mlirOperationGetResult(b, i)).ptr)
+      return false;
+  return true;
+}
+
+static bool table_grow(cse_table_t *t) {
+  size_t cap = t->capacity ? t->capacity * 2 : 256;
+  MlirOperation *slots = calloc(cap, sizeof(*slots));
+  uint64_t *hashes = calloc(cap, sizeof(*hashes));
+  if (!slots || !hashes) {
+    free(slots);
+    free(hashes);
+    return false;
+  }
+  for (size_t i = 0; i < t->capacity; ++i) {
+    if (!t->slots[i].ptr) continue;
+    size_t j = t->hashes[i] & (cap - 1);
+    while (slots[j].ptr) j = (j + 1) & (cap - 1);
+    slots[j] = t->slots[i];
+    hashes[j] = t->hashes[i];
+  }
+  free(t->slots);
+  free(t->hashes);
+  t->slots = slots;
+  t->hashes = hashes;
+  t->capacity = cap;
+  return true;
+}
+
+/* Returns an earlier op equal to `op`, or inserts `op` and returns null. If
+ * the table cannot grow, nothing is merged (still correct). */
+static MlirOperation table_find_or_insert(cse_table_t *t, MlirOperation op) {
+  if ((t->count + 1) * 2 > t->capacity && !table_grow(t))
+    return (MlirOperation){NULL};
+  uint64_t h = op_hash(op);
+  size_t j = h & (t->capacity - 1);
+  while (t->slots[j].ptr) {
+    if (t->hashes[j] == h && op_equal(t->slots[j], op)) return t->slots[j];
+    j = (j + 1) & (t->capacity - 1);
+  }
+  t->slots[j] = op;
+  t->hashes[j] = h;
+  t->count++;
+  return (MlirOperation){NULL};
+}
+
+static void simplify_block(MlirBlock block, const moai_simplify_options_t *o,
+                           moai_simplify_stats_t *stats);
+
+static void simplify_regions(MlirOperation op, const moai_simplify_options_t *o,
+                             moai_simplify_stats_t *stats) {
+  for (intptr_t r = 0; r < mlirOperationGetNumRegions(op); ++r) {
+    MlirRegion region = mlirOperationGetRegion(op, r);
+    for (MlirBlock b = mlirRegionGetFirstBlock(region); !mlirBlockIsNull(b);
+         b = mlirBlockGetNextInRegion(b))
+      simplify_block(b, o, stats);
+  }
+}
+
+static void simplify_block(MlirBlock block, const moai_simplify_options_t *o,
+                           moai_simplify_stats_t *stats) {
+  if (o->cse) {
+    cse_table_t table = {0};
+    MlirOperation op = mlirBlockGetFirstOperation(block);
+    while (!mlirOperationIsNull(op)) {
+      MlirOperation next = mlirOperationGetNextInBlock(op);
+      if (mlirOperationGetNumRegions(op)) {
+        simplify_regions(op, o, stats);
+      } else if (op_is_pure_moai(op)) {
+        MlirOperation prior = table_find_or_insert(&table, op);
+        if (!mlirOperationIsNull(prior)) {
+          for (intptr_t i = 0; i < mlirOperationGetNumResults(op); ++i)
+            mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, i),
+                                          mlirOperationGetResult(prior, i));
+          mlirOperationDestroy(op);
+          stats->merged++;
+        }
+      }
+      op = next;
+    }
+    free(table.slots);
+    free(table.hashes);
+  } else {
+    for (MlirOperation op = mlirBlockGetFirstOperation(block);
+         !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op))
+      if (mlirOperationGetNumRegions(op)) simplify_regions(op, o, stats);
+  }
+  if (!o->dce) return;
+  /* Walk backwards so a chain of dead ops goes in one sweep. The C API has
+   * no "previous op", so collect the block's ops first. */
+  size_t n = 0, cap = 0;
+  MlirOperation *ops = NULL;
+  for (MlirOperation it = mlirBlockGetFirstOperation(block);
+       !mlirOperationIsNull(it); it = mlirOperationGetNextInBlock(it)) {
+    if (n == cap) {
+      size_t ncap = cap ? cap * 2 : 256;
+      MlirOperation *grown = realloc(ops, ncap * sizeof(*ops));
+      if (!grown) {
+        free(ops);
+        return; /* DCE is an optimisation: skipping it is still correct */
+      }
+      ops = grown;
+      cap = ncap;
+    }
+    ops[n++] = it;
+  }
+  for (size_t i = n; i-- > 0;) {
+    if (op_is_pure_moai(ops[i]) && op_is_dead(ops[i])) {
+      mlirOperationDestroy(ops[i]);
+      stats->erased++;
+    }
+  }
+  free(ops);
+}
+
+moai_simplify_options_t moai_simplify_options_default(void) {
+  return (moai_simplify_options_t){.dce = true, .cse = true};
+}
+
+void moai_simplify_run(MlirOperation root, const moai_simplify_options_t *options,
+                       moai_simplify_stats_t *out_stats) {
+  moai_simplify_stats_t stats = {0};
+  simplify_regions(root, options, &stats);
+  if (out_stats) *out_stats = stats;
+}
+
+static void run_pass(MlirOperation op, MlirExternalPass pass,
+                     const void *options) {
+  (void)pass;
+  moai_simplify_run(op, options, NULL);
+}
+
+static _Alignas(8) const char kTypeId = 0;
+
+MlirPass moai_simplify_pass_create(const moai_simplify_options_t *options) {
+  static const moai_external_pass_t def = {
+      .type_id_storage = &kTypeId,
+      .name = "MoaiSimplify",
+      .argument = "moai-simplify",
+      .description = "DCE and CSE for moai ops",
+      .op_name = "builtin.module",
+      .run = run_pass,
+  };
+  return moai_external_pass_create(&def, options, sizeof(*options));
+}
