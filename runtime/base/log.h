@@ -40,11 +40,8 @@ void moai_log_write(const moai_log_sink_t *sink, moai_log_level_t level,
 void moai_log_writev(const moai_log_sink_t *sink, moai_log_level_t level,
                      const char *fmt, va_list args);
 
-#define MOAI_LOG(sink, level, ...)                                   \
-  do {                                                               \
-    if ((sink) && (level) <= (sink)->max_level)                      \
-      moai_log_write((sink), (level), __VA_ARGS__);                  \
-  } while (0)
+/* Writes when `level` is enabled in `sink` (NULL sink: dropped). */
+#define MOAI_LOG(sink, level, ...) moai_log_write((sink), (level), __VA_ARGS__)
 
 #ifdef MOAI_ENABLE_DEBUG_LOG
 #define MOAI_LOG_DEBUG(sink, ...) MOAI_LOG(sink, MOAI_LOG_LEVEL_DEBUG, __VA_ARGS__)
