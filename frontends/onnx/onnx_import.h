@@ -35,6 +35,9 @@ typedef struct moai_onnx_import_options_t {
   /* Initializers excluded from training. */
   const char *const *frozen;
   size_t frozen_count;
+  /* When set, an external data file that does not exist is an error; when
+   * clear (shape-only models), weights may be absent. */
+  bool check_external_data;
 } moai_onnx_import_options_t;
 
 /* Imports the model at `path` into a new module owned by the caller

@@ -1,1 +1,245 @@
-int main(void){return 0;}
+/* moaicc: the moai compiler driver.
+ *
+ *   moaicc MODEL.onnx -o PLAN_DIR [options]
+ *   moaicc MODEL.onnx --emit=mlir [-o FILE]
+ *
+ * Imports the model, runs the pass pipeline and writes the plan directory
+ * atomically, or prints the module after the pipeline. Library code returns
+ * statuses; only this file turns them into messages and exit codes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver/compile.h"
+#include "driver/pipeline.h"
+#include "ir/dialect.h"
+#include "ir/diag.h"
+#include "version.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+      "usage: moaicc MODEL.onnx -o PLAN_DIR [options]\n"
+      "       moaicc MODEL.onnx --emit=mlir|summary [-o FILE]\n"
+      "\n"
+      "Compiles an ONNX export of a model (forward, or forward + scalar loss)\n"
+      "into a moai plan directory, or prints the moai-dialect MLIR.\n"
+      "\n"
+      "output:\n"
+      "  -o PATH                  plan directory to write (replaced atomically);\n"
+      "                           with --emit, the file to print to (default stdout)\n"
+      "  --emit=mlir              print the module after the pipeline instead of\n"
+      "                           writing a plan\n"
+      "  --emit=summary           print the plan summary (inputs, outputs,\n"
+      "                           parameters, op counts)\n"
+      "  --mlir-print-debuginfo   with --emit=mlir, print locations (file, node, op type)\n"
+      "\n"
+      "model:\n"
+      "  --input-shape NAME=DIMS  fix the shape of a graph input with symbolic\n"
+      "                           dimensions, e.g. input_ids=4x256 (repeatable)\n"
+      "  --trainable A,B,...      train exactly these initializers (default: the\n"
+      "                           model's moai.trainable_parameters metadata, else\n"
+      "                           every float initializer)\n"
+      "  --freeze A,B,...         exclude these initializers from training\n"
+      "  --no-check-external-data accept external weight files that do not exist\n"
+      "                           (shape-only models; weights are needed only when\n"
+      "                           a plan's weight files are written)\n"
+      "\n"
+      "pipeline:\n"
+      "  --pass-pipeline=P        run pipeline P instead of the default\n"
+      "                           '" MOAI_DEFAULT_PIPELINE "'\n"
+      "  --mlir-print-ir-after-all   print the module after every pass (stderr)\n"
+      "  --mlir-print-ir-before-all  print the module before every pass (stderr)\n"
+      "\n"
+      "general:\n"
+      "  -v, --verbose            progress messages on stderr\n"
+      "  --help                   show this help\n"
+      "  --version                show the version\n");
+}
+
+typedef struct list_t {
+  const char **items;
+  size_t count;
+} list_t;
+
+static int list_push(list_t *l, const char *item) {
+  const char **grown = realloc(l->items, (l->count + 1) * sizeof(*grown));
+  if (!grown) return 0;
+  grown[l->count++] = item;
+  l->items = grown;
+  return 1;
+}
+
+/* Splits "a,b,c" in place (the argv string) into `l`. */
+static int list_push_csv(list_t *l, char *csv) {
+  for (char *tok = strtok(csv, ","); tok; tok = strtok(NULL, ","))
+    if (*tok && !list_push(l, tok)) return 0;
+  return 1;
+}
+
+typedef enum { EMIT_PLAN, EMIT_MLIR, EMIT_SUMMARY } emit_t;
+
+typedef struct args_t {
+  const char *model;
+  const char *output;
+  emit_t emit;
+  bool debuginfo, verbose;
+  list_t shapes, trainable, frozen;
+  bool have_trainable;
+  moai_compile_options_t compile;
+} args_t;
+
+/* Returns 0 to continue, or an exit code + 1. */
+static int parse_args(int argc, char **argv, args_t *a) {
+  a->compile = moai_compile_options_default();
+  for (int i = 1; i < argc; ++i) {
+    char *arg = argv[i];
+    const char *value = NULL;
+#define TAKES_VALUE(flag)                                                   \
+  ((strcmp(arg, flag) == 0 && i + 1 < argc && (value = argv[++i])) ||       \
+   (strncmp(arg, flag "=", sizeof(flag)) == 0 && (value = arg + sizeof(flag))))
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      usage(stdout);
+      return 1;
+    } else if (strcmp(arg, "--version") == 0) {
+      printf("moaicc %s (MLIR 22)\n", moai_version_string());
+      return 1;
+    } else if (strcmp(arg, "-o") == 0 && i + 1 < argc) {
+      a->output = argv[++i];
+    } else if (TAKES_VALUE("--emit")) {
+      if (strcmp(value, "mlir") == 0) a->emit = EMIT_MLIR;
+      else if (strcmp(value, "summary") == 0) a->emit = EMIT_SUMMARY;
+      else {
+        fprintf(stderr, "moaicc: unknown --emit kind '%s' (mlir or summary)\n", value);
+        return 3;
+      }
+    } else if (TAKES_VALUE("--input-shape")) {
+      if (!list_push(&a->shapes, value)) return 2;
+    } else if (TAKES_VALUE("--trainable")) {
+      a->have_trainable = true;
+      if (!list_push_csv(&a->trainable, (char *)value)) return 2;
+    } else if (TAKES_VALUE("--freeze")) {
+      if (!list_push_csv(&a->frozen, (char *)value)) return 2;
+    } else if (TAKES_VALUE("--pass-pipeline")) {
+      a->compile.pipeline = value;
+    } else if (strcmp(arg, "--no-check-external-data") == 0) {
+      a->compile.check_external_data = false;
+    } else if (strcmp(arg, "--mlir-print-ir-after-all") == 0) {
+      a->compile.print_ir_after_all = true;
+    } else if (strcmp(arg, "--mlir-print-ir-before-all") == 0) {
+      a->compile.print_ir_before_all = true;
+    } else if (strcmp(arg, "--mlir-print-debuginfo") == 0) {
+      a->debuginfo = true;
+    } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
+      a->verbose = true;
+    } else if (arg[0] == '-' && arg[1] != '\0') {
+      fprintf(stderr, "moaicc: unknown option '%s' (see moaicc --help)\n", arg);
+      return 3;
+    } else if (!a->model) {
+      a->model = arg;
+    } else {
+      fprintf(stderr, "moaicc: more than one model given ('%s' and '%s')\n",
+              a->model, arg);
+      return 3;
+    }
+#undef TAKES_VALUE
+  }
+  if (!a->model) {
+    fprintf(stderr, "moaicc: no model given (usage: moaicc MODEL.onnx -o PLAN_DIR; see --help)\n");
+    return 3;
+  }
+  if (a->emit == EMIT_PLAN && !a->output) {
+    fprintf(stderr, "moaicc: no output given: pass -o PLAN_DIR, or --emit=mlir to print the module\n");
+    return 3;
+  }
+  return 0;
+}
+
+static int write_text(const char *path, const char *text) {
+  if (!path || strcmp(path, "-") == 0) {
+    fputs(text, stdout);
+    return fflush(stdout) == 0 ? 0 : 1;
+  }
+  /* Write a sibling temporary and rename, so a failure leaves no partial file. */
+  char tmp[4096];
+  if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) return 1;
+  bool special = strncmp(path, "/dev/", 5) == 0;
+  FILE *f = fopen(special ? path : tmp, "w");
+  if (!f) {
+    fprintf(stderr, "moaicc: cannot write '%s': %s\n", path, strerror(errno));
+    return 1;
+  }
+  int bad = fputs(text, f) < 0;
+  bad |= fclose(f) != 0;
+  if (!special && (bad || rename(tmp, path) != 0)) {
+    fprintf(stderr, "moaicc: writing '%s' failed: %s\n", path, strerror(errno));
+    remove(tmp);
+    return 1;
+  }
+  return bad;
+}
+
+int main(int argc, char **argv) {
+  args_t a = {0};
+  int rc = parse_args(argc, argv, &a);
+  if (rc) return rc - 1;
+  moai_log_sink_t log = moai_log_sink_stderr(a.verbose ? MOAI_LOG_LEVEL_INFO
+                                                       : MOAI_LOG_LEVEL_WARNING);
+  a.compile.model_path = a.model;
+  a.compile.input_shapes = a.shapes.items;
+  a.compile.input_shape_count = a.shapes.count;
+  a.compile.trainable = a.have_trainable ? a.trainable.items : NULL;
+  a.compile.trainable_count = a.trainable.count;
+  a.compile.frozen = a.frozen.items;
+  a.compile.frozen_count = a.frozen.count;
+  a.compile.log = &log;
+
+  MlirContext ctx;
+  moai_status_t status = moai_context_create(false, &ctx);
+  if (status) {
+    fprintf(stderr, "moaicc: ");
+    moai_status_fprint(stderr, status, true);
+    moai_status_free(status);
+    return 1;
+  }
+  /* Diagnostics are collected, not printed: the failing status carries the
+   * first error, so each problem is reported exactly once. */
+  moai_diag_sink_t diag;
+  moai_diag_attach(ctx, &diag, NULL);
+  MlirModule module = {NULL};
+  status = moai_compile_module(ctx, &a.compile, &diag, &module);
+  moai_strbuf_t sb;
+  moai_strbuf_init(&sb, moai_allocator_system());
+  if (!status) {
+    if (a.emit == EMIT_MLIR) moai_module_print(module, a.debuginfo, &sb);
+    else moai_module_summarize(module, &sb);
+    if (sb.failed)
+      status = MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory printing the result");
+  }
+  rc = 1;
+  if (status) {
+    fprintf(stderr, "moaicc: error: ");
+    moai_status_fprint(stderr, status, false);
+    moai_status_free(status);
+  } else if (a.emit != EMIT_PLAN) {
+    rc = write_text(a.output, sb.data ? sb.data : "");
+  } else {
+    status = moai_plan_write(a.output, module, sb.data ? sb.data : "");
+    if (status) {
+      fprintf(stderr, "moaicc: error: ");
+      moai_status_fprint(stderr, status, false);
+      moai_status_free(status);
+    } else {
+      MOAI_LOG(&log, MOAI_LOG_LEVEL_INFO, "wrote %s", a.output);
+      rc = 0;
+    }
+  }
+  moai_strbuf_reset(&sb);
+  if (!mlirModuleIsNull(module)) mlirModuleDestroy(module);
+  moai_diag_detach(&diag);
+  mlirContextDestroy(ctx);
+  free(a.shapes.items);
+  free(a.trainable.items);
+  free(a.frozen.items);
+  return rc;
+}

@@ -1,0 +1,63 @@
+/* The compile flow behind moaicc: read a model with the right frontend, run
+ * the pass pipeline, summarise the result and write the plan directory. */
+#ifndef MOAI_DRIVER_COMPILE_H
+#define MOAI_DRIVER_COMPILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "base/log.h"
+#include "base/status.h"
+#include "ir/diag.h"
+#include "ir/strbuf.h"
+#include "mlir-c/IR.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct moai_compile_options_t {
+  const char *model_path;
+  const char *const *input_shapes; /* "name=2x16" */
+  size_t input_shape_count;
+  const char *const *trainable;    /* NULL: from the model */
+  size_t trainable_count;
+  const char *const *frozen;
+  size_t frozen_count;
+  bool check_external_data;        /* external weight files must exist */
+  const char *pipeline;            /* NULL: MOAI_DEFAULT_PIPELINE */
+  bool print_ir_after_all;
+  bool print_ir_before_all;
+  const moai_log_sink_t *log;      /* progress messages (may be NULL) */
+} moai_compile_options_t;
+
+/* Defaults: check external data, default pipeline. */
+moai_compile_options_t moai_compile_options_default(void);
+
+/* Imports options->model_path into a module of `ctx` and runs the pipeline.
+ * `diag` must be attached to ctx. The caller owns *out_module. */
+moai_status_t moai_compile_module(MlirContext ctx,
+                                  const moai_compile_options_t *options,
+                                  moai_diag_sink_t *diag,
+                                  MlirModule *out_module) MOAI_MUST_USE;
+
+/* Appends a human summary of a compiled module (inputs, outputs, parameters,
+ * op counts) to `sb`. */
+void moai_module_summarize(MlirModule module, moai_strbuf_t *sb);
+
+/* Prints the module (with locations when `debuginfo`) into `sb`. */
+void moai_module_print(MlirModule module, bool debuginfo, moai_strbuf_t *sb);
+
+/* Writes the plan directory `dir` atomically: files go to a temporary
+ * sibling directory that is fsync'ed and renamed into place, replacing an
+ * earlier plan only once the new one is complete. Holds `model.mlir` (the
+ * module) and `plan.txt` (the summary). */
+moai_status_t moai_plan_write(const char *dir, MlirModule module,
+                              const char *summary) MOAI_MUST_USE;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOAI_DRIVER_COMPILE_H */
