@@ -21,3 +21,9 @@ config.substitutions.append(("%moai_src", config.moai_src_root))
 config.substitutions.append(("%moai_irdl", os.path.join(config.moai_obj_root, "share", "moai", "moai.irdl.mlir")))
 config.substitutions.append(("%mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
 config.substitutions.append(("%models", os.path.join(config.moai_src_root, "examples")))
+
+# In a sanitizer build moai's libraries need the ASan runtime loaded first,
+# which upstream mlir-opt (not instrumented) cannot do: plugin tests run in the
+# normal build only.
+if config.moai_sanitize:
+    config.available_features.add("asan")

@@ -1,5 +1,6 @@
 // Upstream mlir-opt runs moai's passes from the plugin, with the dialect
 // loaded from the IRDL file the build generates.
+// UNSUPPORTED: asan
 // RUN: %mlir_opt --irdl-file=%moai_irdl --load-pass-plugin=%moai_lib/libmoai_plugin.so --pass-pipeline='builtin.module(moai-simplify)' %s | FileCheck %s
 
 // CHECK-LABEL: func.func @f
