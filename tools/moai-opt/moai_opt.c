@@ -9,6 +9,7 @@
 #include "driver/pipeline.h"
 #include "ir/dialect.h"
 #include "ir/diag.h"
+#include "ir/op_defs.h"
 #include "ir/strbuf.h"
 #include "mlir-c/IR.h"
 #include "registry/registry.h"
@@ -32,6 +33,7 @@ static void usage(FILE *out) {
           "  --no-verify-each          do not verify after every pass\n"
           "  --dump-irdl               print the moai dialect's IRDL definition and exit\n"
           "  --list-passes             list moai's passes and exit\n"
+          "  --list-ops                print the moai dialect's ops as a Markdown table\n"
           "  --help                    show this help\n"
           "  --version                 show the version\n");
 }
@@ -56,6 +58,45 @@ static char *read_all(FILE *f, size_t *out_len) {
   buf[len] = '\0';
   *out_len = len;
   return buf;
+}
+
+static void print_values(FILE *out, const moai_value_def_t *v, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    fprintf(out, "%s%s%s", i ? ", " : "", v[i].name,
+            v[i].arity == MOAI_ARITY_OPTIONAL   ? "?"
+            : v[i].arity == MOAI_ARITY_VARIADIC ? "..."
+                                                : "");
+}
+
+/* The op table as Markdown: docs/dialect.md embeds this output and a test
+ * keeps the two identical. */
+static void print_ops_markdown(FILE *out) {
+  static const char *const kinds[] = {"int", "float", "string", "ints",
+                                      "floats", "tensor", "type"};
+  size_t n = 0;
+  const moai_op_def_t *defs = moai_op_defs(&n);
+  fprintf(out, "| op | ONNX | operands | results | attributes (default) |\n"
+               "|---|---|---|---|---|\n");
+  for (size_t i = 0; i < n; ++i) {
+    const moai_op_def_t *d = &defs[i];
+    fprintf(out, "| `moai.%s` | %s | ", d->name, d->onnx_type ? d->onnx_type : "-");
+    print_values(out, d->operands, moai_op_def_operand_count(d));
+    fprintf(out, " | ");
+    print_values(out, d->results, moai_op_def_result_count(d));
+    fprintf(out, " | ");
+    for (size_t k = 0; k < MOAI_OP_MAX_ATTRS && d->attrs[k].name; ++k) {
+      const moai_attr_def_t *a = &d->attrs[k];
+      const char *def = !a->default_text ? "optional"
+                        : strcmp(a->default_text, MOAI_ATTR_REQUIRED) == 0
+                            ? "required"
+                            : a->default_text;
+      fprintf(out, "%s%s: %s (%s%s%s)", k ? ", " : "", a->name, kinds[a->kind],
+              a->default_text && strcmp(def, "required") && strcmp(def, "optional") ? "`" : "",
+              *def ? def : "empty",
+              a->default_text && strcmp(def, "required") && strcmp(def, "optional") ? "`" : "");
+    }
+    fprintf(out, " |\n");
+  }
 }
 
 typedef struct opt_args_t {
@@ -92,6 +133,9 @@ static int parse_args(int argc, char **argv, opt_args_t *a) {
       const moai_pass_info_t *passes = moai_pass_registry(&n);
       for (size_t k = 0; k < n; ++k)
         printf("  %-20s %s\n", passes[k].argument, passes[k].description);
+      exit(0);
+    } else if (strcmp(arg, "--list-ops") == 0) {
+      print_ops_markdown(stdout);
       exit(0);
     } else if (strncmp(arg, "--pass-pipeline=", 16) == 0) {
       a->pipeline = arg + 16;
