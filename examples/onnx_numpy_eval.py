@@ -72,6 +72,23 @@ def _sce_loss(scores, labels, a):
     return np.array(-(picked * keep).sum() / keep.sum(), dtype=scores.dtype)
 
 
+def _batch_norm(x, scale, bias, mean, var, a):
+    """Inference mode: normalises with `mean` and `var`. training_mode=1:
+    with the batch's mean and (biased) variance, and also returns the
+    running statistics input * momentum + batch * (1 - momentum)."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    eps, momentum = a.get("epsilon", 1e-5), a.get("momentum", 0.9)
+    out_mean, out_var = mean, var
+    if a.get("training_mode", 0):
+        axes = (0,) + tuple(range(2, x.ndim))
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        out_mean = out_mean * momentum + mean * (1 - momentum)
+        out_var = out_var * momentum + var * (1 - momentum)
+    y = ((x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+         * scale.reshape(shape) + bias.reshape(shape))
+    return [y.astype(x.dtype), out_mean.astype(x.dtype), out_var.astype(x.dtype)]
+
+
 def _slice(x, starts, ends, axes=None, steps=None):
     axes = range(len(starts)) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
@@ -148,11 +165,16 @@ def _eval(node, x, a):
     if op == "Conv":
         return [_conv(x[0], x[1], x[2] if len(x) > 2 else None, a)]
     if op == "BatchNormalization":
-        xx, scale, bias, mean, var = x
-        shape = (1, -1) + (1,) * (xx.ndim - 2)
-        eps = a.get("epsilon", 1e-5)
-        return [(xx - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
-                * scale.reshape(shape) + bias.reshape(shape)]
+        return _batch_norm(*x, a)
+    if op == "Dropout":
+        ratio = float(x[1]) if len(x) > 1 and x[1] is not None else a.get("ratio", 0.5)
+        training = bool(x[2]) if len(x) > 2 and x[2] is not None else False
+        if training and ratio != 0.0:
+            raise NotImplementedError("Dropout in training mode with a non-zero ratio")
+        return [x[0], np.ones(x[0].shape, dtype=bool)]  # output, mask
+    if op == "Shape":
+        start, end = a.get("start", 0), a.get("end", x[0].ndim)
+        return [np.array(x[0].shape[start:end], dtype=np.int64)]
     if op == "MaxPool":
         k, st, p = _pool_args(a)
         return [_windows(x[0], k, st, p, -np.inf).max(axis=(4, 5))]

@@ -6,21 +6,33 @@
     /usr/bin/python3 bench/import_7b/make_mistral7b_shape.py --check
 
 The graph has the op structure that torch.onnx.export (torch 1.13, opset 17,
-eval mode, constant folding) gives examples/make_models.py's Mistral decoder,
-node names included, at the Mistral-7B configuration: hidden 4096, 32 layers,
+training=TrainingMode.TRAINING, do_constant_folding=False: see
+docs/exporting.md) gives examples/make_models.py's Mistral decoder, node names
+included, at the Mistral-7B configuration: hidden 4096, 32 layers,
 32 query heads and 8 key/value heads of 128, MLP 14336, vocab 32000, sliding
 window 4096; batch 1, sequence 2048. Every parameter is an initializer with
 data_location EXTERNAL in "mistral7b.weights" (float32, packed in order,
 offsets and lengths consistent: 7.24e9 parameters, 27 GiB), and that file is
 never written: the model proves that importing and planning need no weights.
 
-One deliberate difference from the torch export: torch folds the sliding-window
-test (i - j < window) into an [S, S] bool constant (4 MiB at S = 2048); here it
-stays as Sub/Less over the [1, S] and [S, 1] index constants.
+As in the torch export: projection weights are nn.Linear's [out, in] and each
+is used as Transpose(weight, perm [1, 0]) -> MatMul; without constant folding
+the shapes of Reshape and Expand stay as torch traced them, scalar Constants
+Unsqueeze'd and Concat'ed (Expand's target also through Reshape/Shape/
+ConstantOfShape/Mul/Equal/Where), for moai's simplification to fold.
+
+Deliberate differences from the torch export: torch computes the sliding-window
+test (i - j < window) while tracing and emits an [S, S] bool constant (4 MiB at
+S = 2048); here it stays as Sub/Less over the [1, S] and [S, 1] index
+constants. torch also pools equal-valued scalar Constants across scopes (which
+ones coincide depends on the configuration); here each attention block has
+its own.
 
 --check builds the graph at the small configuration of examples/mistral with
-that model's weights inline, evaluates it with examples/onnx_numpy_eval.py and
-compares with the PyTorch reference logits and loss in examples/mistral/ref/.
+that model's weights inline, checks that its non-Constant nodes are those of
+the torch exports (name and op type; plus the Sub/Less above), evaluates it
+with examples/onnx_numpy_eval.py and compares with the PyTorch reference
+logits and loss in examples/mistral/ref/.
 """
 import argparse
 import json
@@ -70,6 +82,7 @@ class Graph:
     def __init__(self):
         self.nodes = []
         self.counts = {}
+        self.anon_count = 0
 
     def _name(self, scope, op):
         key = (scope, op)
@@ -89,6 +102,14 @@ class Graph:
         out = name + "_output_0"
         self.nodes.append(helper.make_node("Constant", [], [out], name=name,
                                            value=numpy_helper.from_array(value)))
+        return out
+
+    def anon(self, op, value):
+        """A Constant named like torch's unscoped values: onnx::<Op>_<n>."""
+        self.anon_count += 1
+        out = f"onnx::{op}_{self.anon_count}"
+        self.nodes.append(helper.make_node("Constant", [], [out], name=out,
+                                           value=numpy_helper.from_array(np.asarray(value))))
         return out
 
     def i64(self, scope, values):
@@ -116,53 +137,80 @@ def rotate(g, scope, x, cos, sin, half):
     return g.op(scope, "Add", [a, g.op(scope, "Mul", [rot, sin])])
 
 
+def linear(g, scope, x, weight):
+    """nn.Linear(bias=False): x @ weight.T, the [out, in] weight transposed."""
+    wt = g.op(scope, "Transpose", [weight], perm=[1, 0])
+    return g.op(scope, "MatMul", [x, wt])
+
+
+def shape_of(g, scope, scalars, anon_axes):
+    """A shape traced from Python ints: each 0-d int64 Constant Unsqueeze'd to
+    [1], then Concat. torch takes the axes from onnx::Unsqueeze_<n> Constants
+    for Reshape shapes and from scoped ones for Expand's."""
+    parts = []
+    for v in scalars:
+        axes = g.anon("Unsqueeze", np.array([0], np.int64)) if anon_axes else g.i64(scope, [0])
+        parts.append(g.op(scope, "Unsqueeze", [v, axes]))
+    return g.op(scope, "Concat", parts, axis=0)
+
+
 def repeat_kv(g, scope, x, shape5, shape4):
-    """x[:, :, None].expand(shape5).reshape(shape4), as torch exports expand."""
+    """x[:, :, None].expand(shape5).reshape(shape4), as torch exports expand
+    (shape5 and shape4: lists of 0-d int64 Constants)."""
     u = g.op(scope, "Unsqueeze", [x, g.i64(scope, [2])])
-    target = g.i64(scope, shape5)
-    ones = g.op(scope, "ConstantOfShape", [g.i64(scope, [5])],
+    target = g.op(scope, "Reshape", [shape_of(g, scope, shape5, False), g.i64(scope, [-1])],
+                  allowzero=0)
+    ones = g.op(scope, "ConstantOfShape", [g.op(scope, "Shape", [target])],
                 value=numpy_helper.from_array(np.array([1], dtype=np.int64)))
     neg = g.op(scope, "Mul", [ones, g.const(scope, np.array(-1, dtype=np.int64))])
     shape = g.op(scope, "Where", [g.op(scope, "Equal", [target, neg]), ones, target])
-    return g.op(scope, "Reshape", [g.op(scope, "Expand", [u, shape]), shape4], allowzero=0)
+    return g.op(scope, "Reshape", [g.op(scope, "Expand", [u, shape]), shape_of(g, scope, shape4, True)],
+                allowzero=0)
 
 
-def attention(g, c, i, x, cos, sin, mask):
+def attention(g, c, i, x, cos, sin, mask, rope):
     s = f"/model/layers.{i}/self_attn"
-    b, t, nh, kvh, d = c.batch, c.seq, c.heads, c.kv_heads, c.head_dim
+    nh, kvh, d = c.heads, c.kv_heads, c.head_dim
+    def scalar(v):
+        return g.const(s, np.array(v, dtype=np.int64))
+    b, t = scalar(c.batch), scalar(c.seq)
     def proj(name, v):
-        return g.op(f"{s}/{name}", "MatMul", [v, f"model.layers.{i}.self_attn.{name}.weight"])
+        return linear(g, f"{s}/{name}", v, f"model.layers.{i}.self_attn.{name}.weight")
 
-    q = g.op(s, "Transpose", [g.op(s, "Reshape", [proj("q_proj", x), g.i64(s, [b, t, nh, d])], allowzero=0)],
-             perm=[0, 2, 1, 3])
+    q_in = proj("q_proj", x)
+    nh_c, d_c, kvh_c = scalar(nh), scalar(d), scalar(kvh)
+    q = g.op(s, "Transpose", [g.op(s, "Reshape", [q_in, shape_of(g, s, [b, t, nh_c, d_c], True)],
+                                   allowzero=0)], perm=[0, 2, 1, 3])
     k_in = proj("k_proj", x)
-    k_shape, v_shape = g.i64(s, [b, t, kvh, d]), g.i64(s, [b, t, kvh, d])
+    k_shape = shape_of(g, s, [b, t, kvh_c, d_c], True)
+    v_shape = shape_of(g, s, [b, t, kvh_c, d_c], True)
     k = g.op(s, "Transpose", [g.op(s, "Reshape", [k_in, k_shape], allowzero=0)], perm=[0, 2, 1, 3])
     v = g.op(s, "Transpose", [g.op(s, "Reshape", [proj("v_proj", x), v_shape], allowzero=0)],
              perm=[0, 2, 1, 3])
-    cos = g.op(s, "Unsqueeze", [cos, g.i64(s, [1])])
-    sin = g.op(s, "Unsqueeze", [sin, g.i64(s, [1])])
+    if "cos" not in rope:  # torch's CSE shares layer 0's with the other layers
+        rope["cos"] = g.op(s, "Unsqueeze", [cos, g.i64(s, [1])])
+        rope["sin"] = g.op(s, "Unsqueeze", [sin, g.i64(s, [1])])
+    cos, sin = rope["cos"], rope["sin"]
     q = rotate(g, s, q, cos, sin, d // 2)
     k = rotate(g, s, k, cos, sin, d // 2)
-    rep = nh // kvh
-    k = repeat_kv(g, s, k, [b, kvh, rep, t, d], g.i64(s, [b, nh, t, d]))
-    v_shape4 = g.i64(s, [b, nh, t, d])
-    v = repeat_kv(g, s, v, [b, kvh, rep, t, d], v_shape4)
+    rep_c = scalar(nh // kvh)
+    k = repeat_kv(g, s, k, [b, kvh_c, rep_c, t, d_c], [b, nh_c, t, d_c])
+    v = repeat_kv(g, s, v, [b, kvh_c, rep_c, t, d_c], [b, nh_c, t, d_c])
     scores = g.op(s, "MatMul", [q, g.op(s, "Transpose", [k], perm=[0, 1, 3, 2])])
     scores = g.op(s, "Add", [g.op(s, "Div", [scores, g.f32(s, np.sqrt(d))]), mask])
     out = g.op(s, "MatMul", [g.op(s, "Softmax", [scores], axis=-1), v])
-    out = g.op(s, "Reshape", [g.op(s, "Transpose", [out], perm=[0, 2, 1, 3]), g.i64(s, [b, t, nh * d])],
-               allowzero=0)
+    out = g.op(s, "Reshape", [g.op(s, "Transpose", [out], perm=[0, 2, 1, 3]),
+                              shape_of(g, s, [b, t, scalar(nh * d)], True)], allowzero=0)
     return proj("o_proj", out)
 
 
 def mlp(g, i, x):
     s = f"/model/layers.{i}/mlp"
-    gate = g.op(f"{s}/gate_proj", "MatMul", [x, f"model.layers.{i}.mlp.gate_proj.weight"])
+    gate = linear(g, f"{s}/gate_proj", x, f"model.layers.{i}.mlp.gate_proj.weight")
     silu = g.op(s, "Mul", [gate, g.op(s, "Sigmoid", [gate])])
-    up = g.op(f"{s}/up_proj", "MatMul", [x, f"model.layers.{i}.mlp.up_proj.weight"])
-    return g.op(f"{s}/down_proj", "MatMul", [g.op(s, "Mul", [silu, up]),
-                                             f"model.layers.{i}.mlp.down_proj.weight"])
+    up = linear(g, f"{s}/up_proj", x, f"model.layers.{i}.mlp.up_proj.weight")
+    return linear(g, f"{s}/down_proj", g.op(s, "Mul", [silu, up]),
+                  f"model.layers.{i}.mlp.down_proj.weight")
 
 
 def attention_bias(g, c, attention_mask):
@@ -186,21 +234,22 @@ def attention_bias(g, c, attention_mask):
 
 
 def parameters(c):
-    """(name, shape) of every parameter in model.named_parameters() order."""
+    """(name, shape) of every parameter in model.named_parameters() order;
+    projections are nn.Linear's [out, in], as Mistral checkpoints store them."""
     h, kv = c.hidden, c.kv_heads * c.head_dim
     out = [("model.embed_tokens.weight", [c.vocab, h])]
     for i in range(c.layers):
         p = f"model.layers.{i}."
-        out += [(p + "self_attn.q_proj.weight", [h, c.heads * c.head_dim]),
-                (p + "self_attn.k_proj.weight", [h, kv]),
-                (p + "self_attn.v_proj.weight", [h, kv]),
-                (p + "self_attn.o_proj.weight", [c.heads * c.head_dim, h]),
-                (p + "mlp.gate_proj.weight", [h, c.intermediate]),
-                (p + "mlp.up_proj.weight", [h, c.intermediate]),
-                (p + "mlp.down_proj.weight", [c.intermediate, h]),
+        out += [(p + "self_attn.q_proj.weight", [c.heads * c.head_dim, h]),
+                (p + "self_attn.k_proj.weight", [kv, h]),
+                (p + "self_attn.v_proj.weight", [kv, h]),
+                (p + "self_attn.o_proj.weight", [h, c.heads * c.head_dim]),
+                (p + "mlp.gate_proj.weight", [c.intermediate, h]),
+                (p + "mlp.up_proj.weight", [c.intermediate, h]),
+                (p + "mlp.down_proj.weight", [h, c.intermediate]),
                 (p + "input_layernorm.weight", [h]),
                 (p + "post_attention_layernorm.weight", [h])]
-    return out + [("model.norm.weight", [h]), ("lm_head.weight", [h, c.vocab])]
+    return out + [("model.norm.weight", [h]), ("lm_head.weight", [c.vocab, h])]
 
 
 def external_initializers(c):
@@ -223,6 +272,8 @@ def build(c, train, initializers):
     i64 = TensorProto.INT64
     inputs = [helper.make_tensor_value_info(n, i64, [c.batch, c.seq])
               for n in ("input_ids", "attention_mask", "position_ids") + (("labels",) if train else ())]
+    if train:  # torch pools the loss's -1 into a Constant of this scope
+        minus_one = g.const("/model/embed_tokens", np.array(-1, dtype=np.int64))
     x = g.op("/model/embed_tokens", "Gather", ["model.embed_tokens.weight", "input_ids"])
     r = "/model/rotary_emb"
     pos = g.op(r, "Cast", [g.op(r, "Unsqueeze", ["position_ids", g.i64(r, [-1])])], to=TensorProto.FLOAT)
@@ -231,18 +282,20 @@ def build(c, train, initializers):
     emb = g.op(r, "Concat", [freqs, freqs], axis=-1)
     cos, sin = g.op(r, "Cos", [emb]), g.op(r, "Sin", [emb])
     mask = attention_bias(g, c, "attention_mask")
+    rope = {}  # [B, 1, S, d] cos and sin
     for i in range(c.layers):
         p = f"model.layers.{i}."
         h = rms_norm(g, f"/model/layers.{i}/input_layernorm", x, p + "input_layernorm.weight", c.eps)
-        x = g.op(f"/model/layers.{i}", "Add", [x, attention(g, c, i, h, cos, sin, mask)])
+        x = g.op(f"/model/layers.{i}", "Add", [x, attention(g, c, i, h, cos, sin, mask, rope)])
         h = rms_norm(g, f"/model/layers.{i}/post_attention_layernorm", x,
                      p + "post_attention_layernorm.weight", c.eps)
         x = g.op(f"/model/layers.{i}", "Add", [x, mlp(g, i, h)])
     x = rms_norm(g, "/model/norm", x, "model.norm.weight", c.eps)
-    logits = g.op("/lm_head", "MatMul", [x, "lm_head.weight"])
+    logits = linear(g, "/lm_head", x, "lm_head.weight")
     if train:
+        vocab = g.const("", np.array(c.vocab, dtype=np.int64))
         sl = g.op("", "Slice", [logits, g.i64("", [0]), g.i64("", [-1]), g.i64("", [1]), g.i64("", [1])])
-        sl = g.op("", "Reshape", [sl, g.i64("", [-1, c.vocab])], allowzero=0)
+        sl = g.op("", "Reshape", [sl, shape_of(g, "", [minus_one, vocab], True)], allowzero=0)
         lab = g.op("", "Slice", ["labels", g.i64("", [1]), g.i64("", [INT64_MAX]), g.i64("", [1]),
                                  g.i64("", [1])])
         lab = g.op("", "Reshape", [lab, g.i64("", [-1])], allowzero=0)
@@ -275,6 +328,16 @@ def check():
     for train, out in ((False, "logits"), (True, "loss")):
         model = build(c, train, [weights[n] for n, _ in parameters(c)])
         onnx.checker.check_model(model)
+        # The same non-Constant nodes as torch's export, by name and op type,
+        # plus the sliding-window Sub/Less that torch traces into a constant.
+        torch_graph = onnx.load(os.path.join(d, "mistral_train.onnx" if train else "mistral_infer.onnx"))
+        def ops(m):
+            return {n.name: n.op_type for n in m.graph.node if n.op_type != "Constant"}
+        ours, theirs = ops(model), ops(torch_graph)
+        extra = {"/model/Sub": "Sub", "/model/Less": "Less"}
+        if ours != {**theirs, **extra}:
+            diff = sorted(set(ours.items()) ^ set({**theirs, **extra}.items()))
+            raise SystemExit(f"--check: nodes differ from the torch export ({out}): {diff[:10]}")
         names = [i.name for i in model.graph.input]
         got = onnx_numpy_eval.run(model, {n: ref[n] for n in names})[out]
         if not np.allclose(got, ref[out], rtol=1e-4, atol=1e-5):
