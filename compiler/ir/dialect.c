@@ -24,23 +24,38 @@ static const char *attr_base(moai_attr_kind_t kind) {
   return "#builtin.unit";
 }
 
+/* Emits one IRDL value slot with its own constraint (%<prefix><k>). */
+static void emit_slot_constraint(moai_strbuf_t *sb, char prefix, size_t k) {
+  moai_strbuf_appendf(sb,
+                      "    %%%c%zur = irdl.base \"!builtin.tensor\"\n"
+                      "    %%%c%zuu = irdl.base \"!builtin.unranked_tensor\"\n"
+                      "    %%%c%zu = irdl.any_of(%%%c%zur, %%%c%zuu)\n",
+                      prefix, k, prefix, k, prefix, k, prefix, k, prefix, k);
+}
+
+/* A variadic table entry becomes MOAI_VARIADIC_SLOTS optional slots, each
+ * with its own constraint (see op_defs.h for why). */
 static void emit_values(moai_strbuf_t *sb, const char *keyword,
                         const moai_value_def_t *values, size_t count,
                         char prefix) {
-  for (size_t i = 0; i < count; ++i) {
-    moai_strbuf_appendf(sb,
-                        "    %%%c%zur = irdl.base \"!builtin.tensor\"\n"
-                        "    %%%c%zuu = irdl.base \"!builtin.unranked_tensor\"\n"
-                        "    %%%c%zu = irdl.any_of(%%%c%zur, %%%c%zuu)\n",
-                        prefix, i, prefix, i, prefix, i, prefix, i, prefix, i);
-  }
+  size_t slots = 0;
+  for (size_t i = 0; i < count; ++i)
+    slots += values[i].arity == MOAI_ARITY_VARIADIC ? MOAI_VARIADIC_SLOTS : 1;
+  for (size_t k = 0; k < slots; ++k) emit_slot_constraint(sb, prefix, k);
   moai_strbuf_appendf(sb, "    irdl.%s(", keyword);
+  size_t k = 0;
   for (size_t i = 0; i < count; ++i) {
-    const char *arity = values[i].arity == MOAI_ARITY_OPTIONAL   ? "optional "
-                        : values[i].arity == MOAI_ARITY_VARIADIC ? "variadic "
-                                                                 : "";
-    moai_strbuf_appendf(sb, "%s%s: %s%%%c%zu", i ? ", " : "", values[i].name,
-                        arity, prefix, i);
+    if (values[i].arity == MOAI_ARITY_VARIADIC) {
+      for (int j = 0; j < MOAI_VARIADIC_SLOTS; ++j, ++k)
+        moai_strbuf_appendf(sb, "%s%s_%d: optional %%%c%zu", k ? ", " : "",
+                            values[i].name, j, prefix, k);
+      continue;
+    }
+    const char *arity =
+        values[i].arity == MOAI_ARITY_OPTIONAL ? "optional " : "";
+    moai_strbuf_appendf(sb, "%s%s: %s%%%c%zu", k ? ", " : "", values[i].name,
+                        arity, prefix, k);
+    ++k;
   }
   moai_strbuf_append(sb, ")\n");
 }

@@ -528,8 +528,10 @@ size_t moai_op_def_result_count(const moai_op_def_t *def) {
 
 static bool needs_segments(const moai_value_def_t *values, size_t count) {
   size_t non_single = 0;
-  for (size_t i = 0; i < count; ++i)
+  for (size_t i = 0; i < count; ++i) {
+    if (values[i].arity == MOAI_ARITY_VARIADIC) return true;
     if (values[i].arity != MOAI_ARITY_SINGLE) ++non_single;
+  }
   return non_single > 1;
 }
 
@@ -539,6 +541,74 @@ bool moai_op_def_needs_operand_segments(const moai_op_def_t *def) {
 
 bool moai_op_def_needs_result_segments(const moai_op_def_t *def) {
   return needs_segments(def->results, moai_op_def_result_count(def));
+}
+
+static const moai_value_def_t *values_of(const moai_op_def_t *def,
+                                         bool results, size_t *out_count) {
+  *out_count = results ? moai_op_def_result_count(def)
+                       : moai_op_def_operand_count(def);
+  return results ? def->results : def->operands;
+}
+
+size_t moai_op_def_irdl_slots(const moai_op_def_t *def, bool results) {
+  size_t n = 0, slots = 0;
+  const moai_value_def_t *v = values_of(def, results, &n);
+  for (size_t i = 0; i < n; ++i)
+    slots += v[i].arity == MOAI_ARITY_VARIADIC ? MOAI_VARIADIC_SLOTS : 1;
+  return slots;
+}
+
+bool moai_op_def_encode_segments(const moai_op_def_t *def, bool results,
+                                 const int32_t *counts, int32_t *out_sizes,
+                                 size_t cap, size_t *out_count) {
+  size_t n = 0, k = 0;
+  const moai_value_def_t *v = values_of(def, results, &n);
+  for (size_t i = 0; i < n; ++i) {
+    int32_t c = counts[i];
+    if (v[i].arity == MOAI_ARITY_VARIADIC) {
+      if (c < 0 || c > MOAI_VARIADIC_SLOTS || k + MOAI_VARIADIC_SLOTS > cap)
+        return false;
+      for (int32_t j = 0; j < MOAI_VARIADIC_SLOTS; ++j)
+        out_sizes[k++] = j < c ? 1 : 0;
+    } else {
+      if (k + 1 > cap || c < 0 || c > 1 ||
+          (v[i].arity == MOAI_ARITY_SINGLE && c != 1))
+        return false;
+      out_sizes[k++] = c;
+    }
+  }
+  *out_count = k;
+  return true;
+}
+
+bool moai_op_def_decode_segments(const moai_op_def_t *def, bool results,
+                                 const int32_t *sizes, size_t n_sizes,
+                                 int32_t *out_counts) {
+  size_t n = 0, k = 0;
+  const moai_value_def_t *v = values_of(def, results, &n);
+  if (n_sizes != moai_op_def_irdl_slots(def, results)) return false;
+  for (size_t i = 0; i < n; ++i) {
+    if (v[i].arity == MOAI_ARITY_VARIADIC) {
+      int32_t c = 0;
+      bool gap = false;
+      for (int32_t j = 0; j < MOAI_VARIADIC_SLOTS; ++j, ++k) {
+        if (sizes[k] < 0 || sizes[k] > 1) return false;
+        if (sizes[k] == 1) {
+          if (gap) return false; /* values must fill slots from the first */
+          ++c;
+        } else {
+          gap = true;
+        }
+      }
+      out_counts[i] = c;
+    } else {
+      int32_t c = sizes[k++];
+      if (c < 0 || c > 1 || (v[i].arity == MOAI_ARITY_SINGLE && c != 1))
+        return false;
+      out_counts[i] = c;
+    }
+  }
+  return true;
 }
 
 const moai_attr_def_t *moai_op_def_find_attr(const moai_op_def_t *def,

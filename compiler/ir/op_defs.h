@@ -88,10 +88,41 @@ const moai_op_def_t *moai_op_def_find(const char *name, size_t len);
 size_t moai_op_def_operand_count(const moai_op_def_t *def);
 size_t moai_op_def_result_count(const moai_op_def_t *def);
 
-/* Whether the definition needs `operandSegmentSizes` (more than one
- * non-single operand). */
+/* Variadic operands and results.
+ *
+ * IRDL binds every value of one variadic slot to a single type, which would
+ * force all inputs of a Concat (or outputs of a Split) to have the same
+ * shape. So in the IRDL definition each variadic slot of the table becomes
+ * MOAI_VARIADIC_SLOTS optional slots (`inputs_0` ... `inputs_7`), each with
+ * its own constraint, and ops with a variadic slot always carry
+ * `operandSegmentSizes` / `resultSegmentSizes` at that IRDL level. The
+ * helpers below translate between the table's view (one count per table
+ * entry) and the attribute. An op needing more values than that (a Concat of
+ * 20 tensors) is built as a chain by its producer (the importer). */
+#define MOAI_VARIADIC_SLOTS 8
+
+/* Whether ops of this definition carry `operandSegmentSizes`
+ * (`resultSegmentSizes`): more than one non-single entry, or a variadic one. */
 bool moai_op_def_needs_operand_segments(const moai_op_def_t *def);
 bool moai_op_def_needs_result_segments(const moai_op_def_t *def);
+
+/* Number of IRDL-level slots (entries of the segment attribute). */
+size_t moai_op_def_irdl_slots(const moai_op_def_t *def, bool results);
+
+/* Encodes table-level counts (one per table entry) as the IRDL-level segment
+ * sizes in out_sizes (capacity `cap`); *out_count receives their number.
+ * Returns false if a count does not fit its entry (a single entry not 1, an
+ * optional one above 1, a variadic one above MOAI_VARIADIC_SLOTS). */
+bool moai_op_def_encode_segments(const moai_op_def_t *def, bool results,
+                                 const int32_t *counts, int32_t *out_sizes,
+                                 size_t cap, size_t *out_count);
+
+/* Decodes an op's segment attribute (`sizes`, `n` entries) into table-level
+ * counts; false if it does not fit the definition (including a variadic slot
+ * with gaps). */
+bool moai_op_def_decode_segments(const moai_op_def_t *def, bool results,
+                                 const int32_t *sizes, size_t n,
+                                 int32_t *out_counts);
 
 /* The attribute definition called `name`, or NULL. */
 const moai_attr_def_t *moai_op_def_find_attr(const moai_op_def_t *def,
