@@ -1,16 +1,36 @@
-/* The ONNX frontend: reads a .onnx model (protobuf, opsets 13 to 21,
+/* The ONNX frontend: reads a .onnx model (protobuf, ai.onnx opsets 13 to 21,
  * external data included) into a module in the moai dialect.
  *
  * The module holds one `func.func @main` whose arguments are the graph
- * inputs and whose results are the graph outputs (names in the `moai.name`
- * argument/result attributes). Float initializers become `moai.weight` ops
- * that carry name, shape, dtype and where their bytes are (file, offset,
- * length); the bytes themselves are never read. Small non-float initializers
- * and Constant nodes become `moai.constant`. Every op's location names the
- * file, node and op type. Module attributes: `moai.source` (the model path),
- * `moai.opset`, `moai.producer`, `moai.trainable_parameters` (array of
- * names: the model metadata key of that name when present, else every float
- * initializer that is not a folded constant). */
+ * inputs that are not initializers and whose results are the graph outputs
+ * (names in the `moai.name` entry of arg_attrs/res_attrs). Each node becomes
+ * one `moai.<op>` op in graph order, upgraded to its opset-21 form, with
+ * every attribute that has a default set; its location names the file, the
+ * node and the op type (see ir/diag.h). Result types come from
+ * moai_shape_infer_op, checked against the model's value_info.
+ *
+ * Initializers: float ones become `moai.weight` ops that carry name,
+ * trainable (0/1), storage ("raw": raw_data inside the model file,
+ * "external": an external data file, "field": typed fields such as
+ * float_data, "absent": no data) and, for raw and external, file, offset and
+ * length of the bytes; the bytes themselves are never read or copied beyond
+ * what protobuf parsing does. Initializers whose data is in the model file
+ * become `moai.constant` when non-float with at most
+ * MOAI_ONNX_MAX_INLINE_ELEMENTS elements, or frozen float with at most
+ * MOAI_ONNX_MAX_INLINE_FLOAT_ELEMENTS; other non-float ones become frozen
+ * weights. Constant nodes become `moai.constant`.
+ *
+ * Module attributes: `moai.source` (the model path as given), `moai.opset`,
+ * `moai.producer`, `moai.trainable_parameters` (array of names: the options'
+ * list when given, else the JSON list in the model metadata key
+ * `moai.trainable_parameters`, else every float initializer whose name does
+ * not start with "onnx::" or "/" (PyTorch's folded constants); minus the
+ * options' frozen list).
+ *
+ * Errors are statuses whose message names the file, and the node and op
+ * type where one is at fault: `m.onnx: node 'n3' (Foo): unsupported op Foo
+ * (opset 17)`. Any input, however malformed, yields a status, never a
+ * crash. */
 #ifndef MOAI_FRONTENDS_ONNX_IMPORT_H
 #define MOAI_FRONTENDS_ONNX_IMPORT_H
 
@@ -25,8 +45,16 @@
 extern "C" {
 #endif
 
+/* The ai.onnx opsets the importer accepts. */
+#define MOAI_ONNX_MIN_OPSET 13
+#define MOAI_ONNX_MAX_OPSET 21
+/* Size limits for initializers held inline as moai.constant. */
+#define MOAI_ONNX_MAX_INLINE_ELEMENTS 4096
+#define MOAI_ONNX_MAX_INLINE_FLOAT_ELEMENTS 16
+
 typedef struct moai_onnx_import_options_t {
-  /* "name=2x16" entries fixing graph-input shapes (for symbolic dims). */
+  /* "name=2x16" entries fixing graph-input shapes (for symbolic dims);
+   * "name=" is a scalar. Borrowed for the call. */
   const char *const *input_shapes;
   size_t input_shape_count;
   /* When non-NULL, exactly these initializers are trainable. */
@@ -35,21 +63,28 @@ typedef struct moai_onnx_import_options_t {
   /* Initializers excluded from training. */
   const char *const *frozen;
   size_t frozen_count;
-  /* When set, an external data file that does not exist is an error; when
-   * clear (shape-only models), weights may be absent. */
+  /* Fail when an external data file is missing. Off, a missing file is not
+   * an import error (the bytes are read only when a plan is written). */
   bool check_external_data;
 } moai_onnx_import_options_t;
 
+/* The options tools use by default: no shapes or lists, external data
+ * files checked. (A zeroed struct is valid too and checks nothing.) */
+moai_onnx_import_options_t moai_onnx_import_options_default(void);
+
 /* Imports the model at `path` into a new module owned by the caller
- * (*out_module untouched on failure). Errors name the file, and the node and
- * op type where one is at fault. */
+ * (*out_module untouched on failure). External data files are looked for in
+ * the model's directory. `options` may be NULL (a zeroed struct). Memory the
+ * importer itself uses comes from `allocator` (MLIR's does not). */
 moai_status_t moai_onnx_import_file(MlirContext ctx, const char *path,
                                     const moai_onnx_import_options_t *options,
                                     moai_allocator_t allocator,
                                     MlirModule *out_module) MOAI_MUST_USE;
 
-/* Same from bytes in memory; `display_name` names the model in errors and
- * locations, `base_dir` is where external data files are looked for. */
+/* Same from `size` bytes at `data` (borrowed for the call); `display_name`
+ * names the model in errors, locations and the weights' `file`, `base_dir`
+ * is where external data files are looked for (NULL: the current
+ * directory). */
 moai_status_t moai_onnx_import_buffer(MlirContext ctx, const void *data,
                                       size_t size, const char *display_name,
                                       const char *base_dir,
