@@ -50,5 +50,17 @@ echo "fuzz.sh: $i seed models from $testdata"
 mkdir -p "$dir/fuzz-artifacts"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-"$dir/bin/fuzz_onnx_import" -max_total_time="$seconds" -print_final_stats=1 \
-  -rss_limit_mb=4096 -artifact_prefix="$dir/fuzz-artifacts/" "$@" "$corpus"
+# libFuzzer prints a line per new input; keep them in a log and show the end
+# (all of it when the fuzzer finds a crash).
+log="$dir/fuzz.log"
+echo "fuzz.sh: fuzzing for $seconds s (log: $log)"
+if "$dir/bin/fuzz_onnx_import" -max_total_time="$seconds" -print_final_stats=1 \
+  -rss_limit_mb=4096 -artifact_prefix="$dir/fuzz-artifacts/" "$@" "$corpus" \
+  > "$log" 2>&1; then
+  grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || tail -n 5 "$log"
+else
+  rc=$?
+  cat "$log"
+  echo "fuzz.sh: the fuzzer failed (exit $rc); crashing inputs are in $dir/fuzz-artifacts/" >&2
+  exit "$rc"
+fi

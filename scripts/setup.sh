@@ -17,6 +17,8 @@ PACKAGES=(
   libjansson-dev libcunit1-dev
   # ONNX's own conformance data; PyTorch + onnx for test models and references
   libonnx-testdata python3-torch python3-onnx python3-numpy
+  # the import benchmark checks with strace that weights are never opened
+  strace
 )
 
 missing=()
