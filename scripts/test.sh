@@ -13,9 +13,8 @@ bash scripts/build.sh build
 
 echo "== build and test under ASan + UBSan (build-asan/)"
 bash scripts/build.sh --sanitize build-asan
-# MLIR's libraries are not instrumented; leak checking would report their
-# process-lifetime singletons, so it is left to the unit tests' own counts.
-export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1
+# LeakSanitizer is on: every test must free what it allocates.
+export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -j "$jobs")
 unset ASAN_OPTIONS UBSAN_OPTIONS
