@@ -1,0 +1,153 @@
+/* Kernel ids and attribute structs of the device ABI (see moai_abi.h).
+ *
+ * One kernel id per moai op that computes something (moai.weight and
+ * moai.constant are buffers, moai.shape is always folded). The compiler
+ * normalises attributes before writing them here: negative axes are made
+ * positive, optional operands that must be constant (Slice starts/ends/
+ * axes/steps, Reduce axes, Trilu k, CumSum axis, Split sizes, Squeeze and
+ * Unsqueeze axes) are folded into these structs, auto_pad is resolved into
+ * explicit pads, and output shapes are in the output tensors. Shapes of
+ * inputs and outputs are always in the tensors themselves: elementwise
+ * kernels broadcast by comparing input dims with output dims (numpy rules,
+ * right-aligned). */
+#ifndef MOAI_OPS_H
+#define MOAI_OPS_H
+
+#include <stdint.h>
+
+#include "abi/moai_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(id, moai mnemonic). The order is ABI: append only. */
+#define MOAI_KERNEL_LIST(X)                                                 \
+  X(COPY, "copy") /* reshape, squeeze, unsqueeze, flatten, identity,       \
+                     dropout (inference): out = in, same bytes */           \
+  X(ADD, "add") X(SUB, "sub") X(MUL, "mul") X(DIV, "div") X(POW, "pow")     \
+  X(EQUAL, "equal") X(LESS, "less") X(LESS_OR_EQUAL, "less_or_equal")       \
+  X(GREATER, "greater") X(GREATER_OR_EQUAL, "greater_or_equal")             \
+  X(AND, "and") X(OR, "or") X(NOT, "not") X(WHERE, "where")                 \
+  X(MAX, "max") X(MIN, "min")                                               \
+  X(NEG, "neg") X(ABS, "abs") X(SQRT, "sqrt") X(EXP, "exp") X(LOG, "log")   \
+  X(SIN, "sin") X(COS, "cos") X(TANH, "tanh") X(SIGMOID, "sigmoid")         \
+  X(ERF, "erf") X(RELU, "relu") X(LEAKY_RELU, "leaky_relu") X(GELU, "gelu") \
+  X(CLIP, "clip") X(CAST, "cast")                                           \
+  X(EXPAND, "expand") X(TRANSPOSE, "transpose") X(SLICE, "slice")           \
+  X(CONCAT, "concat") X(SPLIT, "split") X(GATHER, "gather")                 \
+  X(CONSTANT_OF_SHAPE, "constant_of_shape") X(RANGE, "range")               \
+  X(TRILU, "trilu") X(CUMSUM, "cumsum")                                     \
+  X(REDUCE_SUM, "reduce_sum") X(REDUCE_MEAN, "reduce_mean")                 \
+  X(REDUCE_MAX, "reduce_max")                                               \
+  X(MATMUL, "matmul") X(GEMM, "gemm")                                       \
+  X(SOFTMAX, "softmax") X(LOG_SOFTMAX, "log_softmax")                       \
+  X(SOFTMAX_CROSS_ENTROPY_LOSS, "softmax_cross_entropy_loss")               \
+  X(CONV, "conv") X(MAX_POOL, "max_pool") X(AVERAGE_POOL, "average_pool")   \
+  X(GLOBAL_AVERAGE_POOL, "global_average_pool")                             \
+  X(BATCH_NORMALIZATION, "batch_normalization")                             \
+  X(LAYER_NORMALIZATION, "layer_normalization")
+
+typedef enum moai_kernel_id_e {
+#define MOAI_KERNEL_ENUM(id, name) MOAI_KERNEL_##id,
+  MOAI_KERNEL_LIST(MOAI_KERNEL_ENUM)
+#undef MOAI_KERNEL_ENUM
+  MOAI_KERNEL_COUNT
+} moai_kernel_id_t;
+
+/* Attribute structs; kernels not listed take none (attrs_size 0). Operands
+ * are in ONNX order; absent optional operands have region MOAI_REGION_NONE.
+ * Binary/unary elementwise ops, where, max/min, cast, copy, expand, matmul,
+ * global_average_pool, range (start, limit, delta operands) take no attrs. */
+
+typedef struct moai_attrs_leaky_relu_t { float alpha; } moai_attrs_leaky_relu_t;
+typedef struct moai_attrs_gelu_t { int32_t tanh_approximation; } moai_attrs_gelu_t;
+
+/* clip: operands input, min?, max? (scalars). No attrs. */
+
+typedef struct moai_attrs_axis_t { int64_t axis; } moai_attrs_axis_t;
+/* gather, concat, split (output dims give the sizes), softmax,
+ * log_softmax use moai_attrs_axis_t. */
+
+typedef struct moai_attrs_transpose_t { int64_t perm[MOAI_MAX_RANK]; } moai_attrs_transpose_t;
+
+/* slice: per input axis, the first index and step (steps may be negative);
+ * the output dims give the counts. Only the data operand is passed. */
+typedef struct moai_attrs_slice_t {
+  int64_t start[MOAI_MAX_RANK];
+  int64_t step[MOAI_MAX_RANK];
+} moai_attrs_slice_t;
+
+/* constant_of_shape: the fill value's bytes (output dtype). No operands. */
+typedef struct moai_attrs_fill_t { unsigned char value[8]; } moai_attrs_fill_t;
+
+typedef struct moai_attrs_trilu_t { int64_t k; int32_t upper; int32_t pad; } moai_attrs_trilu_t;
+
+/* cumsum: data operand only. */
+typedef struct moai_attrs_cumsum_t {
+  int64_t axis;
+  int32_t exclusive;
+  int32_t reverse;
+} moai_attrs_cumsum_t;
+
+/* reduce_*: data operand only; axes as a bit mask over the input's axes
+ * (bit i = reduce axis i); keepdims only affects the output dims. */
+typedef struct moai_attrs_reduce_t { uint64_t axes_mask; int32_t keepdims; int32_t pad; } moai_attrs_reduce_t;
+
+typedef struct moai_attrs_gemm_t {
+  float alpha, beta;
+  int32_t trans_a, trans_b;
+} moai_attrs_gemm_t;
+
+/* softmax_cross_entropy_loss: operands scores [N,C,d...], labels [N,d...],
+ * weights? [C]; outputs loss, log_prob?. reduction: 0 none, 1 sum, 2 mean. */
+typedef struct moai_attrs_sce_t {
+  int32_t reduction;
+  int32_t has_ignore_index;
+  int64_t ignore_index;
+} moai_attrs_sce_t;
+
+/* conv and pools: spatial_rank spatial axes (1..3); pads = begins then ends;
+ * output dims are in the output tensor. */
+typedef struct moai_attrs_window_t {
+  int32_t spatial_rank;
+  int32_t count_include_pad; /* average_pool */
+  int64_t group;             /* conv */
+  int64_t kernel[3];
+  int64_t strides[3];
+  int64_t dilations[3];
+  int64_t pads[6];
+} moai_attrs_window_t;
+
+/* batch_normalization: operands x, scale, b, mean, var; outputs y,
+ * running_mean?, running_var?. */
+typedef struct moai_attrs_batch_norm_t {
+  float epsilon;
+  float momentum;
+  int32_t training_mode;
+  int32_t pad;
+} moai_attrs_batch_norm_t;
+
+/* layer_normalization: operands x, scale, b?; outputs y, mean?, inv_std_dev?;
+ * normalised over axes [axis, rank). */
+typedef struct moai_attrs_layer_norm_t {
+  int64_t axis;
+  float epsilon;
+  int32_t pad;
+} moai_attrs_layer_norm_t;
+
+/* The mnemonic of a kernel id ("add"), or NULL. */
+static inline const char *moai_kernel_name(uint32_t id) {
+  static const char *const names[] = {
+#define MOAI_KERNEL_NAME(id, name) name,
+      MOAI_KERNEL_LIST(MOAI_KERNEL_NAME)
+#undef MOAI_KERNEL_NAME
+  };
+  return id < MOAI_KERNEL_COUNT ? names[id] : (const char *)0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOAI_OPS_H */

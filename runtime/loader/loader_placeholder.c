@@ -1,0 +1,2 @@
+/* Placeholder until the loader lands. */
+typedef int moai_loader_placeholder_t;
