@@ -205,39 +205,52 @@ static moai_status_t default_attr(moai_onnx_importer_t *im,
   return moai_ok_status();
 }
 
-static moai_status_t unknown_attr(moai_onnx_importer_t *im,
-                                  const moai_onnx_node_t *node,
-                                  const char *name) {
+moai_status_t moai_onnx_unknown_attr(moai_onnx_importer_t *im,
+                                     const moai_onnx_node_t *node,
+                                     const char *name) {
   return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INVALID_ARGUMENT,
                               "unknown attribute '%s' for %s (opset %lld)",
                               name, node->op_type, (long long)im->opset);
 }
 
-moai_status_t moai_onnx_node_attributes(
-    moai_onnx_importer_t *im, const moai_onnx_node_t *node,
-    MlirNamedAttribute *out_attrs, size_t *inout_count,
-    const Onnx__AttributeProto **legacy_axes) {
+/* The legacy entry called `name`, or NULL. */
+static moai_onnx_legacy_attr_t *find_legacy(moai_onnx_legacy_attr_t *legacy,
+                                            size_t n_legacy, const char *name) {
+  for (size_t k = 0; k < n_legacy; ++k)
+    if (strcmp(legacy[k].name, name) == 0) return &legacy[k];
+  return NULL;
+}
+
+moai_status_t moai_onnx_node_attributes(moai_onnx_importer_t *im,
+                                        const moai_onnx_node_t *node,
+                                        MlirNamedAttribute *out_attrs,
+                                        size_t *inout_count,
+                                        moai_onnx_legacy_attr_t *legacy,
+                                        size_t n_legacy) {
   const moai_op_def_t *def = node->def;
   const Onnx__NodeProto *p = node->proto;
   bool seen[MOAI_OP_MAX_ATTRS] = {false};
   size_t count = *inout_count;
+  for (size_t k = 0; k < n_legacy; ++k) legacy[k].value = NULL;
   for (size_t i = 0; i < p->n_attribute; ++i) {
     const Onnx__AttributeProto *a = p->attribute[i];
     const char *name = moai_onnx_str(a->name);
     if (!*name)
       return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INVALID_ARGUMENT,
                                   "attribute %zu has no name", i);
-    if (legacy_axes && strcmp(name, "axes") == 0) {
-      if (*legacy_axes)
+    if (moai_onnx_attr_since(node->op_type, name) > im->opset)
+      return moai_onnx_unknown_attr(im, node, name);
+    moai_onnx_legacy_attr_t *l = find_legacy(legacy, n_legacy, name);
+    if (l) {
+      if (l->value)
         return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INVALID_ARGUMENT,
-                                    "attribute 'axes' is given twice");
-      MOAI_RETURN_IF_ERROR(
-          check_type(im, node, a, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS));
-      *legacy_axes = a;
+                                    "attribute '%s' is given twice", name);
+      MOAI_RETURN_IF_ERROR(check_type(im, node, a, l->type));
+      l->value = a;
       continue;
     }
     const moai_attr_def_t *ad = moai_op_def_find_attr(def, name);
-    if (!ad) return unknown_attr(im, node, name);
+    if (!ad) return moai_onnx_unknown_attr(im, node, name);
     size_t k = (size_t)(ad - def->attrs);
     if (seen[k])
       return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INVALID_ARGUMENT,
@@ -250,7 +263,9 @@ moai_status_t moai_onnx_node_attributes(
   }
   for (size_t k = 0; k < MOAI_OP_MAX_ATTRS && def->attrs[k].name; ++k) {
     const moai_attr_def_t *ad = &def->attrs[k];
-    if (seen[k] || !ad->default_text) continue;
+    /* An attribute the upgrade captures gets its value from the upgrade. */
+    if (seen[k] || !ad->default_text || find_legacy(legacy, n_legacy, ad->name))
+      continue;
     if (strcmp(ad->default_text, MOAI_ATTR_REQUIRED) == 0)
       return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INVALID_ARGUMENT,
                                   "missing required attribute '%s'", ad->name);
@@ -303,7 +318,7 @@ moai_status_t moai_onnx_constant_node_value(moai_onnx_importer_t *im,
                                 "Constant with attribute '%s' is not supported",
                                 name);
   } else {
-    return unknown_attr(im, node, name);
+    return moai_onnx_unknown_attr(im, node, name);
   }
   if (mlirAttributeIsNull(*out_value))
     return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INTERNAL,

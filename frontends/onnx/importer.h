@@ -226,14 +226,30 @@ moai_status_t moai_onnx_finish_main(moai_onnx_importer_t *im,
 
 /* ---- attrs.c ------------------------------------------------------------- */
 
+/* An attribute of an older op form that the opset-21 form lacks or gives
+ * another meaning (ReduceSum's `axes` before opset 13, Softmax's `axis`
+ * before 13): captured for the upgrade instead of mapped through the op
+ * table, and not defaulted. */
+typedef struct moai_onnx_legacy_attr_t {
+  const char *name;
+  int type;                          /* ONNX AttributeProto type */
+  const Onnx__AttributeProto *value; /* out: NULL when the node omits it */
+} moai_onnx_legacy_attr_t;
+
 /* The node's attributes for its op (defaults filled in) appended to
- * out_attrs (room for MOAI_OP_MAX_ATTRS). When `legacy_axes` is non-NULL an
- * `axes` ints attribute is accepted and returned there (opset < 18
- * reductions). */
-moai_status_t moai_onnx_node_attributes(
-    moai_onnx_importer_t *im, const moai_onnx_node_t *node,
-    MlirNamedAttribute *out_attrs, size_t *inout_count,
-    const Onnx__AttributeProto **legacy_axes) MOAI_MUST_USE;
+ * out_attrs (room for MOAI_OP_MAX_ATTRS); attributes named in `legacy` are
+ * type-checked and returned there instead. */
+moai_status_t moai_onnx_node_attributes(moai_onnx_importer_t *im,
+                                        const moai_onnx_node_t *node,
+                                        MlirNamedAttribute *out_attrs,
+                                        size_t *inout_count,
+                                        moai_onnx_legacy_attr_t *legacy,
+                                        size_t n_legacy) MOAI_MUST_USE;
+
+/* The error for an attribute the node's op does not have at this opset. */
+moai_status_t moai_onnx_unknown_attr(moai_onnx_importer_t *im,
+                                     const moai_onnx_node_t *node,
+                                     const char *name) MOAI_MUST_USE;
 
 /* The value of a Constant node's single attribute as a DenseElementsAttr. */
 moai_status_t moai_onnx_constant_node_value(
@@ -245,6 +261,65 @@ moai_status_t moai_onnx_constant_node_value(
 /* Imports node number `index` of the graph. */
 moai_status_t moai_onnx_import_node(moai_onnx_importer_t *im,
                                     long index) MOAI_MUST_USE;
+
+/* Appends `moai.<mnemonic>` with `n` single operands, `attrs` and one
+ * result, at the node's location, and infers its type (for upgrades that
+ * expand a node into several ops). */
+moai_status_t moai_onnx_build_op(moai_onnx_importer_t *im,
+                                 const moai_onnx_node_t *node, MlirLocation loc,
+                                 const char *mnemonic,
+                                 const MlirValue *operands, size_t n,
+                                 const MlirNamedAttribute *attrs,
+                                 size_t n_attrs,
+                                 MlirOperation *out_op) MOAI_MUST_USE;
+
+/* Appends a moai.constant holding `value` (a DenseElementsAttr). */
+moai_status_t moai_onnx_build_constant(moai_onnx_importer_t *im,
+                                       const moai_onnx_node_t *node,
+                                       MlirLocation loc, MlirAttribute value,
+                                       MlirValue *out_value) MOAI_MUST_USE;
+
+/* ---- upgrade.c: older op forms -> opset 21 ------------------------------- */
+
+enum { MOAI_ONNX_MAX_LEGACY_ATTRS = 4 };
+
+/* How a node of an older opset becomes its opset-21 form. */
+typedef struct moai_onnx_upgrade_t {
+  int kind;          /* upgrade.c's; 0: the node is already in that form */
+  size_t max_inputs; /* inputs the older form takes; SIZE_MAX: the table's */
+  moai_onnx_legacy_attr_t legacy[MOAI_ONNX_MAX_LEGACY_ATTRS];
+  size_t n_legacy;
+} moai_onnx_upgrade_t;
+
+/* Checks that the node's op exists at the model's opset and fills *out_up
+ * with the attributes its older form has in place of operands. */
+moai_status_t moai_onnx_upgrade_plan(moai_onnx_importer_t *im,
+                                     const moai_onnx_node_t *node,
+                                     moai_onnx_upgrade_t *out_up) MOAI_MUST_USE;
+
+/* The values an op is built from: operands in table order (the node's
+ * inputs, gathered), the number of values per table entry, attributes. */
+typedef struct moai_onnx_op_inputs_t {
+  MlirValue *values; /* room for MOAI_OP_MAX_OPERANDS more */
+  size_t n_values;
+  int32_t *segments;
+  MlirNamedAttribute *attrs; /* room for MOAI_OP_MAX_ATTRS */
+  size_t n_attrs;
+} moai_onnx_op_inputs_t;
+
+/* The opset that added attribute `attr` to op `onnx_type` when that is
+ * after the oldest opset read, else 0. */
+int moai_onnx_attr_since(const char *onnx_type, const char *attr);
+
+/* Turns the captured attributes into constant operands and opset-21
+ * attributes in *inout. When the node needs more than one op, builds them
+ * and returns the one defining its outputs in *out_op (else a null op). */
+moai_status_t moai_onnx_upgrade_apply(moai_onnx_importer_t *im,
+                                      const moai_onnx_node_t *node,
+                                      MlirLocation loc,
+                                      const moai_onnx_upgrade_t *up,
+                                      moai_onnx_op_inputs_t *inout,
+                                      MlirOperation *out_op) MOAI_MUST_USE;
 
 #ifdef __cplusplus
 }

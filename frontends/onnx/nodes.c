@@ -1,17 +1,14 @@
 /* Nodes -> moai ops, in graph order. Operands and results are matched to the
  * op table's entries (optional ones given as "" or left off at the end are
  * absent); result types start from the model's value_info and are then
- * inferred by moai_shape_infer_op, and the two must agree. Older op forms
- * are upgraded to opset 21: ReduceMean and ReduceMax before opset 18 take
- * `axes` as an attribute, which becomes a constant operand. */
+ * inferred by moai_shape_infer_op, and the two must agree. Nodes of older
+ * opsets are upgraded to their opset-21 form on the way (upgrade.c). */
 #include <string.h>
 
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
 #include "onnx/importer.h"
 #include "shape_infer/shape_infer.h"
-
-enum { OPSET_REDUCE_AXES_INPUT = 18 };
 
 static bool is_empty(const char *s) { return !s || !*s; }
 
@@ -46,13 +43,10 @@ static moai_status_t lookup_input(moai_onnx_importer_t *im,
   return moai_ok_status();
 }
 
-/* A moai.constant holding `axes` for an opset < 18 reduction. */
-static moai_status_t legacy_axes_operand(moai_onnx_importer_t *im,
-                                         const moai_onnx_node_t *node,
-                                         const Onnx__AttributeProto *axes,
-                                         MlirLocation loc, MlirValue *out) {
-  MlirAttribute value =
-      moai_onnx_i64_elements(im->ctx, axes->ints, axes->n_ints, false);
+moai_status_t moai_onnx_build_constant(moai_onnx_importer_t *im,
+                                       const moai_onnx_node_t *node,
+                                       MlirLocation loc, MlirAttribute value,
+                                       MlirValue *out_value) {
   MlirType type = mlirAttributeGetType(value);
   MlirNamedAttribute attr = moai_onnx_named(im->ctx, "value", value);
   MlirOperationState state = mlirOperationStateGet(
@@ -62,18 +56,18 @@ static moai_status_t legacy_axes_operand(moai_onnx_importer_t *im,
   MlirOperation op = moai_onnx_append_op(im, &state);
   if (mlirOperationIsNull(op))
     return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INTERNAL,
-                                "could not create the axes constant");
-  *out = mlirOperationGetResult(op, 0);
+                                "could not create a constant operand");
+  *out_value = mlirOperationGetResult(op, 0);
   return moai_ok_status();
 }
 
 /* Matches the node's inputs to the op's operands: values into
- * im->scratch_values, the count of each operand entry into `segments`. */
+ * im->scratch_values (with room for the upgrade's), the count of each
+ * operand entry into `segments`. An older form takes at most `max_inputs`. */
 static moai_status_t gather_operands(moai_onnx_importer_t *im,
                                      const moai_onnx_node_t *node,
-                                     const Onnx__AttributeProto *legacy_axes,
-                                     bool legacy, MlirLocation loc,
-                                     size_t *out_count, int32_t *segments) {
+                                     size_t max_inputs, size_t *out_count,
+                                     int32_t *segments) {
   const moai_op_def_t *def = node->def;
   const Onnx__NodeProto *p = node->proto;
   size_t n_defs = moai_op_def_operand_count(def);
@@ -81,13 +75,20 @@ static moai_status_t gather_operands(moai_onnx_importer_t *im,
   size_t variadic = n_defs;
   for (size_t i = 0; i < n_defs; ++i)
     if (def->operands[i].arity == MOAI_ARITY_VARIADIC) variadic = i;
-  size_t max_in = legacy ? 1 : n_defs;
+  size_t max_in = max_inputs < n_defs ? max_inputs : n_defs;
+  if (variadic == n_defs && n_in > max_in && max_in < n_defs)
+    return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INVALID_ARGUMENT,
+                                "has %zu inputs, %s takes at most %zu at "
+                                "opset %lld",
+                                n_in, node->op_type, max_in,
+                                (long long)im->opset);
   if (variadic == n_defs && n_in > max_in)
     return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INVALID_ARGUMENT,
                                 "has %zu inputs, %s takes at most %zu", n_in,
                                 node->op_type, max_in);
-  MOAI_RETURN_IF_ERROR(moai_onnx_scratch_reserve(im, &im->scratch_values,
-                                                 sizeof(MlirValue), n_in + 1));
+  MOAI_RETURN_IF_ERROR(
+      moai_onnx_scratch_reserve(im, &im->scratch_values, sizeof(MlirValue),
+                                n_in + MOAI_OP_MAX_OPERANDS + 1));
   MlirValue *values = im->scratch_values.data;
   size_t count = 0, next = 0;
   for (size_t i = 0; i < n_defs; ++i) {
@@ -102,6 +103,7 @@ static moai_status_t gather_operands(moai_onnx_importer_t *im,
                                     def->operands[i].name);
     }
     segments[i] = 0;
+    if (i >= max_in) continue; /* the upgrade supplies the rest */
     for (size_t k = 0; k < want; ++k, ++next) {
       const char *name = next < n_in ? p->input[next] : NULL;
       if (is_empty(name)) {
@@ -114,13 +116,6 @@ static moai_status_t gather_operands(moai_onnx_importer_t *im,
       ++count;
       ++segments[i];
     }
-  }
-  if (legacy && legacy_axes && legacy_axes->n_ints) {
-    /* data is operand 0, axes operand 1. */
-    MOAI_RETURN_IF_ERROR(
-        legacy_axes_operand(im, node, legacy_axes, loc, &values[count]));
-    ++count;
-    segments[1] = 1;
   }
   *out_count = count;
   return moai_ok_status();
@@ -152,6 +147,9 @@ static moai_status_t gather_results(moai_onnx_importer_t *im,
   size_t n_defs = moai_op_def_result_count(def);
   size_t n_out = p->n_output;
   bool variadic = n_defs == 1 && def->results[0].arity == MOAI_ARITY_VARIADIC;
+  /* Outputs named "" past the op's results are absent optional ones (an
+   * opset 9 BatchNormalization's saved_mean and saved_var). */
+  while (!variadic && n_out > n_defs && is_empty(p->output[n_out - 1])) --n_out;
   if (!variadic && n_out > n_defs)
     return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INVALID_ARGUMENT,
                                 "has %zu outputs, %s has at most %zu", n_out,
@@ -409,33 +407,62 @@ static moai_status_t chain_variadic(moai_onnx_importer_t *im,
   return moai_ok_status();
 }
 
-static moai_status_t import_op(moai_onnx_importer_t *im,
-                               const moai_onnx_node_t *node, MlirLocation loc) {
-  const moai_op_def_t *def = node->def;
-  bool legacy = im->opset < OPSET_REDUCE_AXES_INPUT &&
-                (strcmp(def->name, "reduce_mean") == 0 ||
-                 strcmp(def->name, "reduce_max") == 0);
-  MlirNamedAttribute attrs[MOAI_OP_MAX_ATTRS];
-  size_t n_attrs = 0;
-  const Onnx__AttributeProto *legacy_axes = NULL;
-  MOAI_RETURN_IF_ERROR(moai_onnx_node_attributes(im, node, attrs, &n_attrs,
-                                                 legacy ? &legacy_axes : NULL));
-  int32_t operand_counts[MOAI_OP_MAX_OPERANDS] = {0};
-  int32_t result_counts[MOAI_OP_MAX_RESULTS] = {0};
-  size_t n_operands = 0, n_results = 0;
-  MOAI_RETURN_IF_ERROR(gather_operands(im, node, legacy_axes, legacy, loc,
-                                       &n_operands, operand_counts));
-  op_parts_t parts = {.n_operands = n_operands,
+moai_status_t moai_onnx_build_op(moai_onnx_importer_t *im,
+                                 const moai_onnx_node_t *node, MlirLocation loc,
+                                 const char *mnemonic,
+                                 const MlirValue *operands, size_t n,
+                                 const MlirNamedAttribute *attrs,
+                                 size_t n_attrs, MlirOperation *out_op) {
+  moai_onnx_node_t part = *node;
+  part.def = moai_op_def_find(mnemonic, strlen(mnemonic));
+  if (!part.def || n == 0 || n > MOAI_OP_MAX_OPERANDS ||
+      n_attrs > MOAI_OP_MAX_ATTRS || n != moai_op_def_operand_count(part.def))
+    return MOAI_ONNX_NODE_ERROR(im, node, MOAI_INTERNAL,
+                                "cannot build moai.%s from %zu operands",
+                                mnemonic, n);
+  int32_t operand_counts[MOAI_OP_MAX_OPERANDS], result_counts[1] = {1};
+  for (size_t i = 0; i < n; ++i) operand_counts[i] = 1;
+  MlirType type = mlirUnrankedTensorTypeGet(
+      mlirShapedTypeGetElementType(mlirValueGetType(operands[0])));
+  op_parts_t parts = {.operands = operands,
+                      .n_operands = n,
                       .operand_counts = operand_counts,
+                      .types = &type,
+                      .n_types = 1,
                       .result_counts = result_counts,
                       .attrs = attrs,
                       .n_attrs = n_attrs};
+  MOAI_RETURN_IF_ERROR(create_op(im, &part, loc, &parts, out_op));
+  return infer(im, node, *out_op);
+}
+
+static moai_status_t import_op(moai_onnx_importer_t *im,
+                               const moai_onnx_node_t *node, MlirLocation loc) {
+  moai_onnx_upgrade_t up;
+  MOAI_RETURN_IF_ERROR(moai_onnx_upgrade_plan(im, node, &up));
+  MlirNamedAttribute attrs[MOAI_OP_MAX_ATTRS];
+  int32_t operand_counts[MOAI_OP_MAX_OPERANDS] = {0};
+  int32_t result_counts[MOAI_OP_MAX_RESULTS] = {0};
+  moai_onnx_op_inputs_t in = {.segments = operand_counts, .attrs = attrs};
+  MOAI_RETURN_IF_ERROR(moai_onnx_node_attributes(im, node, attrs, &in.n_attrs,
+                                                 up.legacy, up.n_legacy));
+  MOAI_RETURN_IF_ERROR(
+      gather_operands(im, node, up.max_inputs, &in.n_values, operand_counts));
+  in.values = im->scratch_values.data;
+  MlirOperation op = {NULL};
+  MOAI_RETURN_IF_ERROR(moai_onnx_upgrade_apply(im, node, loc, &up, &in, &op));
+  if (!mlirOperationIsNull(op)) return define_outputs(im, node, op);
+  op_parts_t parts = {.n_operands = in.n_values,
+                      .operand_counts = operand_counts,
+                      .result_counts = result_counts,
+                      .attrs = attrs,
+                      .n_attrs = in.n_attrs};
   MOAI_RETURN_IF_ERROR(chain_variadic(im, node, loc, &parts, operand_counts));
+  size_t n_results = 0;
   MOAI_RETURN_IF_ERROR(gather_results(im, node, &n_results, result_counts));
   parts.operands = im->scratch_values.data;
   parts.types = im->scratch_types.data;
   parts.n_types = n_results;
-  MlirOperation op;
   MOAI_RETURN_IF_ERROR(create_op(im, node, loc, &parts, &op));
   return define_outputs(im, node, op);
 }

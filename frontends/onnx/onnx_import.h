@@ -1,13 +1,16 @@
-/* The ONNX frontend: reads a .onnx model (protobuf, ai.onnx opsets 13 to 21,
+/* The ONNX frontend: reads a .onnx model (protobuf, ai.onnx opsets 7 to 21,
  * external data included) into a module in the moai dialect.
  *
  * The module holds one `func.func @main` whose arguments are the graph
  * inputs that are not initializers and whose results are the graph outputs
  * (names in the `moai.name` entry of arg_attrs/res_attrs). Each node becomes
- * one `moai.<op>` op in graph order, upgraded to its opset-21 form, with
- * every attribute that has a default set; its location names the file, the
- * node and the op type (see ir/diag.h). Result types come from
- * moai_shape_infer_op, checked against the model's value_info.
+ * one `moai.<op>` op in graph order, upgraded to its opset-21 form (an older
+ * form's attributes that became inputs turn into `moai.constant` operands;
+ * a Softmax before opset 13 over more than its last axis becomes Flatten,
+ * Softmax and Reshape), with every attribute that has a default set; its
+ * location names the file, the node and the op type (see ir/diag.h).
+ * Result types come from moai_shape_infer_op, checked against the model's
+ * value_info.
  *
  * Initializers: float ones become `moai.weight` ops that carry name,
  * trainable (0/1), storage ("raw": raw_data inside the model file,
@@ -46,7 +49,7 @@ extern "C" {
 #endif
 
 /* The ai.onnx opsets the importer accepts. */
-#define MOAI_ONNX_MIN_OPSET 13
+#define MOAI_ONNX_MIN_OPSET 7
 #define MOAI_ONNX_MAX_OPSET 21
 /* Size limits for initializers held inline as moai.constant. */
 #define MOAI_ONNX_MAX_INLINE_ELEMENTS 4096

@@ -11,9 +11,10 @@
  *    verify and go through MOAI_DEFAULT_PIPELINE (shape inference and
  *    simplification, all shapes static) -> "passed". It may instead be
  *    rejected with MOAI_UNIMPLEMENTED when it uses a feature moai rejects on
- *    purpose: one seen here (an opset outside the importer's range, an
- *    element type moai lacks, a sequence/optional/map value), or one listed
- *    with its reason in the --expected file (an attribute value, say).
+ *    purpose: one seen here (an ai.onnx opset outside the importer's range,
+ *    7 to 21; an element type moai lacks; a sequence/optional/map value), or
+ *    one listed with its reason in the --expected file (an attribute value,
+ *    say).
  *    Those count as "unsupported (expected)" and are listed; any other
  *    rejection with MOAI_UNIMPLEMENTED fails, so that an importer rejecting
  *    everything cannot pass.
@@ -45,7 +46,7 @@
 #include "onnx/onnx_import.h"
 
 #ifndef MOAI_ONNX_MIN_OPSET /* the importer header defines them */
-#define MOAI_ONNX_MIN_OPSET 13
+#define MOAI_ONNX_MIN_OPSET 7
 #define MOAI_ONNX_MAX_OPSET 21
 #endif
 
