@@ -107,8 +107,9 @@ typedef struct moai_attrs_sce_t {
   int64_t ignore_index;
 } moai_attrs_sce_t;
 
-/* conv and pools: spatial_rank spatial axes (1..3); pads = begins then ends;
- * output dims are in the output tensor. */
+/* conv and pools: spatial_rank (r) spatial axes (1..3); pads as ONNX lays
+ * them out: begins in pads[0..r), ends in pads[r..2r); output dims are in the
+ * output tensor. */
 typedef struct moai_attrs_window_t {
   int32_t spatial_rank;
   int32_t count_include_pad; /* average_pool */

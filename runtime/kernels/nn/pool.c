@@ -1,0 +1,280 @@
+/* MaxPool, AveragePool and GlobalAveragePool (ONNX opset 21), 1 to 3
+ * spatial axes (window.h).
+ *
+ * max_pool: padding never wins (it counts as -inf); dilations; no Indices
+ * output. f32, f64, int8, uint8 (ONNX's types). A window with no input tap
+ * at all yields the type's lowest value.
+ * average_pool: the sum of the taps inside the input divided by their
+ * count, or, with count_include_pad, by the number of taps inside the padded
+ * input [-pad_begin, in + pad_end) (PyTorch's and ONNX Runtime's divisor;
+ * taps that ceil_mode pushes past the end padding are never counted).
+ * f32, f64.
+ * global_average_pool: mean over all spatial positions. f32, f64.
+ *
+ * The optimised max/average pools work by output rows like conv.c: each
+ * tap's in-bounds output positions form one branch-free inner loop. */
+#include <float.h>
+#include <math.h>
+
+#include "kernels/nn/window.h"
+
+typedef struct pool_problem_t {
+  moai_nn_window_t g;
+  int count_include_pad;
+  const void *x;
+  void *y;
+} pool_problem_t;
+
+/* ---- max_pool ---- */
+
+#define MAXPOOL_REF(name, T, LOWEST)                                                 \
+  static void name(const pool_problem_t *p, int ith, int nth) {                      \
+    const moai_nn_window_t *g = &p->g;                                               \
+    const T *X = p->x;                                                               \
+    T *Y = p->y;                                                                     \
+    int64_t osz = g->out[0] * g->out[1] * g->out[2];                                 \
+    long long begin, end;                                                            \
+    moai_split_range(g->n * g->c * osz, ith, nth, &begin, &end);                     \
+    for (long long e = begin; e < end; ++e) {                                        \
+      int64_t ox = e % g->out[2], oy = (e / g->out[2]) % g->out[1];                  \
+      int64_t oz = (e / (g->out[2] * g->out[1])) % g->out[0], plane = e / osz;       \
+      const T *xp = X + plane * g->in[0] * g->in[1] * g->in[2];                      \
+      T best = LOWEST;                                                               \
+      for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                     \
+        int64_t iz = oz * g->s[0] - g->pb[0] + kz * g->dl[0];                        \
+        if (iz < 0 || iz >= g->in[0]) continue;                                      \
+        for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                   \
+          int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->dl[1];                      \
+          if (iy < 0 || iy >= g->in[1]) continue;                                    \
+          for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                 \
+            int64_t ix = ox * g->s[2] - g->pb[2] + kx * g->dl[2];                    \
+            if (ix < 0 || ix >= g->in[2]) continue;                                  \
+            T v = xp[(iz * g->in[1] + iy) * g->in[2] + ix];                          \
+            if (v > best) best = v;                                                  \
+          }                                                                          \
+        }                                                                            \
+      }                                                                              \
+      Y[e] = best;                                                                   \
+    }                                                                                \
+  }
+
+MAXPOOL_REF(maxpool_ref_f32, float, -INFINITY)
+MAXPOOL_REF(maxpool_ref_f64, double, -INFINITY)
+MAXPOOL_REF(maxpool_ref_i8, int8_t, INT8_MIN)
+MAXPOOL_REF(maxpool_ref_u8, uint8_t, 0)
+
+/* Output rows of the optimised pools: calls BODY(ys, xs, stride, len) for
+ * every in-bounds tap of row r, where ys/xs point at the first output and
+ * input element of the tap's valid range. */
+#define POOL_ROW_TAPS(T, X, BODY)                                                    \
+  do {                                                                               \
+    int64_t oy_ = r % g->out[1], oz_ = (r / g->out[1]) % g->out[0];                  \
+    int64_t plane_ = r / (g->out[0] * g->out[1]);                                    \
+    const T *xp_ = (X) + plane_ * g->in[0] * g->in[1] * g->in[2];                    \
+    for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                       \
+      int64_t iz = oz_ * g->s[0] - g->pb[0] + kz * g->dl[0];                         \
+      if (iz < 0 || iz >= g->in[0]) continue;                                        \
+      for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                     \
+        int64_t iy = oy_ * g->s[1] - g->pb[1] + ky * g->dl[1];                       \
+        if (iy < 0 || iy >= g->in[1]) continue;                                      \
+        const T *xrow_ = xp_ + (iz * g->in[1] + iy) * g->in[2];                      \
+        for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                   \
+          int64_t lo_, hi_;                                                          \
+          moai_nn_window_valid_outputs(g, 2, kx, &lo_, &hi_);                        \
+          if (lo_ >= hi_) continue;                                                  \
+          const T *xs = xrow_ + lo_ * g->s[2] + kx * g->dl[2] - g->pb[2];            \
+          T *ys = yrow + lo_;                                                        \
+          int64_t len = hi_ - lo_, sx = g->s[2];                                     \
+          BODY;                                                                      \
+        }                                                                            \
+      }                                                                              \
+    }                                                                                \
+  } while (0)
+
+#define MAXPOOL_OPT(name, T, LOWEST)                                                 \
+  static void name(const pool_problem_t *p, int ith, int nth) {                      \
+    const moai_nn_window_t *g = &p->g;                                               \
+    int64_t ow = g->out[2];                                                          \
+    long long begin, end;                                                            \
+    moai_split_range(g->n * g->c * g->out[0] * g->out[1], ith, nth, &begin, &end);   \
+    for (long long r = begin; r < end; ++r) {                                        \
+      T *restrict yrow = (T *)p->y + r * ow;                                         \
+      for (int64_t ox = 0; ox < ow; ++ox) yrow[ox] = LOWEST;                         \
+      POOL_ROW_TAPS(T, (const T *)p->x, {                                            \
+        if (sx == 1) {                                                               \
+          for (int64_t j = 0; j < len; ++j) ys[j] = xs[j] > ys[j] ? xs[j] : ys[j];   \
+        } else {                                                                     \
+          for (int64_t j = 0; j < len; ++j)                                          \
+            ys[j] = xs[j * sx] > ys[j] ? xs[j * sx] : ys[j];                         \
+        }                                                                            \
+      });                                                                            \
+    }                                                                                \
+  }
+
+MAXPOOL_OPT(maxpool_opt_f32, float, -INFINITY)
+MAXPOOL_OPT(maxpool_opt_f64, double, -INFINITY)
+MAXPOOL_OPT(maxpool_opt_i8, int8_t, INT8_MIN)
+MAXPOOL_OPT(maxpool_opt_u8, uint8_t, 0)
+
+/* ---- average_pool ---- */
+
+/* The divisor of output (oz, oy, ox): a product over axes (windows are
+ * boxes). */
+static int64_t avgpool_count(const pool_problem_t *p, int64_t oz, int64_t oy, int64_t ox) {
+  const moai_nn_window_t *g = &p->g;
+  int64_t o[3] = {oz, oy, ox}, n = 1;
+  for (int a = 0; a < 3; ++a) {
+    int64_t lo = p->count_include_pad ? -g->pb[a] : 0;
+    int64_t hi = p->count_include_pad ? g->in[a] + g->pe[a] : g->in[a];
+    n *= moai_nn_window_taps(g, a, o[a], lo, hi);
+  }
+  return n;
+}
+
+#define AVGPOOL_REF(name, T)                                                         \
+  static void name(const pool_problem_t *p, int ith, int nth) {                      \
+    const moai_nn_window_t *g = &p->g;                                               \
+    const T *X = p->x;                                                               \
+    T *Y = p->y;                                                                     \
+    int64_t osz = g->out[0] * g->out[1] * g->out[2];                                 \
+    long long begin, end;                                                            \
+    moai_split_range(g->n * g->c * osz, ith, nth, &begin, &end);                     \
+    for (long long e = begin; e < end; ++e) {                                        \
+      int64_t ox = e % g->out[2], oy = (e / g->out[2]) % g->out[1];                  \
+      int64_t oz = (e / (g->out[2] * g->out[1])) % g->out[0], plane = e / osz;       \
+      const T *xp = X + plane * g->in[0] * g->in[1] * g->in[2];                      \
+      double sum = 0.0;                                                              \
+      for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                     \
+        int64_t iz = oz * g->s[0] - g->pb[0] + kz * g->dl[0];                        \
+        if (iz < 0 || iz >= g->in[0]) continue;                                      \
+        for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                   \
+          int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->dl[1];                      \
+          if (iy < 0 || iy >= g->in[1]) continue;                                    \
+          for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                 \
+            int64_t ix = ox * g->s[2] - g->pb[2] + kx * g->dl[2];                    \
+            if (ix < 0 || ix >= g->in[2]) continue;                                  \
+            sum += (double)xp[(iz * g->in[1] + iy) * g->in[2] + ix];                 \
+          }                                                                          \
+        }                                                                            \
+      }                                                                              \
+      Y[e] = (T)(sum / (double)avgpool_count(p, oz, oy, ox));                        \
+    }                                                                                \
+  }
+
+AVGPOOL_REF(avgpool_ref_f32, float)
+AVGPOOL_REF(avgpool_ref_f64, double)
+
+#define AVGPOOL_OPT(name, T)                                                         \
+  static void name(const pool_problem_t *p, int ith, int nth) {                      \
+    const moai_nn_window_t *g = &p->g;                                               \
+    int64_t ow = g->out[2];                                                          \
+    long long begin, end;                                                            \
+    moai_split_range(g->n * g->c * g->out[0] * g->out[1], ith, nth, &begin, &end);   \
+    for (long long r = begin; r < end; ++r) {                                        \
+      T *restrict yrow = (T *)p->y + r * ow;                                         \
+      for (int64_t ox = 0; ox < ow; ++ox) yrow[ox] = 0;                              \
+      POOL_ROW_TAPS(T, (const T *)p->x, {                                            \
+        if (sx == 1) {                                                               \
+          for (int64_t j = 0; j < len; ++j) ys[j] += xs[j];                          \
+        } else {                                                                     \
+          for (int64_t j = 0; j < len; ++j) ys[j] += xs[j * sx];                     \
+        }                                                                            \
+      });                                                                            \
+      int64_t oy = r % g->out[1], oz = (r / g->out[1]) % g->out[0];                  \
+      for (int64_t ox = 0; ox < ow; ++ox)                                            \
+        yrow[ox] /= (T)avgpool_count(p, oz, oy, ox);                                 \
+    }                                                                                \
+  }
+
+AVGPOOL_OPT(avgpool_opt_f32, float)
+AVGPOOL_OPT(avgpool_opt_f64, double)
+
+/* ---- global_average_pool: one (n, c) plane per item; the plain loop is
+ * both the reference and the optimised kernel (it streams the plane once,
+ * summing in double). ---- */
+
+#define GAP(name, T)                                                                 \
+  static void name(const T *X, T *Y, int64_t planes, int64_t size, int ith, int nth) { \
+    long long begin, end;                                                            \
+    moai_split_range(planes, ith, nth, &begin, &end);                                \
+    for (long long pl = begin; pl < end; ++pl) {                                     \
+      const T *xp = X + pl * size;                                                   \
+      double sum = 0.0;                                                              \
+      for (int64_t i = 0; i < size; ++i) sum += (double)xp[i];                       \
+      Y[pl] = (T)(sum / (double)size);                                               \
+    }                                                                                \
+  }
+
+GAP(gap_f32, float)
+GAP(gap_f64, double)
+
+/* ---- dispatch ---- */
+
+typedef void (*pool_fn_t)(const pool_problem_t *p, int ith, int nth);
+
+static const pool_fn_t maxpool_ref_by_dtype[MOAI_NN_DTYPE_TABLE] = {
+    [MOAI_ABI_F32] = maxpool_ref_f32, [MOAI_ABI_F64] = maxpool_ref_f64,
+    [MOAI_ABI_I8] = maxpool_ref_i8, [MOAI_ABI_U8] = maxpool_ref_u8};
+static const pool_fn_t maxpool_opt_by_dtype[MOAI_NN_DTYPE_TABLE] = {
+    [MOAI_ABI_F32] = maxpool_opt_f32, [MOAI_ABI_F64] = maxpool_opt_f64,
+    [MOAI_ABI_I8] = maxpool_opt_i8, [MOAI_ABI_U8] = maxpool_opt_u8};
+static const pool_fn_t avgpool_ref_by_dtype[MOAI_NN_DTYPE_TABLE] = {
+    [MOAI_ABI_F32] = avgpool_ref_f32, [MOAI_ABI_F64] = avgpool_ref_f64};
+static const pool_fn_t avgpool_opt_by_dtype[MOAI_NN_DTYPE_TABLE] = {
+    [MOAI_ABI_F32] = avgpool_opt_f32, [MOAI_ABI_F64] = avgpool_opt_f64};
+
+static void pool_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth,
+                     const pool_fn_t *table, const char *kernel) {
+  const moai_tensor_t *tx = moai_op_in(op, 0), *ty = moai_op_out(op, 0);
+  pool_fn_t fn = MOAI_NN_LOOKUP(table, tx->dtype);
+  if (!fn) {
+    moai_nn_fail_dtype(ex, op, ith, kernel, tx->dtype);
+    return;
+  }
+  const moai_attrs_window_t *at = moai_op_attrs(op);
+  pool_problem_t p;
+  moai_nn_window_init(&p.g, at, tx, ty, NULL);
+  p.count_include_pad = at->count_include_pad;
+  p.x = moai_tensor_ptr(ex, tx);
+  p.y = moai_tensor_ptr(ex, ty);
+  fn(&p, ith, nth);
+}
+
+static void maxpool_ref(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  pool_run(ex, op, ith, nth, maxpool_ref_by_dtype, "max_pool");
+}
+static void maxpool_opt(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  pool_run(ex, op, ith, nth, maxpool_opt_by_dtype, "max_pool");
+}
+static void avgpool_ref(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  pool_run(ex, op, ith, nth, avgpool_ref_by_dtype, "average_pool");
+}
+static void avgpool_opt(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  pool_run(ex, op, ith, nth, avgpool_opt_by_dtype, "average_pool");
+}
+
+static void global_avgpool(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  const moai_tensor_t *tx = moai_op_in(op, 0);
+  int64_t planes = tx->dims[0] * (tx->rank > 1 ? tx->dims[1] : 1), size = 1;
+  for (int32_t d = 2; d < tx->rank; ++d) size *= tx->dims[d];
+  const void *x = moai_tensor_ptr(ex, tx);
+  void *y = moai_tensor_ptr(ex, moai_op_out(op, 0));
+  if (tx->dtype == MOAI_ABI_F32)
+    gap_f32(x, y, planes, size, ith, nth);
+  else if (tx->dtype == MOAI_ABI_F64)
+    gap_f64(x, y, planes, size, ith, nth);
+  else
+    moai_nn_fail_dtype(ex, op, ith, "global_average_pool", tx->dtype);
+}
+
+void moai_nn_register_pool(moai_isa_t isa, moai_kernel_fn_t *table) {
+  if (isa == MOAI_ISA_REFERENCE) {
+    table[MOAI_KERNEL_MAX_POOL] = maxpool_ref;
+    table[MOAI_KERNEL_AVERAGE_POOL] = avgpool_ref;
+    table[MOAI_KERNEL_GLOBAL_AVERAGE_POOL] = global_avgpool;
+  } else if (isa == MOAI_ISA_GENERIC) {
+    table[MOAI_KERNEL_MAX_POOL] = maxpool_opt;
+    table[MOAI_KERNEL_AVERAGE_POOL] = avgpool_opt;
+    table[MOAI_KERNEL_GLOBAL_AVERAGE_POOL] = global_avgpool;
+  }
+}
