@@ -15,6 +15,8 @@ PACKAGES=(
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev
   # JSON (manifest, metadata) and unit tests
   libjansson-dev libcunit1-dev
+  # SHA-256 of plan files (OpenSSL's libcrypto, EVP)
+  libssl-dev
   # ONNX's own conformance data; PyTorch + onnx for test models and references
   libonnx-testdata python3-torch python3-onnx python3-numpy
   # the import benchmark checks with strace that weights are never opened

@@ -8,9 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "codegen/codegen.h"
 #include "driver/pipeline.h"
+#include "io/sha256.h"
 #include "ir/dtype.h"
 #include "ir/op_defs.h"
+#include "loader/cpu_features.h"
+#include "loader/manifest.h"
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
 #include "onnx/onnx_import.h"
@@ -197,6 +201,16 @@ void moai_module_summarize(MlirModule module, moai_strbuf_t *sb) {
   moai_strbuf_appendf(sb, "ops: %zu moai ops\n", total_ops);
   for (size_t i = 0; i < ndefs && i < 128; ++i)
     if (counts[i]) moai_strbuf_appendf(sb, "  %-28s %zu\n", defs[i].name, counts[i]);
+  /* Written by moai-memory-plan; absent when the pipeline did not run it. */
+  int64_t arena = int_attr(func, "moai.arena_size", -1);
+  int64_t lower = int_attr(func, "moai.live_lower_bound", -1);
+  if (arena >= 0 && lower >= 0)
+    moai_strbuf_appendf(sb,
+                        "memory: arena %lld bytes (live-set lower bound %lld, "
+                        "+%.1f%%)\n",
+                        (long long)arena, (long long)lower,
+                        lower ? 100.0 * (double)(arena - lower) / (double)lower
+                              : 0.0);
 }
 
 void moai_module_print(MlirModule module, bool debuginfo, moai_strbuf_t *sb) {
@@ -267,8 +281,241 @@ static void fsync_parent(const char *dir) {
   }
 }
 
+/* ---- the plan's files ------------------------------------------------------ */
+
+static MlirStringRef module_string(MlirModule module, const char *name) {
+  return string_attr(mlirModuleGetOperation(module), name);
+}
+
+static char *dup_string_ref(MlirStringRef s) {
+  char *out = malloc(s.length + 1);
+  if (out) {
+    if (s.length) memcpy(out, s.data, s.length);
+    out[s.length] = '\0';
+  }
+  return out;
+}
+
+/* Everything one device's code generation yields, kept until the plan's
+ * files are written. */
+typedef struct plan_device_t {
+  moai_target_t target;
+  moai_device_program_t *program;
+} plan_device_t;
+
+static void plan_device_deinit(plan_device_t *d) {
+  moai_device_program_destroy(d->program);
+  moai_target_deinit(&d->target);
+}
+
+/* Target, lowering and the LLVM-dialect module of device 0. */
+static moai_status_t plan_device_build(MlirModule module,
+                                       const moai_plan_options_t *o,
+                                       plan_device_t *d,
+                                       MlirModule *out_llvm) {
+  MOAI_RETURN_IF_ERROR(moai_target_resolve(o ? o->target_cpu : NULL,
+                                           o ? o->target_features : NULL,
+                                           &d->target));
+  moai_lower_options_t lo = {.device = 0,
+                             .layout = moai_weights_layout_safetensors};
+  MOAI_RETURN_IF_ERROR(
+      moai_device_lower(module, &lo, moai_allocator_system(), &d->program));
+  MlirContext ctx = mlirModuleGetContext(module);
+  moai_diag_sink_t diag;
+  moai_diag_attach(ctx, &diag, NULL);
+  moai_status_t status = moai_codegen_build(ctx, d->program, &d->target, out_llvm);
+  if (status && diag.error_count) {
+    moai_status_t first = moai_diag_take_status(&diag, MOAI_INTERNAL, "");
+    status = moai_status_annotate(status, "%s", moai_status_message(first));
+    moai_status_free(first);
+  }
+  moai_diag_detach(&diag);
+  return status;
+}
+
+moai_status_t moai_plan_emit_llvm(MlirModule module,
+                                  const moai_plan_options_t *options,
+                                  char **out_llvm_ir) {
+  plan_device_t d = {0};
+  MlirModule llvm = {NULL};
+  moai_status_t status = plan_device_build(module, options, &d, &llvm);
+  if (!status) status = moai_codegen_compile(llvm, &d.target, NULL, out_llvm_ir);
+  if (!mlirModuleIsNull(llvm)) mlirModuleDestroy(llvm);
+  plan_device_deinit(&d);
+  return status;
+}
+
+/* The target's features that are in the runtime's canonical set
+ * (loader/cpu_features.h), in the set's order. */
+typedef struct feature_list_t {
+  const char *names[64];
+  size_t count;
+} feature_list_t;
+
+typedef struct feature_match_t {
+  const char *name;
+  bool found;
+} feature_match_t;
+
+static void match_feature(void *user, const char *name, size_t len) {
+  feature_match_t *m = user;
+  if (strlen(m->name) == len && memcmp(m->name, name, len) == 0) m->found = true;
+}
+
+static void target_features(const moai_target_t *t, feature_list_t *out) {
+  out->count = 0;
+  for (size_t i = 0; i < moai_cpu_feature_count() && out->count < 64; ++i) {
+    feature_match_t m = {.name = moai_cpu_feature_name(i)};
+    moai_target_for_each_feature(t, match_feature, &m);
+    if (m.found) out->names[out->count++] = m.name;
+  }
+}
+
+static void io_descs(const moai_device_io_t *ios, uint32_t n,
+                     moai_tensor_desc_t *out) {
+  for (uint32_t i = 0; i < n; ++i) {
+    const moai_tensor_t *t = &ios[i].tensor;
+    uint64_t numel = 1;
+    for (int32_t r = 0; r < t->rank; ++r) numel *= (uint64_t)t->dims[r];
+    out[i] = (moai_tensor_desc_t){.name = ios[i].name, .dtype = t->dtype,
+                                  .rank = t->rank,
+                                  .nbytes = numel * moai_dtype_size(t->dtype)};
+    memcpy(out[i].dims, t->dims, sizeof(out[i].dims));
+  }
+}
+
+static moai_status_t write_manifest(const char *tmp, MlirModule module,
+                                    const plan_device_t *d,
+                                    const moai_manifest_device_t *dev) {
+  const moai_device_program_t *p = d->program;
+  feature_list_t features;
+  target_features(&d->target, &features);
+  moai_tensor_desc_t *ins = calloc(p->num_inputs + 1, sizeof(*ins));
+  moai_tensor_desc_t *outs = calloc(p->num_outputs + 1, sizeof(*outs));
+  char *source = dup_string_ref(module_string(module, "moai.source"));
+  char *producer = dup_string_ref(module_string(module, "moai.producer"));
+  moai_status_t status = moai_ok_status();
+  if (!ins || !outs || !source || !producer) {
+    status = MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory writing the manifest");
+  } else {
+    io_descs(p->inputs, p->num_inputs, ins);
+    io_descs(p->outputs, p->num_outputs, outs);
+    moai_manifest_t m = {
+        .format_version = MOAI_PLAN_FORMAT_VERSION,
+        .abi_version = MOAI_ABI_VERSION,
+        .moai_version = moai_version_string(),
+        .target_triple = d->target.triple,
+        .target_cpu = d->target.cpu,
+        .feature_count = features.count,
+        .features = features.names,
+        .model_source = source,
+        .model_opset = int_attr(mlirModuleGetOperation(module), "moai.opset", 0),
+        .model_producer = producer,
+        .input_count = p->num_inputs,
+        .output_count = p->num_outputs,
+        .device_count = 1,
+        .inputs = ins,
+        .outputs = outs,
+        .devices = (moai_manifest_device_t *)dev,
+        .training = false,
+    };
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/manifest.json", tmp);
+    status = moai_manifest_write(path, &m);
+  }
+  free(ins);
+  free(outs);
+  free(source);
+  free(producer);
+  return status;
+}
+
+/* The backend's part of plan.txt. */
+static void summarize_backend(const plan_device_t *d, moai_strbuf_t *sb) {
+  const moai_device_program_t *p = d->program;
+  feature_list_t features;
+  target_features(&d->target, &features);
+  moai_strbuf_appendf(sb, "target: %s, cpu %s\n  features:", d->target.triple,
+                      d->target.cpu);
+  for (size_t i = 0; i < features.count; ++i)
+    moai_strbuf_appendf(sb, " %s", features.names[i]);
+  moai_strbuf_appendf(sb,
+                      "%s\ndevice 0: %u kernel calls for %zu ops, arena %llu "
+                      "bytes (live-set lower bound %llu)\n"
+                      "  weights-0.safetensors: %u tensors, %llu bytes; "
+                      "constants %llu bytes\n",
+                      features.count ? "" : " (none of moai's set)", p->num_ops,
+                      p->lowered_ops, (unsigned long long)p->arena_size,
+                      (unsigned long long)p->live_lower_bound, p->num_weights,
+                      (unsigned long long)p->weights_size,
+                      (unsigned long long)p->const_size);
+}
+
+static moai_status_t write_plan_files(const char *tmp, MlirModule module,
+                                      const char *summary,
+                                      const moai_plan_options_t *o) {
+  const moai_log_sink_t *log = o ? o->log : NULL;
+  plan_device_t d = {0};
+  MlirModule llvm = {NULL};
+  char path[4200], obj[4200];
+  moai_manifest_device_t dev = {.index = 0,
+                                .binary = "device-0.so",
+                                .weights = "weights-0.safetensors"};
+  moai_status_t status = plan_device_build(module, o, &d, &llvm);
+  if (!status) status = moai_weights_check(d.program);
+  if (!status) {
+    MOAI_LOG(log, MOAI_LOG_LEVEL_INFO, "compiling device 0 for %s (%s): %u kernel calls",
+             d.target.triple, d.target.cpu, d.program->num_ops);
+    snprintf(obj, sizeof(obj), "%s/device-0.o", tmp);
+    snprintf(path, sizeof(path), "%s/device-0.so", tmp);
+    status = moai_codegen_compile(llvm, &d.target, obj, NULL);
+    if (!status) status = moai_codegen_link(obj, path);
+    unlink(obj);
+  }
+  if (!status) status = moai_sha256_file(path, dev.binary_sha256);
+  if (!status) {
+    MOAI_LOG(log, MOAI_LOG_LEVEL_INFO, "writing %u weights (%llu bytes)",
+             d.program->num_weights, (unsigned long long)d.program->weights_size);
+    MlirStringRef src = module_string(module, "moai.source");
+    char *model_path = dup_string_ref(src);
+    snprintf(path, sizeof(path), "%s/weights-0.safetensors", tmp);
+    status = model_path ? moai_weights_write(path, d.program, model_path)
+                        : MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory");
+    free(model_path);
+  }
+  if (!status) status = moai_sha256_file(path, dev.weights_sha256);
+  if (!status) {
+    dev.arena_bytes = d.program->arena_size;
+    dev.weights_bytes = d.program->weights_size;
+    dev.const_bytes = d.program->const_size;
+    dev.live_lower_bound_bytes = d.program->live_lower_bound;
+    status = write_manifest(tmp, module, &d, &dev);
+  }
+  moai_strbuf_t sb;
+  moai_strbuf_init(&sb, moai_allocator_system());
+  if (!status) {
+    moai_module_print(module, false, &sb);
+    status = sb.failed ? MOAI_STATUS(MOAI_OUT_OF_MEMORY,
+                                     "out of memory printing the module")
+                       : write_file_synced(tmp, "model.mlir",
+                                           sb.data ? sb.data : "", sb.length);
+    moai_strbuf_reset(&sb);
+  }
+  if (!status) {
+    moai_strbuf_append(&sb, summary);
+    summarize_backend(&d, &sb);
+    status = sb.failed ? MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory")
+                       : write_file_synced(tmp, "plan.txt", sb.data, sb.length);
+    moai_strbuf_reset(&sb);
+  }
+  if (!mlirModuleIsNull(llvm)) mlirModuleDestroy(llvm);
+  plan_device_deinit(&d);
+  return status;
+}
+
 moai_status_t moai_plan_write(const char *dir, MlirModule module,
-                              const char *summary) {
+                              const char *summary,
+                              const moai_plan_options_t *options) {
   size_t dlen = strlen(dir);
   while (dlen > 1 && dir[dlen - 1] == '/') --dlen;
   char target[4096], tmp[4160], old[4160];
@@ -299,16 +546,7 @@ moai_status_t moai_plan_write(const char *dir, MlirModule module,
   if (!mkdtemp(tmp))
     return MOAI_STATUS(MOAI_IO_ERROR, "cannot create a directory next to %s: %s",
                        target, strerror(errno));
-  moai_strbuf_t sb;
-  moai_strbuf_init(&sb, moai_allocator_system());
-  moai_module_print(module, false, &sb);
-  moai_status_t status =
-      sb.failed ? MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory printing the module")
-                : write_file_synced(tmp, "model.mlir", sb.data ? sb.data : "",
-                                    sb.length);
-  moai_strbuf_reset(&sb);
-  if (!status)
-    status = write_file_synced(tmp, "plan.txt", summary, strlen(summary));
+  moai_status_t status = write_plan_files(tmp, module, summary, options);
   if (!status && exists) {
     snprintf(old, sizeof(old), "%s.old-XXXXXX", target);
     if (!mkdtemp(old) || rename(target, old) != 0) {

@@ -49,12 +49,34 @@ void moai_module_summarize(MlirModule module, moai_strbuf_t *sb);
 /* Prints the module (with locations when `debuginfo`) into `sb`. */
 void moai_module_print(MlirModule module, bool debuginfo, moai_strbuf_t *sb);
 
+/* How a plan's device binaries are built. A zeroed struct (or NULL) means:
+ * for this host's CPU and features. */
+typedef struct moai_plan_options_t {
+  const char *target_cpu;      /* LLVM CPU name (--target-cpu); NULL: host */
+  const char *target_features; /* "+a,-b" (--target-features); NULL: the
+                                  host's, or the named CPU's own */
+  const moai_log_sink_t *log;  /* progress messages (may be NULL) */
+} moai_plan_options_t;
+
 /* Writes the plan directory `dir` atomically: files go to a temporary
  * sibling directory that is fsync'ed and renamed into place, replacing an
- * earlier plan only once the new one is complete. Holds `model.mlir` (the
- * module) and `plan.txt` (the summary). */
+ * earlier plan only once the new one is complete. `module` must have been
+ * through the default pipeline (moai-memory-plan included). Writes
+ *   device-0.so            the device binary (runtime/abi/moai_abi.h)
+ *   weights-0.safetensors  the weights it uses, read from the model
+ *   manifest.json          format, target, model, inputs/outputs, devices
+ *                          with SHA-256 of their files
+ *   model.mlir             the module
+ *   plan.txt               `summary` and the backend's summary. */
 moai_status_t moai_plan_write(const char *dir, MlirModule module,
-                              const char *summary) MOAI_MUST_USE;
+                              const char *summary,
+                              const moai_plan_options_t *options) MOAI_MUST_USE;
+
+/* The optimised LLVM IR of device 0 (what moai_plan_write compiles), as
+ * text owned by the caller (free()). */
+moai_status_t moai_plan_emit_llvm(MlirModule module,
+                                  const moai_plan_options_t *options,
+                                  char **out_llvm_ir) MOAI_MUST_USE;
 
 #ifdef __cplusplus
 }

@@ -15,7 +15,7 @@ extern "C" {
 
 /* The pipeline moaicc runs after import (inference and training alike, until
  * the backend passes arrive). */
-#define MOAI_DEFAULT_PIPELINE "builtin.module(moai-shape-infer,moai-simplify)"
+#define MOAI_DEFAULT_PIPELINE "builtin.module(moai-shape-infer,moai-simplify,moai-memory-plan)"
 
 typedef struct moai_pipeline_options_t {
   const char *pipeline;      /* textual, e.g. "builtin.module(moai-simplify)" */

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "memory_plan/memory_plan.h"
 #include "shape_infer/shape_infer.h"
 #include "simplify/simplify.h"
 
@@ -15,6 +16,11 @@ static MlirPass create_simplify(void) {
   return moai_simplify_pass_create(&options);
 }
 
+static MlirPass create_memory_plan(void) {
+  moai_memory_plan_options_t options = moai_memory_plan_options_default();
+  return moai_memory_plan_pass_create(&options);
+}
+
 static const moai_pass_info_t kPasses[] = {
     {"moai-shape-infer",
      "Infer static shapes and dtypes of moai ops, folding shape arithmetic "
@@ -24,6 +30,10 @@ static const moai_pass_info_t kPasses[] = {
      "Remove dead moai ops and merge identical ones (DCE + CSE for the IRDL "
      "dialect, which upstream canonicalize/cse cannot touch)",
      create_simplify},
+    {"moai-memory-plan",
+     "Give graph inputs and activations static 64-byte-aligned offsets in one "
+     "arena per function (lifetimes, views, in-place, best-fit placement)",
+     create_memory_plan},
 };
 
 const moai_pass_info_t *moai_pass_registry(size_t *out_count) {

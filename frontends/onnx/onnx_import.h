@@ -39,6 +39,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/allocator.h"
 #include "base/status.h"
@@ -94,6 +95,15 @@ moai_status_t moai_onnx_import_buffer(MlirContext ctx, const void *data,
                                       const moai_onnx_import_options_t *options,
                                       moai_allocator_t allocator,
                                       MlirModule *out_module) MOAI_MUST_USE;
+
+/* Reads the data of initializer `name` of the model at `path` into `dst`,
+ * exactly `nbytes` bytes (its element count times element size; bools one
+ * byte each), decoding typed fields (float_data, int32_data, ...) into
+ * little-endian element bytes. For weights whose storage is "field": the
+ * plan writer calls it when it writes a weights file. Re-reads the model
+ * each call. */
+moai_status_t moai_onnx_read_initializer(const char *path, const char *name,
+                                         void *dst, uint64_t nbytes) MOAI_MUST_USE;
 
 #ifdef __cplusplus
 }

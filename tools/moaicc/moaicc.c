@@ -1,7 +1,7 @@
 /* moaicc: the moai compiler driver.
  *
  *   moaicc MODEL.onnx -o PLAN_DIR [options]
- *   moaicc MODEL.onnx --emit=mlir [-o FILE]
+ *   moaicc MODEL.onnx --emit=mlir|summary|llvm [-o FILE]
  *
  * Imports the model, runs the pass pipeline and writes the plan directory
  * atomically, or prints the module after the pipeline. Library code returns
@@ -20,19 +20,31 @@
 static void usage(FILE *out) {
   fprintf(out,
       "usage: moaicc MODEL.onnx -o PLAN_DIR [options]\n"
-      "       moaicc MODEL.onnx --emit=mlir|summary [-o FILE]\n"
+      "       moaicc MODEL.onnx --emit=mlir|summary|llvm [-o FILE]\n"
       "\n"
       "Compiles an ONNX export of a model (forward, or forward + scalar loss)\n"
       "into a moai plan directory, or prints the moai-dialect MLIR.\n"
       "\n"
       "output:\n"
-      "  -o PATH                  plan directory to write (replaced atomically);\n"
+      "  -o PATH                  plan directory to write (replaced atomically):\n"
+      "                           device-0.so, weights-0.safetensors,\n"
+      "                           manifest.json, model.mlir, plan.txt;\n"
       "                           with --emit, the file to print to (default stdout)\n"
       "  --emit=mlir              print the module after the pipeline instead of\n"
       "                           writing a plan\n"
       "  --emit=summary           print the plan summary (inputs, outputs,\n"
       "                           parameters, op counts)\n"
+      "  --emit=llvm              print the optimised LLVM IR of device 0\n"
       "  --mlir-print-debuginfo   with --emit=mlir, print locations (file, node, op type)\n"
+      "\n"
+      "target (default: this machine's CPU and all its features; a binary built\n"
+      "for them may not run on another CPU, and moai-run refuses it there):\n"
+      "  --target-cpu=NAME        compile for the LLVM CPU NAME instead (e.g.\n"
+      "                           x86-64-v3, skylake-avx512, znver4), with that\n"
+      "                           CPU's features, to run the plan elsewhere\n"
+      "  --target-features=LIST   LLVM features on top of the CPU's, e.g.\n"
+      "                           +avx512f,-avx512vnni (with no --target-cpu:\n"
+      "                           on top of this machine's CPU model)\n"
       "\n"
       "model:\n"
       "  --input-shape NAME=DIMS  fix the shape of a graph input with symbolic\n"
@@ -77,7 +89,7 @@ static int list_push_csv(list_t *l, char *csv) {
   return 1;
 }
 
-typedef enum { EMIT_PLAN, EMIT_MLIR, EMIT_SUMMARY } emit_t;
+typedef enum { EMIT_PLAN, EMIT_MLIR, EMIT_SUMMARY, EMIT_LLVM } emit_t;
 
 typedef struct args_t {
   const char *model;
@@ -87,6 +99,7 @@ typedef struct args_t {
   list_t shapes, trainable, frozen;
   bool have_trainable;
   moai_compile_options_t compile;
+  moai_plan_options_t plan;
 } args_t;
 
 /* Returns 0 to continue, or an exit code + 1. */
@@ -109,8 +122,9 @@ static int parse_args(int argc, char **argv, args_t *a) {
     } else if (TAKES_VALUE("--emit")) {
       if (strcmp(value, "mlir") == 0) a->emit = EMIT_MLIR;
       else if (strcmp(value, "summary") == 0) a->emit = EMIT_SUMMARY;
+      else if (strcmp(value, "llvm") == 0) a->emit = EMIT_LLVM;
       else {
-        fprintf(stderr, "moaicc: unknown --emit kind '%s' (mlir or summary)\n", value);
+        fprintf(stderr, "moaicc: unknown --emit kind '%s' (mlir, summary or llvm)\n", value);
         return 3;
       }
     } else if (TAKES_VALUE("--input-shape")) {
@@ -120,6 +134,10 @@ static int parse_args(int argc, char **argv, args_t *a) {
       if (!list_push_csv(&a->trainable, (char *)value)) return 2;
     } else if (TAKES_VALUE("--freeze")) {
       if (!list_push_csv(&a->frozen, (char *)value)) return 2;
+    } else if (TAKES_VALUE("--target-cpu")) {
+      a->plan.target_cpu = value;
+    } else if (TAKES_VALUE("--target-features")) {
+      a->plan.target_features = value;
     } else if (TAKES_VALUE("--pass-pipeline")) {
       a->compile.pipeline = value;
     } else if (strcmp(arg, "--no-check-external-data") == 0) {
@@ -193,6 +211,7 @@ int main(int argc, char **argv) {
   a.compile.frozen = a.frozen.items;
   a.compile.frozen_count = a.frozen.count;
   a.compile.log = &log;
+  a.plan.log = &log;
 
   MlirContext ctx;
   moai_status_t status = moai_context_create(false, &ctx);
@@ -211,9 +230,17 @@ int main(int argc, char **argv) {
   moai_strbuf_t sb;
   moai_strbuf_init(&sb, moai_allocator_system());
   if (!status) {
-    if (a.emit == EMIT_MLIR) moai_module_print(module, a.debuginfo, &sb);
-    else moai_module_summarize(module, &sb);
-    if (sb.failed)
+    if (a.emit == EMIT_MLIR) {
+      moai_module_print(module, a.debuginfo, &sb);
+    } else if (a.emit == EMIT_LLVM) {
+      char *ir = NULL;
+      status = moai_plan_emit_llvm(module, &a.plan, &ir);
+      if (!status) moai_strbuf_append(&sb, ir);
+      free(ir);
+    } else {
+      moai_module_summarize(module, &sb);
+    }
+    if (!status && sb.failed)
       status = MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory printing the result");
   }
   rc = 1;
@@ -224,7 +251,7 @@ int main(int argc, char **argv) {
   } else if (a.emit != EMIT_PLAN) {
     rc = write_text(a.output, sb.data ? sb.data : "");
   } else {
-    status = moai_plan_write(a.output, module, sb.data ? sb.data : "");
+    status = moai_plan_write(a.output, module, sb.data ? sb.data : "", &a.plan);
     if (status) {
       fprintf(stderr, "moaicc: error: ");
       moai_status_fprint(stderr, status, false);

@@ -1,5 +1,7 @@
 /* Unit tests for the plan writer: atomic replacement, refusal to clobber
- * what is not a plan, nothing left behind on failure. */
+ * what is not a plan, nothing left behind on failure. The module carries a
+ * memory plan written by hand (moai-memory-plan's attributes), so the
+ * writer generates a real device binary for it. */
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,9 +23,13 @@ static int suite_init(void) {
     return 1;
   }
   g_module = mlirModuleCreateParse(g_ctx, mlirStringRefCreateFromCString(
-      "func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> {\n"
-      "  %0 = \"moai.exp\"(%a) : (tensor<2xf32>) -> tensor<2xf32>\n"
-      "  return %0 : tensor<2xf32>\n}\n"));
+      "module attributes {moai.source = \"test.onnx\", moai.opset = 21 : i64} {\n"
+      "func.func @main(%a: tensor<2xf32> {moai.name = \"a\", moai.offset = 0 : i64})\n"
+      "    -> (tensor<2xf32> {moai.name = \"b\"})\n"
+      "    attributes {moai.arena_size = 128 : i64, moai.live_lower_bound = 16 : i64,\n"
+      "                moai.arena_alignment = 64 : i64} {\n"
+      "  %0 = \"moai.exp\"(%a) {moai.offsets = array<i64: 64>} : (tensor<2xf32>) -> tensor<2xf32>\n"
+      "  return %0 : tensor<2xf32>\n}\n}\n"));
   snprintf(g_root, sizeof(g_root), "/tmp/moai-plan-test-XXXXXX");
   return mlirModuleIsNull(g_module) || !mkdtemp(g_root);
 }
@@ -74,20 +80,21 @@ static void read_file(const char *path, char *buf, size_t size) {
 static void test_writes_and_replaces(void) {
   char plan[512], file[600], buf[4096];
   snprintf(plan, sizeof(plan), "%s/plan", g_root);
-  CU_ASSERT_PTR_NULL(moai_plan_write(plan, g_module, "first\n"));
+  CU_ASSERT_PTR_NULL(moai_plan_write(plan, g_module, "first\n", NULL));
   snprintf(file, sizeof(file), "%s/plan.txt", plan);
   read_file(file, buf, sizeof(buf));
-  CU_ASSERT_STRING_EQUAL(buf, "first\n");
+  CU_ASSERT_EQUAL(strncmp(buf, "first\ntarget: ", 14), 0);
   snprintf(file, sizeof(file), "%s/model.mlir", plan);
   read_file(file, buf, sizeof(buf));
   CU_ASSERT_PTR_NOT_NULL(strstr(buf, "moai.exp"));
   /* Replacing keeps exactly one plan and no temporaries beside it. */
-  CU_ASSERT_PTR_NULL(moai_plan_write(plan, g_module, "second\n"));
+  CU_ASSERT_PTR_NULL(moai_plan_write(plan, g_module, "second\n", NULL));
   snprintf(file, sizeof(file), "%s/plan.txt", plan);
   read_file(file, buf, sizeof(buf));
-  CU_ASSERT_STRING_EQUAL(buf, "second\n");
+  CU_ASSERT_EQUAL(strncmp(buf, "second\ntarget: ", 15), 0);
   CU_ASSERT_EQUAL(count_entries(g_root), 1);
-  CU_ASSERT_EQUAL(count_entries(plan), 2);
+  /* device-0.so, weights-0.safetensors, manifest.json, model.mlir, plan.txt */
+  CU_ASSERT_EQUAL(count_entries(plan), 5);
 }
 
 static void test_refuses_non_plan_dir(void) {
@@ -98,7 +105,7 @@ static void test_refuses_non_plan_dir(void) {
   FILE *f = fopen(file, "w");
   fputs("keep me", f);
   fclose(f);
-  moai_status_t s = moai_plan_write(dir, g_module, "x");
+  moai_status_t s = moai_plan_write(dir, g_module, "x", NULL);
   CU_ASSERT_EQUAL(moai_status_code(s), MOAI_INVALID_ARGUMENT);
   CU_ASSERT_PTR_NOT_NULL(strstr(moai_status_message(s), "not a moai plan directory"));
   moai_status_free(s);
@@ -110,7 +117,7 @@ static void test_failure_leaves_nothing(void) {
   char plan[512];
   snprintf(plan, sizeof(plan), "%s/no/such/parent/plan", g_root);
   int before = count_entries(g_root);
-  moai_status_t s = moai_plan_write(plan, g_module, "x");
+  moai_status_t s = moai_plan_write(plan, g_module, "x", NULL);
   CU_ASSERT_EQUAL(moai_status_code(s), MOAI_IO_ERROR);
   moai_status_free(s);
   CU_ASSERT_EQUAL(count_entries(g_root), before);

@@ -1,0 +1,338 @@
+/* Lowering a planned moai function to the device ABI's data: for each moai
+ * op in order, one op descriptor (moai_op_desc_t + tensors + attribute
+ * struct); the constant blob; the input, output and weight tables. The
+ * per-op rules are in lower_ops.c. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/lower_internal.h"
+#include "ir/diag.h"
+#include "ir/dtype.h"
+#include "mlir-c/BuiltinAttributes.h"
+#include "mlir-c/BuiltinTypes.h"
+#include "mlir-c/Diagnostics.h"
+
+/* ---- the function ---------------------------------------------------------- */
+
+static MlirOperation find_func(MlirModule module) {
+  MlirOperation first = {NULL};
+  for (MlirOperation op = mlirBlockGetFirstOperation(mlirModuleGetBody(module));
+       !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op)) {
+    if (!moai_lower_str_eq(moai_lower_op_name(op), "func.func")) continue;
+    MlirAttribute sym = moai_lower_get_attr(op, "sym_name");
+    if (!mlirAttributeIsNull(sym) && moai_lower_str_eq(mlirStringAttrGetValue(sym), "main"))
+      return op;
+    if (mlirOperationIsNull(first)) first = op;
+  }
+  return first;
+}
+
+static MlirAttribute dict_entry(MlirAttribute array, intptr_t i,
+                                const char *name) {
+  if (mlirAttributeIsNull(array) || !mlirAttributeIsAArray(array) ||
+      i >= mlirArrayAttrGetNumElements(array))
+    return mlirAttributeGetNull();
+  MlirAttribute d = mlirArrayAttrGetElement(array, i);
+  if (!mlirAttributeIsADictionary(d)) return mlirAttributeGetNull();
+  return mlirDictionaryAttrGetElementByName(d,
+                                            mlirStringRefCreateFromCString(name));
+}
+
+static int64_t func_i64(MlirOperation func, const char *name, int64_t dflt) {
+  MlirAttribute a = moai_lower_get_attr(func, name);
+  return !mlirAttributeIsNull(a) && mlirAttributeIsAInteger(a)
+             ? mlirIntegerAttrGetValueInt(a)
+             : dflt;
+}
+
+static bool io_name(moai_lower_t *L, MlirAttribute attrs, intptr_t i,
+                    const char *kind, char **out) {
+  MlirAttribute n = dict_entry(attrs, i, "moai.name");
+  char fallback[32];
+  MlirStringRef ref;
+  if (!mlirAttributeIsNull(n) && mlirAttributeIsAString(n)) {
+    ref = mlirStringAttrGetValue(n);
+  } else {
+    snprintf(fallback, sizeof(fallback), "%s_%ld", kind, (long)i);
+    ref = mlirStringRefCreateFromCString(fallback);
+  }
+  *out = moai_lower_strdup(L, ref);
+  return *out != NULL;
+}
+
+static bool lower_weight(moai_lower_t *L, MlirOperation op, size_t index) {
+  moai_device_program_t *p = L->program;
+  moai_device_weight_t *w = &p->weights[index];
+  moai_lower_op_t o = {.op = op};
+  moai_tensor_t t;
+  uint64_t nbytes;
+  MlirValue v = mlirOperationGetResult(op, 0);
+  if (!moai_lower_describe(&o, v, &t, &nbytes)) return false;
+  MlirAttribute name = moai_lower_get_attr(op, "name"), storage = moai_lower_get_attr(op, "storage"),
+                file = moai_lower_get_attr(op, "file"), off = moai_lower_get_attr(op, "offset"),
+                len = moai_lower_get_attr(op, "length");
+  if (mlirAttributeIsNull(name) || !mlirAttributeIsAString(name))
+    return moai_lower_error(&o, "moai.weight without a name");
+  w->name = moai_lower_strdup(L, mlirStringAttrGetValue(name));
+  w->storage = moai_lower_strdup(L, !mlirAttributeIsNull(storage) && mlirAttributeIsAString(storage)
+                              ? mlirStringAttrGetValue(storage)
+                              : mlirStringRefCreateFromCString("absent"));
+  if (!mlirAttributeIsNull(file) && mlirAttributeIsAString(file))
+    w->file = moai_lower_strdup(L, mlirStringAttrGetValue(file));
+  w->file_offset = !mlirAttributeIsNull(off) && mlirAttributeIsAInteger(off)
+                       ? mlirIntegerAttrGetValueInt(off) : -1;
+  w->file_length = !mlirAttributeIsNull(len) && mlirAttributeIsAInteger(len)
+                       ? mlirIntegerAttrGetValueInt(len) : -1;
+  w->dtype = t.dtype;
+  w->rank = t.rank;
+  memcpy(w->dims, t.dims, sizeof(w->dims));
+  w->nbytes = nbytes;
+  if (!w->name || !w->storage) return false;
+  return moai_ptr_map_put(L, &L->weight_index, op.ptr, index);
+}
+
+/* Collects the weights the function uses and places them in the file. */
+static bool lower_weights(moai_lower_t *L, MlirBlock body,
+                          const moai_lower_options_t *options,
+                          moai_status_t *out_status) {
+  moai_device_program_t *p = L->program;
+  size_t n = 0;
+  for (MlirOperation op = mlirBlockGetFirstOperation(body);
+       !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op))
+    if (moai_lower_str_eq(moai_lower_op_name(op), "moai.weight") &&
+        moai_lower_value_used(mlirOperationGetResult(op, 0)))
+      ++n;
+  if (n == 0) return true;
+  void *w = NULL, *io = NULL;
+  moai_status_t s = moai_allocator_malloc(L->allocator, n * sizeof(moai_device_weight_t), &w);
+  if (!s) s = moai_allocator_malloc(L->allocator, n * sizeof(moai_device_io_t), &io);
+  if (s) {
+    moai_allocator_free(L->allocator, w);
+    *out_status = s;
+    return false;
+  }
+  p->weights = w;
+  p->weight_ios = io;
+  p->num_weights = (uint32_t)n;
+  size_t i = 0;
+  for (MlirOperation op = mlirBlockGetFirstOperation(body);
+       !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op))
+    if (moai_lower_str_eq(moai_lower_op_name(op), "moai.weight") &&
+        moai_lower_value_used(mlirOperationGetResult(op, 0)))
+      if (!lower_weight(L, op, i++)) return false;
+  s = options->layout(options->layout_user, p->weights, n, &p->weights_size);
+  if (s) {
+    *out_status = s;
+    return false;
+  }
+  for (i = 0; i < n; ++i) {
+    moai_device_weight_t *wt = &p->weights[i];
+    if (wt->offset + wt->nbytes > p->weights_size) {
+      *out_status = MOAI_STATUS(MOAI_INTERNAL,
+                                "weight '%s' placed outside the weights file",
+                                wt->name);
+      return false;
+    }
+    moai_device_io_t *d = &p->weight_ios[i];
+    d->name = moai_lower_strdup(L, mlirStringRefCreateFromCString(wt->name));
+    if (!d->name) return false;
+    memset(&d->tensor, 0, sizeof(d->tensor));
+    d->tensor.region = MOAI_REGION_WEIGHTS;
+    d->tensor.dtype = wt->dtype;
+    d->tensor.offset = wt->offset;
+    d->tensor.rank = wt->rank;
+    memcpy(d->tensor.dims, wt->dims, sizeof(wt->dims));
+  }
+  return true;
+}
+
+static bool lower_inputs(moai_lower_t *L, MlirOperation func, MlirBlock body) {
+  moai_device_program_t *p = L->program;
+  intptr_t n = mlirBlockGetNumArguments(body);
+  MlirAttribute arg_attrs = moai_lower_get_attr(func, "arg_attrs");
+  void *mem = NULL, *io = NULL;
+  moai_status_t s = moai_allocator_malloc(L->allocator, (size_t)(n + 1) * sizeof(int64_t), &mem);
+  if (!s) s = moai_allocator_malloc(L->allocator, (size_t)(n + 1) * sizeof(moai_device_io_t), &io);
+  if (s) {
+    moai_status_free(s);
+    moai_allocator_free(L->allocator, mem);
+    L->oom = true;
+    return false;
+  }
+  L->arg_offsets = mem;
+  L->num_args = n;
+  p->inputs = io;
+  p->num_inputs = (uint32_t)n;
+  for (intptr_t i = 0; i < n; ++i) {
+    MlirAttribute off = dict_entry(arg_attrs, i, "moai.offset");
+    L->arg_offsets[i] = !mlirAttributeIsNull(off) && mlirAttributeIsAInteger(off)
+                            ? mlirIntegerAttrGetValueInt(off) : -1;
+  }
+  moai_lower_op_t o = {.op = func};
+  for (intptr_t i = 0; i < n; ++i) {
+    if (L->arg_offsets[i] < 0) {
+      mlirEmitError(mlirOperationGetLocation(func),
+                    "graph input has no memory plan offset (moai.offset); "
+                    "run moai-memory-plan");
+      return false;
+    }
+    if (!io_name(L, arg_attrs, i, "input", &p->inputs[i].name) ||
+        !moai_lower_value(L, &o, mlirBlockGetArgument(body, i),
+                          &p->inputs[i].tensor))
+      return false;
+  }
+  return true;
+}
+
+static bool lower_outputs(moai_lower_t *L, MlirOperation func,
+                          MlirOperation ret) {
+  moai_device_program_t *p = L->program;
+  intptr_t n = mlirOperationGetNumOperands(ret);
+  void *io = NULL;
+  moai_status_t s = moai_allocator_malloc(L->allocator, (size_t)(n + 1) * sizeof(moai_device_io_t), &io);
+  if (s) {
+    moai_status_free(s);
+    L->oom = true;
+    return false;
+  }
+  p->outputs = io;
+  p->num_outputs = (uint32_t)n;
+  MlirAttribute res_attrs = moai_lower_get_attr(func, "res_attrs");
+  moai_lower_op_t o = {.op = ret};
+  for (intptr_t i = 0; i < n; ++i)
+    if (!io_name(L, res_attrs, i, "output", &p->outputs[i].name) ||
+        !moai_lower_value(L, &o, mlirOperationGetOperand(ret, i),
+                          &p->outputs[i].tensor))
+      return false;
+  return true;
+}
+
+static bool lower_op(moai_lower_t *L, MlirOperation op) {
+  MlirStringRef name = moai_lower_op_name(op);
+  moai_lower_op_t local;
+  moai_lower_op_t *o = &local;
+  memset(o, 0, offsetof(moai_lower_op_t, ins));
+  o->op = op;
+  o->attrs_size = 0;
+  if (name.length < 5 || memcmp(name.data, "moai.", 5) != 0)
+    return moai_lower_error(o, "op '%.*s' cannot be lowered by the backend",
+                            (int)name.length, name.data);
+  const char *mnemonic = name.data + 5;
+  size_t mlen = name.length - 5;
+  if (moai_lower_str_eq(name, "moai.weight") || moai_lower_str_eq(name, "moai.constant")) return true;
+  if (moai_lower_str_eq(name, "moai.shape"))
+    return moai_lower_error(o, "moai.shape was not folded (its input's shape "
+                               "is not static); the backend cannot run it");
+  o->def = moai_op_def_find(mnemonic, mlen);
+  const moai_lower_rule_t *rule = moai_lower_rule_find(mnemonic, mlen);
+  if (!o->def || !rule || !rule->fn)
+    return moai_lower_error(o, "op '%.*s' is not supported by the backend yet",
+                            (int)name.length, name.data);
+  if (!moai_lower_split_entries(o, false) || !moai_lower_split_entries(o, true)) return false;
+  o->kernel = rule->kernel;
+  L->program->lowered_ops++;
+  return rule->fn(L, o);
+}
+
+static moai_status_t lower_func(moai_lower_t *L, MlirOperation func,
+                                const moai_lower_options_t *options) {
+  moai_device_program_t *p = L->program;
+  MlirBlock body = mlirRegionGetFirstBlock(mlirOperationGetRegion(func, 0));
+  if (mlirBlockIsNull(body))
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "@main has no body");
+  MlirAttribute arena = moai_lower_get_attr(func, "moai.arena_size");
+  if (mlirAttributeIsNull(arena))
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                       "the module has no memory plan (no moai.arena_size on "
+                       "@main); run the moai-memory-plan pass before code "
+                       "generation");
+  p->arena_size = (uint64_t)func_i64(func, "moai.arena_size", 0);
+  p->live_lower_bound = (uint64_t)func_i64(func, "moai.live_lower_bound", 0);
+  p->arena_alignment = (uint64_t)func_i64(func, "moai.arena_alignment", 64);
+  moai_status_t status = moai_ok_status();
+  bool ok = lower_weights(L, body, options, &status) &&
+            lower_inputs(L, func, body);
+  for (MlirOperation op = mlirBlockGetFirstOperation(body);
+       ok && !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op)) {
+    if (moai_lower_str_eq(moai_lower_op_name(op), "func.return"))
+      ok = lower_outputs(L, func, op);
+    else
+      ok = lower_op(L, op);
+  }
+  if (!ok && !status)
+    status = MOAI_STATUS(MOAI_INTERNAL, "lowering to the device ABI failed");
+  return status;
+}
+
+moai_status_t moai_device_lower(MlirModule module,
+                                const moai_lower_options_t *options,
+                                moai_allocator_t allocator,
+                                moai_device_program_t **out_program) {
+  if (!options || !options->layout)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "moai_device_lower needs a "
+                                              "weights layout function");
+  MlirOperation func = find_func(module);
+  if (mlirOperationIsNull(func))
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "the module has no function");
+  void *mem = NULL;
+  MOAI_RETURN_IF_ERROR(
+      moai_allocator_malloc(allocator, sizeof(moai_device_program_t), &mem));
+  moai_device_program_t *p = mem;
+  p->allocator = allocator;
+  p->device = options->device;
+  MlirContext ctx = mlirOperationGetContext(func);
+  moai_lower_t L = {.allocator = allocator, .ctx = ctx, .func = func,
+                    .program = p};
+  moai_diag_sink_t diag;
+  moai_diag_attach(ctx, &diag, NULL);
+  moai_status_t status = lower_func(&L, func, options);
+  /* A failing rule leaves a diagnostic (or ran out of memory): report that
+   * rather than the generic failure. */
+  if (status && (L.oom || diag.error_count) &&
+      moai_status_code(status) == MOAI_INTERNAL) {
+    moai_status_free(status);
+    status = L.oom ? MOAI_STATUS(MOAI_OUT_OF_MEMORY,
+                                 "out of memory lowering the model")
+                   : moai_diag_take_status(&diag, MOAI_UNIMPLEMENTED,
+                                           "lowering to the device ABI failed");
+  }
+  moai_diag_detach(&diag);
+  moai_ptr_map_free(&L, &L.weight_index);
+  moai_ptr_map_free(&L, &L.const_offset);
+  moai_allocator_free(allocator, L.arg_offsets);
+  if (status) {
+    moai_device_program_destroy(p);
+    return status;
+  }
+  *out_program = p;
+  return moai_ok_status();
+}
+
+static void free_ios(moai_allocator_t a, moai_device_io_t *io, uint32_t n) {
+  if (!io) return;
+  for (uint32_t i = 0; i < n; ++i) moai_allocator_free(a, io[i].name);
+  moai_allocator_free(a, io);
+}
+
+void moai_device_program_destroy(moai_device_program_t *p) {
+  if (!p) return;
+  moai_allocator_t a = p->allocator;
+  moai_allocator_free(a, p->descs);
+  moai_allocator_free(a, p->desc_offsets);
+  moai_allocator_free(a, p->const_data);
+  free_ios(a, p->inputs, p->num_inputs);
+  free_ios(a, p->outputs, p->num_outputs);
+  free_ios(a, p->weight_ios, p->num_weights);
+  if (p->weights) {
+    for (uint32_t i = 0; i < p->num_weights; ++i) {
+      moai_allocator_free(a, p->weights[i].name);
+      moai_allocator_free(a, p->weights[i].storage);
+      moai_allocator_free(a, p->weights[i].file);
+    }
+    moai_allocator_free(a, p->weights);
+  }
+  moai_allocator_free(a, p);
+}

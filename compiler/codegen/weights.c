@@ -1,0 +1,164 @@
+/* The weights file of a plan (weights-<k>.safetensors): laid out and written
+ * by runtime/io's safetensors writer, one tensor at a time, with each
+ * weight's bytes read from where the model keeps them (the moai.weight op's
+ * storage): a byte range of the model file ("raw") or of an external data
+ * file next to it ("external"), or the initializer's typed fields, decoded
+ * by the ONNX frontend ("field"). Nothing is gathered in memory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codegen/codegen.h"
+#include "io/safetensors.h"
+#include "onnx/onnx_import.h"
+#include "version.h"
+
+static moai_status_t make_entries(const moai_device_weight_t *w, size_t n,
+                                  moai_safetensors_entry_t **out) {
+  moai_safetensors_entry_t *e = calloc(n ? n : 1, sizeof(*e));
+  if (!e) return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory laying out weights");
+  for (size_t i = 0; i < n; ++i) {
+    e[i].name = w[i].name;
+    e[i].dtype = w[i].dtype;
+    e[i].rank = w[i].rank;
+    memcpy(e[i].dims, w[i].dims, sizeof(e[i].dims));
+    e[i].offset = w[i].offset;
+    e[i].nbytes = w[i].nbytes;
+  }
+  *out = e;
+  return moai_ok_status();
+}
+
+moai_status_t moai_weights_layout_safetensors(void *user,
+                                              moai_device_weight_t *weights,
+                                              size_t count,
+                                              uint64_t *out_data_size) {
+  (void)user;
+  moai_safetensors_entry_t *e = NULL;
+  MOAI_RETURN_IF_ERROR(make_entries(weights, count, &e));
+  moai_safetensors_layout(e, count, out_data_size);
+  moai_status_t status = moai_ok_status();
+  for (size_t i = 0; i < count && !status; ++i) {
+    if (e[i].nbytes != weights[i].nbytes)
+      status = MOAI_STATUS(MOAI_UNIMPLEMENTED,
+                           "weight '%s': its element type cannot be stored in "
+                           "a safetensors file",
+                           weights[i].name);
+    weights[i].offset = e[i].offset;
+  }
+  free(e);
+  return status;
+}
+
+moai_status_t moai_weights_check(const moai_device_program_t *p) {
+  for (uint32_t i = 0; i < p->num_weights; ++i) {
+    const moai_device_weight_t *w = &p->weights[i];
+    if (strcmp(w->storage, "absent") == 0)
+      return MOAI_STATUS(MOAI_NOT_FOUND,
+                         "weight '%s' has no data in the model; cannot write "
+                         "a plan",
+                         w->name);
+    bool ranged = strcmp(w->storage, "raw") == 0 ||
+                  strcmp(w->storage, "external") == 0;
+    if (ranged && (!w->file || w->file_offset < 0 ||
+                   (uint64_t)w->file_length != w->nbytes))
+      return MOAI_STATUS(MOAI_DATA_LOSS,
+                         "weight '%s': its data (%lld bytes) does not match "
+                         "its type (%llu bytes)",
+                         w->name, (long long)w->file_length,
+                         (unsigned long long)w->nbytes);
+    if (!ranged && strcmp(w->storage, "field") != 0)
+      return MOAI_STATUS(MOAI_UNIMPLEMENTED,
+                         "weight '%s': unknown storage '%s'", w->name,
+                         w->storage);
+  }
+  return moai_ok_status();
+}
+
+typedef struct fill_state_t {
+  const moai_device_program_t *program;
+  const char *model_path;
+  char model_dir[4096];
+  int fd;            /* the file last read, kept open: weights mostly share one */
+  char fd_path[4096];
+} fill_state_t;
+
+static moai_status_t open_cached(fill_state_t *s, const char *path,
+                                 const char *weight) {
+  if (s->fd >= 0 && strcmp(s->fd_path, path) == 0) return moai_ok_status();
+  if (s->fd >= 0) close(s->fd);
+  s->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (s->fd < 0)
+    return MOAI_STATUS(errno == ENOENT ? MOAI_NOT_FOUND : MOAI_IO_ERROR,
+                       "cannot read the data of weight '%s' from %s: %s",
+                       weight, path, strerror(errno));
+  snprintf(s->fd_path, sizeof(s->fd_path), "%s", path);
+  return moai_ok_status();
+}
+
+static moai_status_t read_range(fill_state_t *s, const char *path,
+                                const moai_device_weight_t *w, void *dst) {
+  MOAI_RETURN_IF_ERROR(open_cached(s, path, w->name));
+  unsigned char *out = dst;
+  uint64_t done = 0;
+  while (done < w->nbytes) {
+    size_t chunk = w->nbytes - done > (1u << 30) ? (1u << 30) : (size_t)(w->nbytes - done);
+    ssize_t n = pread(s->fd, out + done, chunk, (off_t)(w->file_offset + (int64_t)done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return MOAI_STATUS(MOAI_IO_ERROR, "reading weight '%s' from %s: %s",
+                         w->name, path, strerror(errno));
+    if (n == 0)
+      return MOAI_STATUS(MOAI_DATA_LOSS,
+                         "%s ends before the data of weight '%s' (bytes %lld "
+                         "to %lld)",
+                         path, w->name, (long long)w->file_offset,
+                         (long long)(w->file_offset + w->file_length));
+    done += (uint64_t)n;
+  }
+  return moai_ok_status();
+}
+
+static moai_status_t fill_weight(void *user, size_t index, void *dst,
+                                 uint64_t nbytes) {
+  fill_state_t *s = user;
+  const moai_device_weight_t *w = &s->program->weights[index];
+  if (nbytes != w->nbytes)
+    return MOAI_STATUS(MOAI_INTERNAL, "weight '%s': %llu bytes asked, %llu held",
+                       w->name, (unsigned long long)nbytes,
+                       (unsigned long long)w->nbytes);
+  if (strcmp(w->storage, "raw") == 0) return read_range(s, w->file, w, dst);
+  if (strcmp(w->storage, "external") == 0) {
+    char path[8192];
+    snprintf(path, sizeof(path), "%s/%s", s->model_dir, w->file);
+    return read_range(s, path, w, dst);
+  }
+  if (strcmp(w->storage, "field") == 0)
+    return moai_onnx_read_initializer(w->file ? w->file : s->model_path,
+                                      w->name, dst, nbytes);
+  return moai_weights_check(s->program);
+}
+
+moai_status_t moai_weights_write(const char *path,
+                                 const moai_device_program_t *p,
+                                 const char *model_path) {
+  MOAI_RETURN_IF_ERROR(moai_weights_check(p));
+  fill_state_t s = {.program = p, .model_path = model_path, .fd = -1};
+  snprintf(s.model_dir, sizeof(s.model_dir), "%s", model_path ? model_path : "");
+  char *slash = strrchr(s.model_dir, '/');
+  if (slash == s.model_dir) slash[1] = '\0';
+  else if (slash) *slash = '\0';
+  else snprintf(s.model_dir, sizeof(s.model_dir), ".");
+  moai_safetensors_entry_t *e = NULL;
+  MOAI_RETURN_IF_ERROR(make_entries(p->weights, p->num_weights, &e));
+  char producer[64];
+  snprintf(producer, sizeof(producer), "moai %s", moai_version_string());
+  const char *kv[] = {"producer", producer};
+  moai_status_t status =
+      moai_safetensors_write(path, e, p->num_weights, kv, 1, fill_weight, &s);
+  if (s.fd >= 0) close(s.fd);
+  free(e);
+  return status;
+}

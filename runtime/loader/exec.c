@@ -1,0 +1,129 @@
+/* Running a plan: inputs into the arena, one parallel region per step,
+ * borrowed outputs. Nothing here allocates. */
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/dtype.h"
+#include "loader/plan_internal.h"
+
+const moai_manifest_t *moai_plan_manifest(const moai_plan_t *plan) { return plan->manifest; }
+
+size_t moai_plan_input_count(const moai_plan_t *plan) { return plan->manifest->input_count; }
+
+const moai_tensor_desc_t *moai_plan_input_desc(const moai_plan_t *plan, size_t i) {
+  return i < plan->manifest->input_count ? &plan->manifest->inputs[i] : NULL;
+}
+
+size_t moai_plan_output_count(const moai_plan_t *plan) { return plan->manifest->output_count; }
+
+const moai_tensor_desc_t *moai_plan_output_desc(const moai_plan_t *plan, size_t i) {
+  return i < plan->manifest->output_count ? &plan->manifest->outputs[i] : NULL;
+}
+
+long moai_plan_find_input(const moai_plan_t *plan, const char *name) {
+  for (size_t i = 0; name && i < plan->manifest->input_count; ++i)
+    if (strcmp(plan->manifest->inputs[i].name, name) == 0) return (long)i;
+  return -1;
+}
+
+/* "a, b, c" (truncated with "..."). */
+static void list_inputs(const moai_plan_t *plan, char *buf, size_t size) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < plan->manifest->input_count; ++i) {
+    int n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
+                     plan->manifest->inputs[i].name);
+    if (n < 0 || (size_t)n >= size - used) {
+      snprintf(buf + (size > 4 ? size - 4 : 0), size > 4 ? 4 : size, "...");
+      return;
+    }
+    used += (size_t)n;
+  }
+  if (!used) snprintf(buf, size, "none");
+}
+
+moai_status_t moai_plan_set_input(moai_plan_t *plan, const char *name, int32_t dtype,
+                                  int32_t rank, const int64_t *dims, const void *data) {
+  long index = moai_plan_find_input(plan, name);
+  if (index < 0) {
+    char names[256];
+    list_inputs(plan, names, sizeof(names));
+    return MOAI_STATUS(MOAI_NOT_FOUND, "the plan has no input '%s' (its inputs: %s)",
+                       name ? name : "(null)", names);
+  }
+  const moai_tensor_desc_t *want = &plan->manifest->inputs[index];
+  if (dtype != want->dtype) {
+    const char *given = moai_dtype_name(dtype);
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                       "input '%s': dtype %s does not match the plan's %s", name,
+                       given ? given : "unknown", moai_dtype_name(want->dtype));
+  }
+  bool same = rank == want->rank;
+  for (int32_t i = 0; same && i < rank; ++i) same = dims[i] == want->dims[i];
+  if (!same) {
+    char got[160], need[160];
+    if (rank < 0 || rank > MOAI_MAX_RANK) snprintf(got, sizeof(got), "of rank %d", (int)rank);
+    else moai_shape_format(rank, dims, got, sizeof(got));
+    moai_shape_format(want->rank, want->dims, need, sizeof(need));
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "input '%s': shape %s does not match the plan's %s",
+                       name, got, need);
+  }
+  if (want->nbytes && !data)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "input '%s': no data", name);
+  const moai_tensor_t *t = &plan->table->inputs[index].tensor;
+  if (want->nbytes) memcpy(plan->arena + t->offset, data, (size_t)want->nbytes);
+  plan->input_set[index] = true;
+  plan->has_run = false;
+  return moai_ok_status();
+}
+
+moai_status_t moai_plan_run(moai_plan_t *plan, int threads) {
+  for (size_t i = 0; i < plan->manifest->input_count; ++i)
+    if (!plan->input_set[i])
+      return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                         "input '%s' is not set: every input must be set before each run",
+                         plan->manifest->inputs[i].name);
+  if (threads <= 0) threads = omp_get_max_threads();
+  memset(&plan->kernel_status, 0, sizeof(plan->kernel_status));
+  plan->has_run = false;
+  const moai_device_table_t *table = plan->table;
+  const moai_exec_t *ex = &plan->exec;
+  int used = 0;
+  /* Exactly `threads` threads unless the OpenMP implementation cannot give
+   * them (thread limit): dynamic adjustment is off for the region. The step
+   * gets the real count either way. */
+  int dynamic = omp_get_dynamic();
+  omp_set_dynamic(0);
+#pragma omp parallel num_threads(threads)
+  {
+    int ith = omp_get_thread_num(), nth = omp_get_num_threads();
+    if (ith == 0) used = nth;
+    table->step(ex, ith, nth);
+  }
+  omp_set_dynamic(dynamic);
+  plan->last_threads = used;
+  /* A step may have reused input memory: the next run needs fresh inputs. */
+  memset(plan->input_set, 0, plan->manifest->input_count * sizeof(bool));
+  const moai_kernel_status_t *ks = &plan->kernel_status;
+  if (__atomic_load_n(&ks->failed, __ATOMIC_ACQUIRE))
+    return MOAI_STATUS(MOAI_UNIMPLEMENTED, "%s: step failed at op %u '%s': %s", plan->dir,
+                       ks->op_index, ks->op_name, ks->message);
+  plan->has_run = true;
+  return moai_ok_status();
+}
+
+int moai_plan_last_thread_count(const moai_plan_t *plan) { return plan->last_threads; }
+
+moai_status_t moai_plan_output(const moai_plan_t *plan, size_t i,
+                               const moai_tensor_desc_t **out_desc, const void **out_data) {
+  if (i >= plan->manifest->output_count)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "output %zu does not exist (the plan has %zu)", i,
+                       plan->manifest->output_count);
+  if (!plan->has_run)
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                       "no outputs: no run has succeeded since the inputs were last set");
+  *out_desc = &plan->manifest->outputs[i];
+  *out_data = moai_tensor_ptr(&plan->exec, &plan->table->outputs[i].tensor);
+  return moai_ok_status();
+}

@@ -1,2 +1,0 @@
-/* Placeholder until the loader lands. */
-typedef int moai_loader_placeholder_t;

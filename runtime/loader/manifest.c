@@ -1,0 +1,307 @@
+#include "loader/manifest.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/dtype.h"
+#include "io/file.h"
+#include "loader/cpu_features.h"
+
+typedef struct parser_t {
+  const char *name; /* for messages: "PLAN/manifest.json" */
+  moai_allocator_t allocator;
+} parser_t;
+
+static moai_status_t field_error(const parser_t *p, const char *field, const char *what) {
+  return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: '%s' %s", p->name, field, what);
+}
+
+/* Refuses keys outside `allowed` (NULL-terminated) and reports the first
+ * missing one. */
+static moai_status_t check_keys(const parser_t *p, const json_t *obj, const char *field,
+                                const char *const *allowed) {
+  if (!json_is_object(obj)) return field_error(p, field, "must be an object");
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)obj, key, v) {
+    bool known = false;
+    for (const char *const *a = allowed; *a && !known; ++a) known = strcmp(*a, key) == 0;
+    if (!known)
+      return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                         "%s: unknown field '%s%s%s' (written by a newer moai?)", p->name,
+                         field, field[0] ? "." : "", key);
+  }
+  for (const char *const *a = allowed; *a; ++a)
+    if (!json_object_get(obj, *a))
+      return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: missing field '%s%s%s'", p->name, field,
+                         field[0] ? "." : "", *a);
+  return moai_ok_status();
+}
+
+static void join(char *buf, size_t size, const char *field, const char *key) {
+  snprintf(buf, size, "%s%s%s", field, field[0] ? "." : "", key);
+}
+
+static moai_status_t get_string(const parser_t *p, const json_t *obj, const char *field,
+                                const char *key, bool non_empty, const char **out) {
+  char f[160];
+  join(f, sizeof(f), field, key);
+  json_t *v = json_object_get(obj, key);
+  if (!json_is_string(v)) return field_error(p, f, "must be a string");
+  if (non_empty && json_string_length(v) == 0) return field_error(p, f, "must not be empty");
+  char *s = NULL;
+  MOAI_RETURN_IF_ERROR(moai_allocator_strdup(p->allocator, json_string_value(v), &s));
+  *out = s;
+  return moai_ok_status();
+}
+
+static moai_status_t get_int(const parser_t *p, const json_t *obj, const char *field,
+                             const char *key, int64_t min, int64_t *out) {
+  char f[160];
+  join(f, sizeof(f), field, key);
+  json_t *v = json_object_get(obj, key);
+  if (!json_is_integer(v)) return field_error(p, f, "must be an integer");
+  if (json_integer_value(v) < min) {
+    char what[64];
+    snprintf(what, sizeof(what), "must be at least %lld", (long long)min);
+    return field_error(p, f, what);
+  }
+  *out = (int64_t)json_integer_value(v);
+  return moai_ok_status();
+}
+
+static moai_status_t parse_tensors(const parser_t *p, const json_t *root, const char *key,
+                                   moai_tensor_desc_t **out, size_t *out_count) {
+  json_t *arr = json_object_get(root, key);
+  if (!json_is_array(arr)) return field_error(p, key, "must be an array");
+  size_t n = json_array_size(arr);
+  MOAI_RETURN_IF_ERROR(moai_allocator_malloc(p->allocator, (n ? n : 1) * sizeof(**out),
+                                             (void **)out));
+  *out_count = n;
+  static const char *const keys[] = {"name", "dtype", "shape", NULL};
+  for (size_t i = 0; i < n; ++i) {
+    char f[96], sub[128];
+    snprintf(f, sizeof(f), "%s[%zu]", key, i);
+    json_t *t = json_array_get(arr, i);
+    moai_tensor_desc_t *d = &(*out)[i];
+    MOAI_RETURN_IF_ERROR(check_keys(p, t, f, keys));
+    MOAI_RETURN_IF_ERROR(get_string(p, t, f, "name", true, &d->name));
+    for (size_t j = 0; j < i; ++j)
+      if (strcmp((*out)[j].name, d->name) == 0)
+        return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: '%s' is listed twice in '%s'", p->name,
+                           d->name, key);
+    json_t *dtype = json_object_get(t, "dtype");
+    snprintf(sub, sizeof(sub), "%s.dtype", f);
+    if (!json_is_string(dtype) || !moai_dtype_from_name(json_string_value(dtype), &d->dtype))
+      return field_error(p, sub,
+                         "must be one of float32 float64 float16 bfloat16 int8 int16 int32 "
+                         "int64 uint8 uint16 uint32 uint64 bool");
+    json_t *shape = json_object_get(t, "shape");
+    snprintf(sub, sizeof(sub), "%s.shape", f);
+    if (!json_is_array(shape) || json_array_size(shape) > MOAI_MAX_RANK)
+      return field_error(p, sub, "must be an array of at most 8 dimensions");
+    d->rank = (int32_t)json_array_size(shape);
+    for (int32_t r = 0; r < d->rank; ++r) {
+      json_t *dim = json_array_get(shape, (size_t)r);
+      if (!json_is_integer(dim) || json_integer_value(dim) < 0)
+        return field_error(p, sub, "must hold non-negative integers (static shapes only)");
+      d->dims[r] = (int64_t)json_integer_value(dim);
+    }
+    if (!moai_shape_nbytes(d->dtype, d->rank, d->dims, &d->nbytes))
+      return field_error(p, sub, "is too large");
+  }
+  return moai_ok_status();
+}
+
+static bool is_sha256_hex(const char *s) {
+  if (strlen(s) != 64) return false;
+  for (const char *c = s; *c; ++c)
+    if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'))) return false;
+  return true;
+}
+
+/* A file of the plan: a plain name inside the plan directory. */
+static bool is_plain_file_name(const char *s) {
+  return s[0] && !strchr(s, '/') && strcmp(s, ".") && strcmp(s, "..");
+}
+
+static moai_status_t parse_device(const parser_t *p, const json_t *v, size_t i,
+                                  moai_manifest_device_t *d) {
+  static const char *const keys[] = {"index", "binary", "binary_sha256", "weights",
+                                     "weights_sha256", "arena_bytes", "weights_bytes",
+                                     "const_bytes", "live_lower_bound_bytes", NULL};
+  char f[64];
+  snprintf(f, sizeof(f), "devices[%zu]", i);
+  MOAI_RETURN_IF_ERROR(check_keys(p, v, f, keys));
+  int64_t index = 0;
+  MOAI_RETURN_IF_ERROR(get_int(p, v, f, "index", 0, &index));
+  if ((size_t)index != i) return field_error(p, f, "index must equal its position in 'devices'");
+  d->index = (uint32_t)index;
+  const char *sha = NULL;
+  for (int w = 0; w < 2; ++w) {
+    const char *file_key = w ? "weights" : "binary";
+    const char *sha_key = w ? "weights_sha256" : "binary_sha256";
+    const char **file = w ? &d->weights : &d->binary;
+    char sub[96];
+    MOAI_RETURN_IF_ERROR(get_string(p, v, f, file_key, true, file));
+    snprintf(sub, sizeof(sub), "%s.%s", f, file_key);
+    if (!is_plain_file_name(*file))
+      return field_error(p, sub, "must be a file name inside the plan directory");
+    json_t *s = json_object_get(v, sha_key);
+    sha = json_string_value(s);
+    snprintf(sub, sizeof(sub), "%s.%s", f, sha_key);
+    if (!sha || !is_sha256_hex(sha))
+      return field_error(p, sub, "must be 64 lowercase hex digits");
+    memcpy(w ? d->weights_sha256 : d->binary_sha256, sha, MOAI_SHA256_HEX_SIZE);
+  }
+  static const char *const sizes[] = {"arena_bytes", "weights_bytes", "const_bytes",
+                                      "live_lower_bound_bytes"};
+  uint64_t *outs[] = {&d->arena_bytes, &d->weights_bytes, &d->const_bytes,
+                      &d->live_lower_bound_bytes};
+  for (int k = 0; k < 4; ++k) {
+    int64_t n = 0;
+    MOAI_RETURN_IF_ERROR(get_int(p, v, f, sizes[k], 0, &n));
+    *outs[k] = (uint64_t)n;
+  }
+  return moai_ok_status();
+}
+
+static moai_status_t parse_target(const parser_t *p, const json_t *root, moai_manifest_t *m) {
+  static const char *const keys[] = {"triple", "cpu", "features", NULL};
+  json_t *t = json_object_get(root, "target");
+  MOAI_RETURN_IF_ERROR(check_keys(p, t, "target", keys));
+  MOAI_RETURN_IF_ERROR(get_string(p, t, "target", "triple", true, &m->target_triple));
+  MOAI_RETURN_IF_ERROR(get_string(p, t, "target", "cpu", false, &m->target_cpu));
+  json_t *features = json_object_get(t, "features");
+  if (!json_is_array(features)) return field_error(p, "target.features", "must be an array");
+  size_t n = json_array_size(features);
+  MOAI_RETURN_IF_ERROR(moai_allocator_malloc(p->allocator, (n ? n : 1) * sizeof(char *),
+                                             (void **)&m->features));
+  for (size_t i = 0; i < n; ++i) {
+    const char *name = json_string_value(json_array_get(features, i));
+    if (!name) return field_error(p, "target.features", "must hold strings");
+    if (!moai_cpu_feature_known(name))
+      return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                         "%s: target.features lists '%s', a CPU feature this runtime does "
+                         "not know (see runtime/loader/cpu_features.h); use a matching moai-run "
+                         "or recompile the plan", p->name, name);
+    char *copy = NULL;
+    MOAI_RETURN_IF_ERROR(moai_allocator_strdup(p->allocator, name, &copy));
+    m->features[m->feature_count++] = copy;
+  }
+  return moai_ok_status();
+}
+
+static moai_status_t parse_root(const parser_t *p, const json_t *root, moai_manifest_t *m) {
+  if (!json_is_object(root))
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: not a JSON object", p->name);
+  /* The format and its version first: a newer format may differ anywhere. */
+  const char *format = json_string_value(json_object_get(root, "format"));
+  if (!format || strcmp(format, MOAI_PLAN_FORMAT_NAME) != 0)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                       "%s: not a moai plan manifest ('format' must be \"" MOAI_PLAN_FORMAT_NAME
+                       "\")", p->name);
+  MOAI_RETURN_IF_ERROR(get_int(p, root, "", "format_version", 1, &m->format_version));
+  if (m->format_version > MOAI_PLAN_FORMAT_VERSION)
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                       "%s: plan format %lld is newer than this runtime (%d); use a newer "
+                       "moai-run, or recompile the plan with this moai", p->name,
+                       (long long)m->format_version, MOAI_PLAN_FORMAT_VERSION);
+  static const char *const keys[] = {"format", "format_version", "moai_version", "abi_version",
+                                     "target", "model", "inputs", "outputs", "devices",
+                                     "training", NULL};
+  MOAI_RETURN_IF_ERROR(check_keys(p, root, "", keys));
+  MOAI_RETURN_IF_ERROR(get_string(p, root, "", "moai_version", true, &m->moai_version));
+  int64_t abi = 0;
+  MOAI_RETURN_IF_ERROR(get_int(p, root, "", "abi_version", 1, &abi));
+  if (abi > UINT32_MAX) return field_error(p, "abi_version", "is out of range");
+  m->abi_version = (uint32_t)abi;
+  MOAI_RETURN_IF_ERROR(parse_target(p, root, m));
+  static const char *const model_keys[] = {"source", "opset", "producer", NULL};
+  json_t *model = json_object_get(root, "model");
+  MOAI_RETURN_IF_ERROR(check_keys(p, model, "model", model_keys));
+  MOAI_RETURN_IF_ERROR(get_string(p, model, "model", "source", false, &m->model_source));
+  MOAI_RETURN_IF_ERROR(get_int(p, model, "model", "opset", 0, &m->model_opset));
+  MOAI_RETURN_IF_ERROR(get_string(p, model, "model", "producer", false, &m->model_producer));
+  MOAI_RETURN_IF_ERROR(parse_tensors(p, root, "inputs", &m->inputs, &m->input_count));
+  MOAI_RETURN_IF_ERROR(parse_tensors(p, root, "outputs", &m->outputs, &m->output_count));
+  if (m->output_count == 0) return field_error(p, "outputs", "must not be empty");
+  json_t *devices = json_object_get(root, "devices");
+  if (!json_is_array(devices) || json_array_size(devices) == 0)
+    return field_error(p, "devices", "must be a non-empty array");
+  size_t n = json_array_size(devices);
+  MOAI_RETURN_IF_ERROR(moai_allocator_malloc(p->allocator, n * sizeof(*m->devices),
+                                             (void **)&m->devices));
+  m->device_count = n;
+  for (size_t i = 0; i < n; ++i)
+    MOAI_RETURN_IF_ERROR(parse_device(p, json_array_get(devices, i), i, &m->devices[i]));
+  json_t *training = json_object_get(root, "training");
+  if (!json_is_null(training) && !json_is_object(training))
+    return field_error(p, "training", "must be null or an object");
+  m->training = json_is_object(training);
+  return moai_ok_status();
+}
+
+moai_status_t moai_manifest_parse(const char *name, const char *text, size_t size,
+                                  moai_allocator_t allocator, moai_manifest_t **out_manifest) {
+  json_error_t err;
+  json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &err);
+  if (!root)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s:%d:%d: not valid JSON: %s", name, err.line,
+                       err.column, err.text);
+  moai_manifest_t *m = NULL;
+  moai_status_t status = moai_allocator_malloc(allocator, sizeof(*m), (void **)&m);
+  if (!status) {
+    m->allocator = allocator;
+    parser_t p = {name, allocator};
+    status = parse_root(&p, root, m);
+  }
+  json_decref(root);
+  if (status) {
+    moai_manifest_free(m);
+    return status;
+  }
+  *out_manifest = m;
+  return moai_ok_status();
+}
+
+moai_status_t moai_manifest_read(const char *path, moai_allocator_t allocator,
+                                 moai_manifest_t **out_manifest) {
+  moai_file_map_t map;
+  MOAI_RETURN_IF_ERROR(moai_file_map(path, &map));
+  moai_status_t status;
+  if (map.size > MOAI_MANIFEST_MAX_BYTES)
+    status = MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: %zu bytes is too large for a manifest",
+                         path, map.size);
+  else
+    status = moai_manifest_parse(path, map.data ? (const char *)map.data : "", map.size,
+                                 allocator, out_manifest);
+  moai_file_unmap(&map);
+  return status;
+}
+
+void moai_manifest_free(moai_manifest_t *m) {
+  if (!m) return;
+  moai_allocator_t a = m->allocator;
+  moai_allocator_free(a, (void *)m->moai_version);
+  moai_allocator_free(a, (void *)m->target_triple);
+  moai_allocator_free(a, (void *)m->target_cpu);
+  for (size_t i = 0; m->features && i < m->feature_count; ++i)
+    moai_allocator_free(a, (void *)m->features[i]);
+  moai_allocator_free(a, (void *)m->features);
+  moai_allocator_free(a, (void *)m->model_source);
+  moai_allocator_free(a, (void *)m->model_producer);
+  for (size_t i = 0; m->inputs && i < m->input_count; ++i)
+    moai_allocator_free(a, (void *)m->inputs[i].name);
+  moai_allocator_free(a, m->inputs);
+  for (size_t i = 0; m->outputs && i < m->output_count; ++i)
+    moai_allocator_free(a, (void *)m->outputs[i].name);
+  moai_allocator_free(a, m->outputs);
+  for (size_t i = 0; m->devices && i < m->device_count; ++i) {
+    moai_allocator_free(a, (void *)m->devices[i].binary);
+    moai_allocator_free(a, (void *)m->devices[i].weights);
+  }
+  moai_allocator_free(a, m->devices);
+  moai_allocator_free(a, m);
+}

@@ -1,0 +1,89 @@
+/* manifest.json of a plan directory: the parsed, validated form, its reader
+ * and its writer. The compiler's plan writer and the runtime's loader share
+ * this code, so the schema has one definition (docs/plan-format.md). */
+#ifndef MOAI_LOADER_MANIFEST_H
+#define MOAI_LOADER_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi/moai_abi.h"
+#include "base/allocator.h"
+#include "base/status.h"
+#include "io/sha256.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The manifest format this runtime reads and writes. */
+#define MOAI_PLAN_FORMAT_VERSION 1
+#define MOAI_PLAN_FORMAT_NAME "moai-plan"
+/* manifest.json larger than this is refused. */
+#define MOAI_MANIFEST_MAX_BYTES (64u << 20)
+
+/* A graph input or output. */
+typedef struct moai_tensor_desc_t {
+  const char *name;
+  int32_t dtype; /* moai_abi_dtype_t */
+  int32_t rank;
+  int64_t dims[MOAI_MAX_RANK];
+  uint64_t nbytes;
+} moai_tensor_desc_t;
+
+/* One device of the plan: its binary, weights and memory sizes. */
+typedef struct moai_manifest_device_t {
+  uint32_t index;
+  const char *binary;  /* file name in the plan directory */
+  char binary_sha256[MOAI_SHA256_HEX_SIZE];
+  const char *weights; /* file name in the plan directory */
+  char weights_sha256[MOAI_SHA256_HEX_SIZE];
+  uint64_t arena_bytes, weights_bytes, const_bytes, live_lower_bound_bytes;
+} moai_manifest_device_t;
+
+typedef struct moai_manifest_t {
+  moai_allocator_t allocator; /* what the parser allocated this with */
+  int64_t format_version;
+  uint32_t abi_version;
+  const char *moai_version;
+  const char *target_triple;
+  const char *target_cpu;
+  size_t feature_count;
+  const char **features; /* names from loader/cpu_features.h */
+  const char *model_source;
+  int64_t model_opset;
+  const char *model_producer;
+  size_t input_count, output_count, device_count;
+  moai_tensor_desc_t *inputs;
+  moai_tensor_desc_t *outputs;
+  moai_manifest_device_t *devices;
+  bool training; /* "training" is an object (reserved; not interpreted yet) */
+} moai_manifest_t;
+
+/* Parses and validates manifest JSON text (`name` is used in messages):
+ * every field present with the right type and no unknown ones; a
+ * format_version newer than MOAI_PLAN_FORMAT_VERSION is refused first
+ * ("plan format N is newer than this runtime (M)"). The result and every
+ * string in it are owned by the caller: free with moai_manifest_free. */
+moai_status_t moai_manifest_parse(const char *name, const char *text, size_t size,
+                                  moai_allocator_t allocator,
+                                  moai_manifest_t **out_manifest) MOAI_MUST_USE;
+
+/* Reads and parses the file at `path`. */
+moai_status_t moai_manifest_read(const char *path, moai_allocator_t allocator,
+                                 moai_manifest_t **out_manifest) MOAI_MUST_USE;
+
+/* Writes `manifest` as JSON to `path` atomically (format, format_version and
+ * abi_version are written as given). It is validated the way the reader
+ * would validate it; nothing is written if it would be refused. */
+moai_status_t moai_manifest_write(const char *path, const moai_manifest_t *manifest) MOAI_MUST_USE;
+
+/* Frees a manifest from moai_manifest_parse/read (NULL is fine). */
+void moai_manifest_free(moai_manifest_t *manifest);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOAI_LOADER_MANIFEST_H */

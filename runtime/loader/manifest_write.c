@@ -1,0 +1,81 @@
+/* The manifest writer: the plan writer's half of manifest.h. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/allocator.h"
+#include "io/dtype.h"
+#include "io/file.h"
+#include "loader/manifest.h"
+
+static json_t *tensors_json(const moai_tensor_desc_t *t, size_t n) {
+  json_t *arr = json_array();
+  for (size_t i = 0; arr && i < n; ++i) {
+    json_t *shape = json_array();
+    for (int32_t r = 0; shape && r < t[i].rank && r < MOAI_MAX_RANK; ++r)
+      json_array_append_new(shape, json_integer((json_int_t)t[i].dims[r]));
+    const char *dtype = moai_dtype_name(t[i].dtype);
+    json_array_append_new(arr, json_pack("{s:s?, s:s?, s:o?}", "name", t[i].name, "dtype",
+                                         dtype, "shape", shape));
+  }
+  return arr;
+}
+
+static json_t *manifest_json(const moai_manifest_t *m) {
+  json_t *features = json_array();
+  for (size_t i = 0; features && i < m->feature_count; ++i)
+    json_array_append_new(features, json_string(m->features[i]));
+  json_t *devices = json_array();
+  for (size_t i = 0; devices && i < m->device_count; ++i) {
+    const moai_manifest_device_t *d = &m->devices[i];
+    json_array_append_new(
+        devices,
+        json_pack("{s:I, s:s?, s:s, s:s?, s:s, s:I, s:I, s:I, s:I}", "index", (json_int_t)d->index,
+                  "binary", d->binary, "binary_sha256", d->binary_sha256, "weights", d->weights,
+                  "weights_sha256", d->weights_sha256, "arena_bytes", (json_int_t)d->arena_bytes,
+                  "weights_bytes", (json_int_t)d->weights_bytes, "const_bytes",
+                  (json_int_t)d->const_bytes, "live_lower_bound_bytes",
+                  (json_int_t)d->live_lower_bound_bytes));
+  }
+  /* Missing values (NULL strings, failed sub-objects) leave fields out; the
+   * round trip through the parser in moai_manifest_write reports them. */
+  return json_pack(
+      "{s:s, s:I, s:s?, s:I, s:{s:s?, s:s?, s:o?}, s:{s:s?, s:I, s:s?}, s:o?, s:o?, s:o?, s:o}",
+      "format", MOAI_PLAN_FORMAT_NAME, "format_version", (json_int_t)m->format_version,
+      "moai_version", m->moai_version, "abi_version", (json_int_t)m->abi_version, "target",
+      "triple", m->target_triple, "cpu", m->target_cpu, "features", features, "model", "source",
+      m->model_source, "opset", (json_int_t)m->model_opset, "producer", m->model_producer,
+      "inputs", tensors_json(m->inputs, m->input_count), "outputs",
+      tensors_json(m->outputs, m->output_count), "devices", devices, "training",
+      m->training ? json_object() : json_null());
+}
+
+moai_status_t moai_manifest_write(const char *path, const moai_manifest_t *manifest) {
+  json_t *root = manifest_json(manifest);
+  char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(root);
+  if (!text)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                       "%s: cannot encode the manifest (out of memory, or a string that is "
+                       "not UTF-8)", path);
+  /* Validate exactly as a reader will, so a plan that would be refused is
+   * never written. */
+  moai_manifest_t *check = NULL;
+  moai_status_t status =
+      moai_manifest_parse(path, text, strlen(text), moai_allocator_system(), &check);
+  moai_manifest_free(check);
+  if (status) {
+    free(text);
+    return moai_status_annotate(status, "writing the manifest");
+  }
+  moai_atomic_file_t file;
+  status = moai_atomic_file_open(path, &file);
+  if (!status) {
+    status = moai_atomic_file_write(&file, text, strlen(text));
+    if (!status) status = moai_atomic_file_write(&file, "\n", 1);
+    if (status) moai_atomic_file_abort(&file);
+    else status = moai_atomic_file_commit(&file);
+  }
+  free(text);
+  return status;
+}

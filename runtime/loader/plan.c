@@ -1,0 +1,310 @@
+/* Opening a plan: every integrity check happens here, before anything runs. */
+/* realpath is XSI. */
+#define _XOPEN_SOURCE 700
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/dtype.h"
+#include "io/file.h"
+#include "io/sha256.h"
+#include "loader/cpu_features.h"
+#include "loader/plan_internal.h"
+
+#if defined(__x86_64__)
+#define HOST_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define HOST_ARCH "aarch64"
+#else
+#define HOST_ARCH "unknown"
+#endif
+
+moai_plan_options_t moai_plan_options_default(void) {
+  return (moai_plan_options_t){.verify_checksums = true, .cpu_features = NULL, .log = NULL};
+}
+
+const char *moai_runtime_version(void) { return MOAI_VERSION_STRING; }
+
+/* "DIR/NAME" into buf. */
+static moai_status_t plan_path(const moai_plan_t *plan, const char *name, char *buf,
+                               size_t size) {
+  if (snprintf(buf, size, "%s/%s", plan->dir, name) >= (int)size)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s/%s: path too long", plan->dir, name);
+  return moai_ok_status();
+}
+
+static moai_status_t check_dir(const char *dir) {
+  struct stat st;
+  if (stat(dir, &st) != 0)
+    return MOAI_STATUS(errno == ENOENT ? MOAI_NOT_FOUND : MOAI_IO_ERROR,
+                       "%s: no such plan directory (%s); write one with moaicc MODEL.onnx -o %s",
+                       dir, strerror(errno), dir);
+  if (!S_ISDIR(st.st_mode))
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                       "%s: not a directory: a plan is the directory moaicc -o writes", dir);
+  return moai_ok_status();
+}
+
+/* The manifest's target: this OS and architecture, and every listed CPU
+ * feature present. */
+static moai_status_t check_target(const moai_plan_t *plan, const char *manifest_path) {
+  const moai_manifest_t *m = plan->manifest;
+  size_t arch_len = strlen(HOST_ARCH);
+  if (strncmp(m->target_triple, HOST_ARCH, arch_len) != 0 ||
+      m->target_triple[arch_len] != '-' || !strstr(m->target_triple, "-linux"))
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                       "%s: the plan was compiled for %s, but this machine is %s Linux; "
+                       "recompile it for this machine", manifest_path, m->target_triple,
+                       HOST_ARCH);
+  char missing[512];
+  size_t count = moai_cpu_features_missing(m->features, m->feature_count,
+                                           plan->options.cpu_features, missing, sizeof(missing));
+  if (count)
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                       "%s: the plan was compiled for a CPU with %s, which this machine "
+                       "lacks; recompile on/for this machine", manifest_path, missing);
+  return moai_ok_status();
+}
+
+static moai_status_t verify_sha256(const char *path, const char *expected) {
+  char actual[MOAI_SHA256_HEX_SIZE];
+  MOAI_RETURN_IF_ERROR(moai_sha256_file(path, actual));
+  if (strcmp(actual, expected) != 0)
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: SHA-256 mismatch: the plan was modified after it was written; "
+                       "recompile it", path);
+  return moai_ok_status();
+}
+
+static bool same_shape(const moai_tensor_t *t, int32_t rank, const int64_t *dims) {
+  if (t->rank != rank) return false;
+  for (int32_t i = 0; i < rank; ++i)
+    if (t->dims[i] != dims[i]) return false;
+  return true;
+}
+
+/* One input or output of the table against the manifest's. */
+static moai_status_t check_io(const char *so, const char *kind, size_t i,
+                              const moai_io_desc_t *io, const moai_tensor_desc_t *want,
+                              const uint64_t region_size[MOAI_REGION_COUNT]) {
+  if (!io->name || strcmp(io->name, want->name) != 0)
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: %s %zu is '%s' in the binary but '%s' in manifest.json; the "
+                       "binary does not belong to this plan: recompile it",
+                       so, kind, i, io->name ? io->name : "(null)", want->name);
+  const moai_tensor_t *t = &io->tensor;
+  if (t->dtype != want->dtype || !same_shape(t, want->rank, want->dims))
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: %s '%s' has another dtype or shape in the binary than in "
+                       "manifest.json; recompile the plan", so, kind, want->name);
+  bool input = kind[0] == 'i';
+  if (t->region >= MOAI_REGION_COUNT || (input && t->region != MOAI_REGION_ARENA))
+    return MOAI_STATUS(MOAI_DATA_LOSS, "%s: %s '%s' is in region %u, which is not valid for it",
+                       so, kind, want->name, t->region);
+  if (t->offset > region_size[t->region] || want->nbytes > region_size[t->region] - t->offset)
+    return MOAI_STATUS(MOAI_DATA_LOSS, "%s: %s '%s' lies outside its region (%llu + %llu > %llu)",
+                       so, kind, want->name, (unsigned long long)t->offset,
+                       (unsigned long long)want->nbytes,
+                       (unsigned long long)region_size[t->region]);
+  return moai_ok_status();
+}
+
+/* Every weight the binary addresses exists in the safetensors file, with its
+ * dtype and shape, at the offset the binary uses, naturally aligned. */
+static moai_status_t check_weights(const char *so, const char *st_path,
+                                   const moai_device_table_t *table,
+                                   const moai_safetensors_t *weights) {
+  uint64_t data_file_offset = moai_safetensors_data_file_offset(weights);
+  for (uint32_t i = 0; i < table->num_weights; ++i) {
+    const moai_io_desc_t *w = &table->weights[i];
+    if (!w->name)
+      return MOAI_STATUS(MOAI_DATA_LOSS, "%s: weight %u has no name", so, i);
+    const moai_safetensors_entry_t *e = moai_safetensors_find(weights, w->name);
+    if (!e)
+      return MOAI_STATUS(MOAI_DATA_LOSS,
+                         "%s: weight '%s' used by the binary is not in %s; recompile the plan",
+                         so, w->name, st_path);
+    if (w->tensor.region != MOAI_REGION_WEIGHTS || e->dtype != w->tensor.dtype ||
+        !same_shape(&w->tensor, e->rank, e->dims))
+      return MOAI_STATUS(MOAI_DATA_LOSS,
+                         "%s: weight '%s' has another dtype or shape in %s than in the "
+                         "binary; recompile the plan", so, w->name, st_path);
+    if (e->offset != w->tensor.offset)
+      return MOAI_STATUS(MOAI_DATA_LOSS,
+                         "%s: weight '%s' is at data offset %llu in %s but the binary reads "
+                         "it at %llu; recompile the plan", so, w->name,
+                         (unsigned long long)e->offset, st_path,
+                         (unsigned long long)w->tensor.offset);
+    if ((data_file_offset + e->offset) % moai_dtype_size(e->dtype) != 0)
+      return MOAI_STATUS(MOAI_DATA_LOSS,
+                         "%s: weight '%s' is not aligned to its element size; the file was "
+                         "not written by moai", st_path, w->name);
+  }
+  return moai_ok_status();
+}
+
+static moai_status_t check_table(const moai_plan_t *plan, const char *so, const char *st_path,
+                                 const moai_manifest_device_t *dev,
+                                 const moai_device_table_t *t) {
+  const moai_manifest_t *m = plan->manifest;
+  if (!t) return MOAI_STATUS(MOAI_DATA_LOSS, "%s: the device table is NULL", so);
+  if (t->abi_version != MOAI_ABI_VERSION)
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                       "%s: device ABI %u, but this runtime implements ABI %u; recompile the "
+                       "plan with a matching moai", so, t->abi_version, MOAI_ABI_VERSION);
+  if (t->device != dev->index)
+    return MOAI_STATUS(MOAI_DATA_LOSS, "%s: the binary is device %u, the manifest says %u", so,
+                       t->device, dev->index);
+  if (t->arena_size != dev->arena_bytes || t->weights_size != dev->weights_bytes ||
+      t->const_size != dev->const_bytes)
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: region sizes (arena %llu, weights %llu, const %llu) differ from "
+                       "manifest.json's (%llu, %llu, %llu); recompile the plan", so,
+                       (unsigned long long)t->arena_size, (unsigned long long)t->weights_size,
+                       (unsigned long long)t->const_size, (unsigned long long)dev->arena_bytes,
+                       (unsigned long long)dev->weights_bytes,
+                       (unsigned long long)dev->const_bytes);
+  if (t->weights_size != moai_safetensors_data_size(plan->weights))
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: holds %llu bytes of weights but the binary expects %llu; "
+                       "recompile the plan", st_path,
+                       (unsigned long long)moai_safetensors_data_size(plan->weights),
+                       (unsigned long long)t->weights_size);
+  if (!t->step || (t->const_size && !t->const_data) || (t->num_inputs && !t->inputs) ||
+      (t->num_outputs && !t->outputs) || (t->num_weights && !t->weights))
+    return MOAI_STATUS(MOAI_DATA_LOSS, "%s: the device table is incomplete", so);
+  if (t->target_triple && strcmp(t->target_triple, m->target_triple) != 0)
+    return MOAI_STATUS(MOAI_DATA_LOSS, "%s: built for %s, but manifest.json says %s", so,
+                       t->target_triple, m->target_triple);
+  if (t->num_inputs != m->input_count || t->num_outputs != m->output_count)
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: %u inputs and %u outputs, but manifest.json lists %zu and %zu; "
+                       "recompile the plan", so, t->num_inputs, t->num_outputs,
+                       m->input_count, m->output_count);
+  const uint64_t sizes[MOAI_REGION_COUNT] = {t->arena_size, t->weights_size, t->const_size};
+  for (uint32_t i = 0; i < t->num_inputs; ++i)
+    MOAI_RETURN_IF_ERROR(check_io(so, "input", i, &t->inputs[i], &m->inputs[i], sizes));
+  for (uint32_t i = 0; i < t->num_outputs; ++i)
+    MOAI_RETURN_IF_ERROR(check_io(so, "output", i, &t->outputs[i], &m->outputs[i], sizes));
+  return check_weights(so, st_path, t, plan->weights);
+}
+
+static moai_status_t load_binary(moai_plan_t *plan, const char *so, const char *st_path,
+                                 const moai_manifest_device_t *dev) {
+  char abs[PATH_MAX];
+  if (!realpath(so, abs))
+    return MOAI_STATUS(MOAI_IO_ERROR, "%s: %s", so, strerror(errno));
+  dlerror();
+  plan->library = dlopen(abs, RTLD_NOW | RTLD_LOCAL);
+  if (!plan->library)
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION, "%s: cannot load the device binary: %s", so,
+                       dlerror());
+  moai_device_table_fn_t fn;
+  /* POSIX's sanctioned way to turn dlsym's void * into a function pointer. */
+  *(void **)&fn = dlsym(plan->library, MOAI_DEVICE_TABLE_SYMBOL);
+  if (!fn)
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: no " MOAI_DEVICE_TABLE_SYMBOL " symbol: not a moai device binary",
+                       so);
+  const moai_device_table_t *table = fn();
+  MOAI_RETURN_IF_ERROR(check_table(plan, so, st_path, dev, table));
+  plan->table = table;
+  return moai_ok_status();
+}
+
+/* Orphaned barrier: called by every thread inside moai_plan_run's region. */
+static void plan_barrier(const moai_exec_t *ex) {
+  (void)ex;
+#pragma omp barrier
+}
+
+static moai_status_t prepare_exec(moai_plan_t *plan) {
+  const moai_device_table_t *t = plan->table;
+  if (t->arena_size > SIZE_MAX - 64)
+    return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "%s: arena of %llu bytes is too large", plan->dir,
+                       (unsigned long long)t->arena_size);
+  MOAI_RETURN_IF_ERROR_CTX(
+      moai_allocator_malloc(plan->allocator, (size_t)t->arena_size + 63, (void **)&plan->arena_block),
+      "allocating the %llu-byte arena of %s", (unsigned long long)t->arena_size, plan->dir);
+  plan->arena = (unsigned char *)(((uintptr_t)plan->arena_block + 63) & ~(uintptr_t)63);
+  MOAI_RETURN_IF_ERROR(moai_allocator_malloc(
+      plan->allocator, (plan->manifest->input_count + 1) * sizeof(bool), (void **)&plan->input_set));
+  moai_kernels_fill(moai_isa_detect(), plan->kernels);
+  plan->exec.kernels = plan->kernels;
+  plan->exec.base[MOAI_REGION_ARENA] = plan->arena;
+  plan->exec.base[MOAI_REGION_WEIGHTS] = (unsigned char *)moai_safetensors_data(plan->weights);
+  plan->exec.base[MOAI_REGION_CONST] = (unsigned char *)t->const_data;
+  plan->exec.barrier = plan_barrier;
+  plan->exec.runtime = &plan->kernel_status;
+  return moai_ok_status();
+}
+
+static moai_status_t open_plan(moai_plan_t *plan) {
+  char path[PATH_MAX], so[PATH_MAX], st_path[PATH_MAX];
+  MOAI_RETURN_IF_ERROR(check_dir(plan->dir));
+  MOAI_RETURN_IF_ERROR(plan_path(plan, "manifest.json", path, sizeof(path)));
+  moai_status_t status = moai_manifest_read(path, plan->allocator, &plan->manifest);
+  if (status && moai_status_code(status) == MOAI_NOT_FOUND) {
+    moai_status_free(status);
+    return MOAI_STATUS(MOAI_NOT_FOUND,
+                       "%s: not a moai plan directory (no manifest.json); write one with "
+                       "moaicc MODEL.onnx -o %s", plan->dir, plan->dir);
+  }
+  MOAI_RETURN_IF_ERROR(status);
+  const moai_manifest_t *m = plan->manifest;
+  if (m->abi_version != MOAI_ABI_VERSION)
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                       "%s: device ABI %u, but this runtime implements ABI %u; recompile the "
+                       "plan with a matching moai", path, m->abi_version, MOAI_ABI_VERSION);
+  MOAI_RETURN_IF_ERROR(check_target(plan, path));
+  if (m->device_count != 1)
+    return MOAI_STATUS(MOAI_UNIMPLEMENTED,
+                       "%s: the plan has %zu devices; this runtime runs single-device plans only",
+                       path, m->device_count);
+  const moai_manifest_device_t *dev = &m->devices[0];
+  MOAI_RETURN_IF_ERROR(plan_path(plan, dev->binary, so, sizeof(so)));
+  MOAI_RETURN_IF_ERROR(plan_path(plan, dev->weights, st_path, sizeof(st_path)));
+  /* Hash before mapping or dlopen: a modified binary must never run. */
+  if (plan->options.verify_checksums) {
+    MOAI_LOG(plan->options.log, MOAI_LOG_LEVEL_INFO, "verifying %s and %s", so, st_path);
+    MOAI_RETURN_IF_ERROR(verify_sha256(so, dev->binary_sha256));
+    MOAI_RETURN_IF_ERROR(verify_sha256(st_path, dev->weights_sha256));
+  }
+  MOAI_RETURN_IF_ERROR(moai_safetensors_open(st_path, plan->allocator, &plan->weights));
+  MOAI_RETURN_IF_ERROR(load_binary(plan, so, st_path, dev));
+  return prepare_exec(plan);
+}
+
+moai_status_t moai_plan_open(const char *dir, const moai_plan_options_t *options,
+                             moai_allocator_t allocator, moai_plan_t **out_plan) {
+  moai_plan_t *plan = NULL;
+  MOAI_RETURN_IF_ERROR(moai_allocator_malloc(allocator, sizeof(*plan), (void **)&plan));
+  plan->allocator = allocator;
+  plan->options = options ? *options : moai_plan_options_default();
+  moai_status_t status = moai_allocator_strdup(allocator, dir, &plan->dir);
+  if (!status) status = open_plan(plan);
+  if (status) {
+    moai_plan_close(plan);
+    return status;
+  }
+  MOAI_LOG(plan->options.log, MOAI_LOG_LEVEL_INFO, "loaded %s: %zu inputs, %zu outputs, arena %llu bytes",
+           dir, plan->manifest->input_count, plan->manifest->output_count,
+           (unsigned long long)plan->table->arena_size);
+  *out_plan = plan;
+  return moai_ok_status();
+}
+
+void moai_plan_close(moai_plan_t *plan) {
+  if (!plan) return;
+  moai_allocator_t a = plan->allocator;
+  if (plan->library) dlclose(plan->library);
+  moai_safetensors_close(plan->weights);
+  moai_manifest_free(plan->manifest);
+  moai_allocator_free(a, plan->arena_block);
+  moai_allocator_free(a, plan->input_set);
+  moai_allocator_free(a, plan->dir);
+  moai_allocator_free(a, plan);
+}

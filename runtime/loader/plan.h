@@ -1,0 +1,102 @@
+/* A loaded plan: the runtime's API for running what moaicc compiled.
+ *
+ *   moai_plan_t *plan;
+ *   MOAI_RETURN_IF_ERROR(moai_plan_open("model.plan", NULL, moai_allocator_system(), &plan));
+ *   moai_plan_set_input(plan, "input_ids", MOAI_ABI_I64, 2, dims, ids);   // every input
+ *   moai_plan_run(plan, 0);                                                // 0: all threads
+ *   moai_plan_output(plan, 0, &desc, &logits);                             // borrowed
+ *   moai_plan_close(plan);
+ *
+ * Opening checks everything before anything runs: the manifest's schema and
+ * versions, the SHA-256 of every device binary and weights file (before they
+ * are mapped or dlopened), the CPU's features, and that the device table
+ * agrees with the manifest and the weights file. A step allocates nothing.
+ * See docs/plan-format.md. Not thread-safe: one plan, one caller at a time. */
+#ifndef MOAI_LOADER_PLAN_H
+#define MOAI_LOADER_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi/moai_abi.h"
+#include "base/allocator.h"
+#include "base/log.h"
+#include "base/status.h"
+#include "loader/manifest.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct moai_plan_options_t {
+  /* Check the SHA-256 of binaries and weights against the manifest (default
+   * true; turning it off only saves reading the weights once at load). */
+  bool verify_checksums;
+  /* The CPU features to check the plan's target.features against, as a
+   * comma-separated list ("avx2,fma"); NULL: this CPU's. Lets a caller ask
+   * whether a plan would load on another machine. Borrowed during open. */
+  const char *cpu_features;
+  /* Where progress messages go (NULL: nowhere). Borrowed for the plan's life. */
+  const moai_log_sink_t *log;
+} moai_plan_options_t;
+
+/* verify_checksums on, this CPU, no log. */
+moai_plan_options_t moai_plan_options_default(void);
+
+typedef struct moai_plan_t moai_plan_t;
+
+/* Opens the plan directory `dir` (options NULL: the defaults). The plan keeps
+ * `allocator` and frees everything with it in moai_plan_close; *out_plan is
+ * untouched on failure. Errors name the file and field at fault and say
+ * what to do, e.g. "PLAN/device-0.so: SHA-256 mismatch: the plan was modified
+ * after it was written; recompile it". Plans with more than one device are
+ * refused (MOAI_UNIMPLEMENTED) until multi-device execution lands. */
+moai_status_t moai_plan_open(const char *dir, const moai_plan_options_t *options,
+                             moai_allocator_t allocator, moai_plan_t **out_plan) MOAI_MUST_USE;
+
+/* Unloads the device binaries, unmaps the weights, frees the arena (NULL is fine). */
+void moai_plan_close(moai_plan_t *plan);
+
+/* The parsed manifest (borrowed). */
+const moai_manifest_t *moai_plan_manifest(const moai_plan_t *plan);
+
+/* Graph inputs and outputs, in manifest order (borrowed; NULL past the end). */
+size_t moai_plan_input_count(const moai_plan_t *plan);
+const moai_tensor_desc_t *moai_plan_input_desc(const moai_plan_t *plan, size_t i);
+size_t moai_plan_output_count(const moai_plan_t *plan);
+const moai_tensor_desc_t *moai_plan_output_desc(const moai_plan_t *plan, size_t i);
+/* Index of the input named `name`, or -1. */
+long moai_plan_find_input(const moai_plan_t *plan, const char *name);
+
+/* Copies one input into the plan's arena. The dtype and shape must equal the
+ * plan's exactly ("input 'input_ids': shape 2x8 does not match the plan's
+ * 2x16"). Every input must be set before each run: a step may reuse input
+ * memory for intermediates, so a run consumes its inputs. */
+moai_status_t moai_plan_set_input(moai_plan_t *plan, const char *name, int32_t dtype,
+                                  int32_t rank, const int64_t *dims,
+                                  const void *data) MOAI_MUST_USE;
+
+/* Runs one step with `threads` OpenMP threads (<= 0: omp_get_max_threads()),
+ * one parallel region in which every thread calls the device's step. Fails
+ * before running when an input is not set, and after it when a kernel
+ * reported a failure ("step failed at op 12 'Softmax_3': ..."). */
+moai_status_t moai_plan_run(moai_plan_t *plan, int threads) MOAI_MUST_USE;
+
+/* The number of threads the last run used (0 before any). */
+int moai_plan_last_thread_count(const moai_plan_t *plan);
+
+/* Borrows output i of the last successful run: its description and data,
+ * valid until the next moai_plan_set_input, moai_plan_run or moai_plan_close. */
+moai_status_t moai_plan_output(const moai_plan_t *plan, size_t i,
+                               const moai_tensor_desc_t **out_desc,
+                               const void **out_data) MOAI_MUST_USE;
+
+/* "0.1.0": the runtime's version. */
+const char *moai_runtime_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOAI_LOADER_PLAN_H */

@@ -1,0 +1,30 @@
+/* The loader's private state, shared by plan.c (open, close, checks) and
+ * exec.c (inputs, steps, outputs). */
+#ifndef MOAI_LOADER_PLAN_INTERNAL_H
+#define MOAI_LOADER_PLAN_INTERNAL_H
+
+#include "io/safetensors.h"
+#include "kernels/kernels.h"
+#include "loader/plan.h"
+
+struct moai_plan_t {
+  /* First member: ex->runtime points here and kernels write failures to it
+   * (kernels/kernels.h). */
+  moai_kernel_status_t kernel_status;
+  moai_allocator_t allocator;
+  moai_plan_options_t options;
+  char *dir; /* as the caller gave it, for messages */
+  moai_manifest_t *manifest;
+  void *library; /* dlopen handle of device-0.so */
+  const moai_device_table_t *table;
+  moai_safetensors_t *weights;
+  unsigned char *arena_block; /* what the allocator returned */
+  unsigned char *arena;       /* 64-byte aligned inside it */
+  moai_kernel_fn_t kernels[MOAI_KERNEL_COUNT];
+  moai_exec_t exec;
+  bool *input_set; /* per input, since the last run */
+  bool has_run;    /* outputs hold the last successful run's results */
+  int last_threads;
+};
+
+#endif /* MOAI_LOADER_PLAN_INTERNAL_H */

@@ -1,0 +1,214 @@
+/* Unit tests for runtime/loader's manifest (schema, versions, writer) and
+ * CPU feature set. The loader's integrity checks are in test_loader.c. */
+#include <string.h>
+
+#include "../../moai_run/runtime_test_util.h"
+#include "loader/cpu_features.h"
+#include "loader/manifest.h"
+#include "moai_test.h"
+
+/* A valid manifest; tests edit a copy with replace(). */
+static const char k_good[] =
+    "{\"format\": \"moai-plan\", \"format_version\": 1, \"moai_version\": \"0.1.0\",\n"
+    " \"abi_version\": 1,\n"
+    " \"target\": {\"triple\": \"x86_64-pc-linux-gnu\", \"cpu\": \"sapphirerapids\",\n"
+    "            \"features\": [\"avx2\", \"fma\", \"avx512f\"]},\n"
+    " \"model\": {\"source\": \"model.onnx\", \"opset\": 17, \"producer\": \"pytorch 1.13.0\"},\n"
+    " \"inputs\": [{\"name\": \"input_ids\", \"dtype\": \"int64\", \"shape\": [2, 16]}],\n"
+    " \"outputs\": [{\"name\": \"logits\", \"dtype\": \"float32\", \"shape\": [2, 16, 256]},\n"
+    "             {\"name\": \"loss\", \"dtype\": \"bfloat16\", \"shape\": []}],\n"
+    " \"devices\": [{\"index\": 0, \"binary\": \"device-0.so\", \"binary_sha256\": "
+    "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", \"weights\": "
+    "\"weights-0.safetensors\", \"weights_sha256\": "
+    "\"fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\", \"arena_bytes\": "
+    "123, \"weights_bytes\": 456, \"const_bytes\": 78, \"live_lower_bound_bytes\": 100}],\n"
+    " \"training\": null}\n";
+
+static moai_status_t parse(const char *text, moai_manifest_t **out) {
+  return moai_manifest_parse("PLAN/manifest.json", text, strlen(text), moai_allocator_system(),
+                             out);
+}
+
+/* k_good with the first `from` replaced by `to`, parsed; expects an error. */
+static void expect_edit_error(const char *from, const char *to, moai_status_code_t code,
+                              const char *needle) {
+  char text[4096];
+  const char *at = strstr(k_good, from);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+  size_t head = (size_t)(at - k_good);
+  snprintf(text, sizeof(text), "%.*s%s%s", (int)head, k_good, to, at + strlen(from));
+  moai_manifest_t *m = NULL;
+  RT_EXPECT_ERROR(parse(text, &m), code, needle, NULL);
+  CU_ASSERT_PTR_NULL(m);
+}
+
+static void test_parse_good(void) {
+  moai_manifest_t *m = NULL;
+  RT_ASSERT_OK(parse(k_good, &m));
+  if (!m) return;
+  CU_ASSERT_EQUAL(m->format_version, 1);
+  CU_ASSERT_EQUAL(m->abi_version, 1);
+  CU_ASSERT_STRING_EQUAL(m->target_cpu, "sapphirerapids");
+  CU_ASSERT_EQUAL(m->feature_count, 3);
+  CU_ASSERT_STRING_EQUAL(m->features[2], "avx512f");
+  CU_ASSERT_EQUAL(m->model_opset, 17);
+  CU_ASSERT_EQUAL(m->input_count, 1);
+  CU_ASSERT_EQUAL(m->inputs[0].dtype, MOAI_ABI_I64);
+  CU_ASSERT_EQUAL(m->inputs[0].nbytes, 2 * 16 * 8);
+  CU_ASSERT_EQUAL(m->output_count, 2);
+  CU_ASSERT_EQUAL(m->outputs[0].rank, 3);
+  CU_ASSERT_EQUAL(m->outputs[0].dims[2], 256);
+  CU_ASSERT_EQUAL(m->outputs[1].rank, 0);
+  CU_ASSERT_EQUAL(m->outputs[1].nbytes, 2);
+  CU_ASSERT_EQUAL(m->device_count, 1);
+  CU_ASSERT_STRING_EQUAL(m->devices[0].weights, "weights-0.safetensors");
+  CU_ASSERT_EQUAL(m->devices[0].arena_bytes, 123);
+  CU_ASSERT_EQUAL(m->devices[0].live_lower_bound_bytes, 100);
+  CU_ASSERT_FALSE(m->training);
+  moai_manifest_free(m);
+}
+
+static void test_versions(void) {
+  expect_edit_error("\"format_version\": 1", "\"format_version\": 2", MOAI_FAILED_PRECONDITION,
+                    "PLAN/manifest.json: plan format 2 is newer than this runtime (1)");
+  /* A newer format is refused before anything else is looked at. */
+  expect_edit_error("\"format_version\": 1, \"moai_version\": \"0.1.0\"",
+                    "\"format_version\": 7, \"new_field\": 1", MOAI_FAILED_PRECONDITION,
+                    "plan format 7 is newer");
+  expect_edit_error("\"format_version\": 1", "\"format_version\": 0", MOAI_INVALID_ARGUMENT,
+                    "'format_version' must be at least 1");
+  expect_edit_error("\"format_version\": 1", "\"format_version\": \"1\"", MOAI_INVALID_ARGUMENT,
+                    "'format_version' must be an integer");
+  expect_edit_error("\"moai-plan\"", "\"onnx\"", MOAI_INVALID_ARGUMENT,
+                    "not a moai plan manifest");
+}
+
+static void test_schema_errors(void) {
+  expect_edit_error("\"training\": null", "\"training\": null, \"extra\": 1",
+                    MOAI_INVALID_ARGUMENT, "unknown field 'extra'");
+  expect_edit_error("\"cpu\": \"sapphirerapids\",", "", MOAI_INVALID_ARGUMENT,
+                    "missing field 'target.cpu'");
+  expect_edit_error("\"opset\": 17", "\"opset\": 17.5", MOAI_INVALID_ARGUMENT,
+                    "'model.opset' must be an integer");
+  expect_edit_error("\"features\": [\"avx2\"", "\"features\": [\"avx9000\"",
+                    MOAI_INVALID_ARGUMENT, "target.features lists 'avx9000'");
+  expect_edit_error("\"features\": [\"avx2\"", "\"features\": [7", MOAI_INVALID_ARGUMENT,
+                    "'target.features' must hold strings");
+  expect_edit_error("\"dtype\": \"int64\"", "\"dtype\": \"complex64\"", MOAI_INVALID_ARGUMENT,
+                    "'inputs[0].dtype' must be one of");
+  expect_edit_error("[2, 16]", "[2, -16]", MOAI_INVALID_ARGUMENT,
+                    "'inputs[0].shape' must hold non-negative integers");
+  expect_edit_error("[2, 16]", "[2, \"batch\"]", MOAI_INVALID_ARGUMENT,
+                    "'inputs[0].shape' must hold non-negative integers");
+  expect_edit_error("[2, 16]", "[1,1,1,1,1,1,1,1,1]", MOAI_INVALID_ARGUMENT,
+                    "at most 8 dimensions");
+  expect_edit_error("\"name\": \"loss\"", "\"name\": \"logits\"", MOAI_INVALID_ARGUMENT,
+                    "'logits' is listed twice in 'outputs'");
+  expect_edit_error("\"name\": \"input_ids\"", "\"name\": \"\"", MOAI_INVALID_ARGUMENT,
+                    "'inputs[0].name' must not be empty");
+  expect_edit_error("\"binary\": \"device-0.so\"", "\"binary\": \"../evil.so\"",
+                    MOAI_INVALID_ARGUMENT,
+                    "'devices[0].binary' must be a file name inside the plan directory");
+  expect_edit_error("\"0123456789abcdef", "\"0123456789ABCDEF", MOAI_INVALID_ARGUMENT,
+                    "'devices[0].binary_sha256' must be 64 lowercase hex digits");
+  expect_edit_error("\"index\": 0", "\"index\": 1", MOAI_INVALID_ARGUMENT,
+                    "index must equal its position");
+  expect_edit_error("\"arena_bytes\": 123", "\"arena_bytes\": -1", MOAI_INVALID_ARGUMENT,
+                    "'devices[0].arena_bytes' must be at least 0");
+  expect_edit_error("\"training\": null", "\"training\": []", MOAI_INVALID_ARGUMENT,
+                    "'training' must be null or an object");
+  expect_edit_error("\"outputs\": [{", "\"outputs\": [], \"x\": [{", MOAI_INVALID_ARGUMENT,
+                    "unknown field 'x'");
+  expect_edit_error("\"abi_version\": 1,", "\"abi_version\": 1, \"abi_version\": 1,",
+                    MOAI_INVALID_ARGUMENT, "duplicate");
+  expect_edit_error("\"training\": null}", "\"training\": null", MOAI_INVALID_ARGUMENT,
+                    "PLAN/manifest.json:");
+  moai_manifest_t *m = NULL;
+  RT_EXPECT_ERROR(parse("[]", &m), MOAI_INVALID_ARGUMENT, "not a JSON object", NULL);
+}
+
+static void test_write_round_trip(void) {
+  char dir[256], path[512];
+  CU_ASSERT_EQUAL_FATAL(rt_mkdtemp(dir, sizeof(dir), "manifest-test"), 0);
+  snprintf(path, sizeof(path), "%s/manifest.json", dir);
+  moai_manifest_t *m = NULL;
+  RT_ASSERT_OK(parse(k_good, &m));
+  if (!m) return;
+  m->training = true;
+  RT_ASSERT_OK(moai_manifest_write(path, m));
+  moai_manifest_t *back = NULL;
+  RT_ASSERT_OK(moai_manifest_read(path, moai_allocator_system(), &back));
+  if (back) {
+    CU_ASSERT_TRUE(back->training);
+    CU_ASSERT_EQUAL(back->output_count, 2);
+    CU_ASSERT_STRING_EQUAL(back->outputs[1].name, "loss");
+    CU_ASSERT_EQUAL(back->outputs[1].dtype, MOAI_ABI_BF16);
+    CU_ASSERT_STRING_EQUAL(back->devices[0].binary_sha256, m->devices[0].binary_sha256);
+    CU_ASSERT_EQUAL(back->devices[0].const_bytes, 78);
+    CU_ASSERT_STRING_EQUAL(back->model_producer, "pytorch 1.13.0");
+    moai_manifest_free(back);
+  }
+  /* The writer refuses what the reader would refuse, and writes nothing. */
+  unlink(path);
+  m->devices[0].binary_sha256[0] = 'X';
+  RT_EXPECT_ERROR(moai_manifest_write(path, m), MOAI_INVALID_ARGUMENT, "binary_sha256", NULL);
+  CU_ASSERT_EQUAL(rt_count_entries(dir), 0);
+  moai_manifest_free(m);
+  rt_rm_tree(dir);
+}
+
+static void test_parse_fault_injection(void) {
+  for (uint64_t fail_at = 1;; ++fail_at) {
+    moai_fault_allocator_t fa = {.fail_at = fail_at};
+    moai_manifest_t *m = NULL;
+    moai_status_t s = moai_manifest_parse("m.json", k_good, strlen(k_good),
+                                          moai_fault_allocator(&fa), &m);
+    if (!s) {
+      moai_manifest_free(m);
+      CU_ASSERT_EQUAL(fa.live, 0);
+      break;
+    }
+    CU_ASSERT_EQUAL(moai_status_code(s), MOAI_OUT_OF_MEMORY);
+    CU_ASSERT_EQUAL(fa.live, 0);
+    moai_status_free(s);
+    if (fail_at > 200) {
+      CU_FAIL("parse never succeeded");
+      break;
+    }
+  }
+}
+
+static void test_cpu_features(void) {
+  CU_ASSERT_TRUE(moai_cpu_feature_count() >= 20);
+  CU_ASSERT_STRING_EQUAL(moai_cpu_feature_name(0), "sse4.1");
+  CU_ASSERT_PTR_NULL(moai_cpu_feature_name(moai_cpu_feature_count()));
+  CU_ASSERT_TRUE(moai_cpu_feature_known("avx512fp16"));
+  CU_ASSERT_TRUE(moai_cpu_feature_known("amx-tile"));
+  CU_ASSERT_FALSE(moai_cpu_feature_known("avx512_fp16"));
+  CU_ASSERT_FALSE(moai_cpu_has_feature("no-such-feature"));
+  char all[1024];
+  size_t need = moai_cpu_features_host(all, sizeof(all));
+  CU_ASSERT_EQUAL(need, strlen(all));
+#if defined(__x86_64__)
+  /* The host list agrees with the single-feature test. */
+  CU_ASSERT_EQUAL(moai_cpu_has_feature("avx2"), strstr(all, "avx2") != NULL);
+#endif
+  /* A short buffer: a prefix of whole names, and the full length. */
+  char small[8];
+  CU_ASSERT_EQUAL(moai_cpu_features_host(small, sizeof(small)), need);
+  CU_ASSERT_TRUE(strlen(small) < sizeof(small));
+  CU_ASSERT_EQUAL(strncmp(all, small, strlen(small)), 0);
+}
+
+void moai_test_register(void) {
+  static CU_TestInfo tests[] = {
+      {"parse_good", test_parse_good},
+      {"versions", test_versions},
+      {"schema_errors", test_schema_errors},
+      {"write_round_trip", test_write_round_trip},
+      {"parse_fault_injection", test_parse_fault_injection},
+      {"cpu_features", test_cpu_features},
+      CU_TEST_INFO_NULL,
+  };
+  moai_test_add_suite("loader_manifest", tests);
+}

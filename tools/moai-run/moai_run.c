@@ -1,0 +1,234 @@
+/* moai-run: runs a plan directory written by moaicc (inference).
+ *
+ *   moai-run PLAN_DIR --input NAME=FILE.npy ... [--output-dir DIR] [--repeat N]
+ *
+ * Loads and checks the plan (libmoairt), binds the inputs, runs one step (or
+ * a timed series) and writes or prints the outputs. Library code returns
+ * statuses; only this file turns them into messages and exit codes: 0 on
+ * success, 1 on an error, 2 on a usage error. */
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "io/dtype.h"
+#include "loader/manifest.h"
+#include "moai_run.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+      "usage: moai-run PLAN_DIR --input NAME=FILE.npy ... [options]\n"
+      "\n"
+      "Runs a plan directory written by moaicc: checks it (manifest, SHA-256 of the\n"
+      "device binaries and weights, CPU features), binds the inputs, runs one step\n"
+      "and writes or prints the outputs.\n"
+      "\n"
+      "inputs and outputs:\n"
+      "  --input NAME=FILE.npy    the graph input NAME from a NumPy .npy file\n"
+      "                           (repeatable; bfloat16 inputs take <u2 arrays of bits)\n"
+      "  --input FILE.safetensors every tensor of the file, each the input of its name\n"
+      "  --input FILE.npy         the only input of a single-input plan\n"
+      "  --output-dir DIR         write each output as DIR/NAME.npy (atomically; DIR is\n"
+      "                           created; characters other than A-Za-z0-9._:- become _)\n"
+      "                           instead of printing a summary\n"
+      "\n"
+      "running:\n"
+      "  --threads N              OpenMP threads per step (default: all, i.e.\n"
+      "                           OMP_NUM_THREADS or the number of cores)\n"
+      "  --repeat N               run N timed steps and print the median, min and max\n"
+      "                           time per step and the throughput\n"
+      "  --warmup N               untimed steps before the timed ones (default 1 with\n"
+      "                           --repeat)\n"
+      "\n"
+      "general:\n"
+      "  -q, --quiet              print nothing but errors\n"
+      "  -v, --verbose            progress messages on stderr\n"
+      "  --help                   show this help\n"
+      "  --version                show the version\n");
+}
+
+/* A positive (or, with allow_zero, non-negative) integer option value. */
+static bool parse_count(const char *flag, const char *value, bool allow_zero, long *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(value, &end, 10);
+  if (errno || end == value || *end || v < (allow_zero ? 0 : 1) || v > 1000000000L) {
+    fprintf(stderr, "moai-run: %s takes a %s integer, not '%s'\n", flag,
+            allow_zero ? "non-negative" : "positive", value);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+/* Returns 0 to continue, or an exit code + 1. */
+static int parse_args(int argc, char **argv, run_args_t *a) {
+  a->warmup = -1;
+  a->inputs = calloc((size_t)argc, sizeof(*a->inputs));
+  if (!a->inputs) return 2;
+  for (int i = 1; i < argc; ++i) {
+    const char *arg = argv[i];
+    const char *value = NULL;
+    long n = 0;
+#define TAKES_VALUE(flag)                                                 \
+  ((strcmp(arg, flag) == 0 && i + 1 < argc && (value = argv[++i])) ||     \
+   (strncmp(arg, flag "=", sizeof(flag)) == 0 && (value = arg + sizeof(flag))))
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      usage(stdout);
+      return 1;
+    } else if (strcmp(arg, "--version") == 0) {
+      printf("moai-run %s (plan format %d, device ABI %u)\n", moai_runtime_version(),
+             MOAI_PLAN_FORMAT_VERSION, MOAI_ABI_VERSION);
+      return 1;
+    } else if (TAKES_VALUE("--input")) {
+      a->inputs[a->input_count++] = value;
+    } else if (TAKES_VALUE("--output-dir")) {
+      a->output_dir = value;
+    } else if (TAKES_VALUE("--threads")) {
+      if (!parse_count("--threads", value, false, &n)) return 3;
+      a->threads = (int)n;
+    } else if (TAKES_VALUE("--repeat")) {
+      if (!parse_count("--repeat", value, false, &a->repeat)) return 3;
+    } else if (TAKES_VALUE("--warmup")) {
+      if (!parse_count("--warmup", value, true, &a->warmup)) return 3;
+    } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
+      a->quiet = true;
+    } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
+      a->verbose = true;
+    } else if (strcmp(arg, "--input") == 0 || strcmp(arg, "--output-dir") == 0 ||
+               strcmp(arg, "--threads") == 0 || strcmp(arg, "--repeat") == 0 ||
+               strcmp(arg, "--warmup") == 0) {
+      fprintf(stderr, "moai-run: %s needs a value (see moai-run --help)\n", arg);
+      return 3;
+    } else if (arg[0] == '-' && arg[1] != '\0') {
+      fprintf(stderr, "moai-run: unknown option '%s' (see moai-run --help)\n", arg);
+      return 3;
+    } else if (!a->plan_dir) {
+      a->plan_dir = arg;
+    } else {
+      fprintf(stderr, "moai-run: more than one plan directory given ('%s' and '%s')\n",
+              a->plan_dir, arg);
+      return 3;
+    }
+#undef TAKES_VALUE
+  }
+  if (!a->plan_dir) {
+    fprintf(stderr, "moai-run: no plan directory given (usage: moai-run PLAN_DIR --input "
+                    "NAME=FILE.npy ...; see --help)\n");
+    return 3;
+  }
+  if (a->warmup < 0) a->warmup = a->repeat > 0 ? 1 : 0;
+  return 0;
+}
+
+/* One line on stderr: the message, then any context after "; ". */
+static void report(moai_status_t status) {
+  char *text = NULL;
+  size_t size = 0;
+  FILE *mem = open_memstream(&text, &size);
+  if (mem) {
+    moai_status_fprint(mem, status, false);
+    fclose(mem);
+  }
+  if (!text) {
+    fprintf(stderr, "moai-run: error: %s\n", moai_status_message(status));
+  } else {
+    while (size > 0 && text[size - 1] == '\n') text[--size] = '\0';
+    fprintf(stderr, "moai-run: error: ");
+    for (const char *p = text; *p; ++p) {
+      if (p[0] == '\n' && p[1] == ' ' && p[2] == ' ') {
+        fputs("; ", stderr);
+        p += 2;
+      } else {
+        fputc(*p, stderr);
+      }
+    }
+    fputc('\n', stderr);
+  }
+  free(text);
+  moai_status_free(status);
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void print_timing(const moai_plan_t *plan, double *ms, long n) {
+  double total = 0;
+  for (long i = 0; i < n; ++i) total += ms[i];
+  qsort(ms, (size_t)n, sizeof(*ms), compare_double);
+  double median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
+  double per_s = total > 0 ? (double)n * 1e3 / total : 0;
+  printf("%ld steps on %d threads: median %.3f ms, min %.3f ms, max %.3f ms per step; "
+         "%.2f steps/s", n, moai_plan_last_thread_count(plan), median, ms[0], ms[n - 1], per_s);
+  const moai_tensor_desc_t *first = moai_plan_input_desc(plan, 0);
+  if (first && first->rank > 0 && first->dims[0] > 0)
+    printf(", %.2f samples/s (batch %lld, dimension 0 of '%s')", per_s * (double)first->dims[0],
+           (long long)first->dims[0], first->name);
+  printf("\n");
+}
+
+/* Warm-up, then the timed steps (or just one step). */
+static moai_status_t run_steps(const run_args_t *a, moai_plan_t *plan,
+                               const input_set_t *inputs) {
+  for (long i = 0; i < a->warmup; ++i) {
+    MOAI_RETURN_IF_ERROR(inputs_set(inputs, plan));
+    MOAI_RETURN_IF_ERROR(moai_plan_run(plan, a->threads));
+  }
+  if (a->repeat == 0) {
+    MOAI_RETURN_IF_ERROR(inputs_set(inputs, plan));
+    return moai_plan_run(plan, a->threads);
+  }
+  double *ms = calloc((size_t)a->repeat, sizeof(double));
+  if (!ms) return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory");
+  moai_status_t status = moai_ok_status();
+  for (long i = 0; i < a->repeat && !status; ++i) {
+    /* Inputs are copied outside the timed region: a run consumes them. */
+    status = inputs_set(inputs, plan);
+    double t0 = now_ms();
+    if (!status) status = moai_plan_run(plan, a->threads);
+    ms[i] = now_ms() - t0;
+  }
+  if (!status && !a->quiet) print_timing(plan, ms, a->repeat);
+  free(ms);
+  return status;
+}
+
+int main(int argc, char **argv) {
+  run_args_t a = {0};
+  int rc = parse_args(argc, argv, &a);
+  if (rc) {
+    free(a.inputs);
+    return rc - 1;
+  }
+  moai_log_sink_t log = moai_log_sink_stderr(a.verbose ? MOAI_LOG_LEVEL_INFO
+                                                       : MOAI_LOG_LEVEL_WARNING);
+  moai_plan_options_t options = moai_plan_options_default();
+  options.log = &log;
+  moai_plan_t *plan = NULL;
+  input_set_t inputs = {0};
+  moai_status_t status = moai_plan_open(a.plan_dir, &options, moai_allocator_system(), &plan);
+  if (!status) status = inputs_open(&a, plan, &inputs);
+  if (!status && a.output_dir) status = outputs_check_names(plan);
+  if (!status) status = run_steps(&a, plan, &inputs);
+  if (!status && a.output_dir) status = outputs_write(plan, a.output_dir, a.quiet);
+  else if (!status && !a.quiet) status = outputs_print(plan);
+  rc = 0;
+  if (status) {
+    report(status);
+    rc = 1;
+  }
+  if (plan) inputs_close(&inputs);
+  moai_plan_close(plan);
+  free(a.inputs);
+  return rc;
+}

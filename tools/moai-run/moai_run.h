@@ -1,0 +1,62 @@
+/* moai-run's parts: options, input binding (inputs.c), output writing and
+ * printing (outputs.c). Library calls return statuses; only moai_run.c turns
+ * them into messages and exit codes. */
+#ifndef MOAI_TOOLS_MOAI_RUN_H
+#define MOAI_TOOLS_MOAI_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/status.h"
+#include "io/npy.h"
+#include "io/safetensors.h"
+#include "loader/plan.h"
+
+typedef struct run_args_t {
+  const char *plan_dir;
+  const char **inputs; /* the --input values */
+  size_t input_count;
+  const char *output_dir;
+  int threads;  /* 0: all */
+  long repeat;  /* timed steps; 0: one untimed step */
+  long warmup;  /* untimed steps before the timed ones (-1: default) */
+  bool quiet, verbose;
+} run_args_t;
+
+/* One plan input's data, from a .npy file or a tensor of a .safetensors. */
+typedef struct input_binding_t {
+  const char *origin; /* for messages: the file, or "FILE: tensor 'x'" */
+  char origin_buf[1200];
+  int32_t dtype;
+  int32_t rank;
+  const int64_t *dims;
+  const void *data;
+} input_binding_t;
+
+/* Everything the --input options opened. */
+typedef struct input_set_t {
+  moai_npy_t **npys;
+  size_t npy_count;
+  moai_safetensors_t **sts;
+  size_t st_count;
+  input_binding_t *bindings; /* one per plan input */
+} input_set_t;
+
+/* Opens every --input and binds each plan input to its data; errors name
+ * the option or file and the input. */
+moai_status_t inputs_open(const run_args_t *args, const moai_plan_t *plan,
+                          input_set_t *out) MOAI_MUST_USE;
+/* Copies every bound input into the plan (before each step). */
+moai_status_t inputs_set(const input_set_t *inputs, moai_plan_t *plan) MOAI_MUST_USE;
+void inputs_close(input_set_t *inputs);
+
+/* Checks that every output gets its own file name in the output directory
+ * (before running). */
+moai_status_t outputs_check_names(const moai_plan_t *plan) MOAI_MUST_USE;
+/* Writes every output as DIR/NAME.npy (created if missing); all or nothing:
+ * on failure the files written so far are removed. */
+moai_status_t outputs_write(const moai_plan_t *plan, const char *dir, bool quiet) MOAI_MUST_USE;
+/* Prints each output's dtype, shape and first values on stdout. */
+moai_status_t outputs_print(const moai_plan_t *plan) MOAI_MUST_USE;
+
+#endif /* MOAI_TOOLS_MOAI_RUN_H */
