@@ -7,7 +7,8 @@
  * The optimised versions describe the op as output dims plus an input
  * stride per output axis, collapse axes that stay contiguous, and copy runs
  * along the innermost axis: memcpy for stride 1, a fill for stride 0, a
- * typed strided loop otherwise. */
+ * typed strided loop otherwise; transposes of the innermost axis copy
+ * square tiles instead. */
 #include "kernels/elementwise/ew.h"
 
 typedef struct strided_t {
@@ -91,13 +92,76 @@ static void strided_copy(const strided_t *s, unsigned char *out, const unsigned 
   }
 }
 
+/* Tiled copy for a transpose of the innermost axis: output axis p reads the
+ * input contiguously (st[p] == 1) while the innermost output axis strides
+ * through it. Copying TILE x TILE blocks of the (p, last) plane uses every
+ * input cache line TILE times while it is hot, where run-by-run copying
+ * would fetch a line per element. Threads split the tiles. */
+#define TILE 16
+#define DEF_TILE(NAME, T)                                                                \
+  static void NAME(unsigned char *o_, const unsigned char *x_, int64_t ni, int64_t nj,   \
+                   int64_t ostride, int64_t istride) {                                   \
+    T *o = (T *)o_;                                                                      \
+    const T *x = (const T *)x_;                                                          \
+    for (int64_t i = 0; i < ni; ++i)                                                     \
+      for (int64_t j = 0; j < nj; ++j) o[i * ostride + j] = x[i + j * istride];          \
+  }
+DEF_TILE(tile_1, uint8_t)
+DEF_TILE(tile_2, uint16_t)
+DEF_TILE(tile_4, uint32_t)
+DEF_TILE(tile_8, uint64_t)
+
+static void strided_copy_tiled(const strided_t *s, int p, unsigned char *out,
+                               const unsigned char *in, int ith, int nth) {
+  const int r = s->rank;
+  const int64_t dp = s->dims[p], dl = s->dims[r - 1];
+  const int64_t tp = (dp + TILE - 1) / TILE, tl = (dl + TILE - 1) / TILE;
+  int64_t ost[MOAI_MAX_RANK], acc = 1; /* output element strides */
+  for (int j = r - 1; j >= 0; --j) {
+    ost[j] = acc;
+    acc *= s->dims[j];
+  }
+  const int64_t outer = acc / (dp * dl);
+  long long begin, end;
+  moai_split_range(outer * tp * tl, ith, nth, &begin, &end);
+  void (*tile)(unsigned char *, const unsigned char *, int64_t, int64_t, int64_t, int64_t) =
+      s->es == 1 ? tile_1 : s->es == 2 ? tile_2 : s->es == 4 ? tile_4 : tile_8;
+  for (int64_t t = begin; t < end; ++t) {
+    int64_t rest = t / (tp * tl), ti = (t / tl) % tp, tj = t % tl;
+    int64_t ooff = 0, ioff = s->base;
+    for (int j = r - 2; j >= 0; --j) { /* the outer axes: all but p and last */
+      if (j == p) continue;
+      int64_t idx = rest % s->dims[j];
+      rest /= s->dims[j];
+      ooff += idx * ost[j];
+      ioff += idx * s->st[j];
+    }
+    int64_t i0 = ti * TILE, j0 = tj * TILE;
+    int64_t ni = dp - i0 < TILE ? dp - i0 : TILE, nj = dl - j0 < TILE ? dl - j0 : TILE;
+    ooff += i0 * ost[p] + j0;
+    ioff += i0 + j0 * s->st[r - 1];
+    tile(out + ooff * (int64_t)s->es, in + ioff * (int64_t)s->es, ni, nj, ost[p], s->st[r - 1]);
+  }
+}
+
 static void strided_run(const moai_exec_t *ex, const moai_op_desc_t *op, strided_t *s,
                         int ith, int nth) {
   const moai_tensor_t *out = moai_op_out(op, 0);
+  unsigned char *po = moai_ew_ptr(ex, out);
+  const unsigned char *px = moai_ew_ptr(ex, moai_op_in(op, 0));
+  strided_collapse(s);
+  const int r = s->rank;
+  int p = -1;
+  if (r >= 2 && s->st[r - 1] != 1 && s->st[r - 1] != 0 && moai_tensor_numel(out) > 0)
+    for (int j = 0; j < r - 1; ++j)
+      if (s->st[j] == 1) p = j;
+  if (p >= 0) {
+    strided_copy_tiled(s, p, po, px, ith, nth);
+    return;
+  }
   long long begin, end;
   moai_split_range(moai_tensor_numel(out), ith, nth, &begin, &end);
-  strided_collapse(s);
-  strided_copy(s, moai_ew_ptr(ex, out), moai_ew_ptr(ex, moai_op_in(op, 0)), begin, end);
+  strided_copy(s, po, px, begin, end);
 }
 
 /* Row-major element strides of t. */

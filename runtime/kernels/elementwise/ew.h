@@ -7,7 +7,14 @@
  * tests' oracle), and *_opt, which collapses dimensions and runs
  * vectorisable inner loops over contiguous runs. Both share the scalar
  * definition of the operation, so they agree bitwise except where an
- * optimised version documents otherwise (reduction order, fast exp). */
+ * optimised version documents otherwise (reduction order, fast exp).
+ *
+ * Aliasing (for the memory planner): the elementwise ops (binary, unary,
+ * where, max/min, clip, and casts between dtypes of one size) read element
+ * i of every same-shape input before writing output element i, so their
+ * output may share its buffer with such an input. Copy with in == out is a
+ * no-op. Every other op (expand, transpose, slice, concat, split, gather,
+ * reduce, range) needs an output disjoint from its inputs. */
 #ifndef MOAI_KERNELS_ELEMENTWISE_EW_H
 #define MOAI_KERNELS_ELEMENTWISE_EW_H
 
@@ -177,20 +184,6 @@ static inline void moai_ew_unravel(const moai_tensor_t *t, int64_t i, int64_t *i
 static inline unsigned char *moai_ew_ptr(const moai_exec_t *ex, const moai_tensor_t *t) {
   return (unsigned char *)moai_tensor_ptr(ex, t);
 }
-
-/* Typed element type lists for generating loops: X(suffix, C type, dtype). */
-#define MOAI_EW_SINT_TYPES(X) \
-  X(i8, int8_t, MOAI_ABI_I8) X(i16, int16_t, MOAI_ABI_I16) \
-  X(i32, int32_t, MOAI_ABI_I32) X(i64, int64_t, MOAI_ABI_I64)
-#define MOAI_EW_UINT_TYPES(X) \
-  X(u8, uint8_t, MOAI_ABI_U8) X(u16, uint16_t, MOAI_ABI_U16) \
-  X(u32, uint32_t, MOAI_ABI_U32) X(u64, uint64_t, MOAI_ABI_U64)
-#define MOAI_EW_INT_TYPES(X) MOAI_EW_SINT_TYPES(X) MOAI_EW_UINT_TYPES(X)
-#define MOAI_EW_FLOAT_TYPES(X) X(f32, float, MOAI_ABI_F32) X(f64, double, MOAI_ABI_F64)
-/* f16 and bf16 are computed in f32: X(suffix, dtype, to_f32, from_f32). */
-#define MOAI_EW_HALF_TYPES(X) \
-  X(f16, MOAI_ABI_F16, moai_f16_to_f32, moai_f32_to_f16) \
-  X(bf16, MOAI_ABI_BF16, moai_bf16_to_f32, moai_f32_to_bf16)
 
 /* Wide unsigned type for wrapping integer arithmetic without promotion to
  * int (which could overflow, e.g. int16 * int16). */

@@ -79,9 +79,9 @@
     return err;                                                                \
   }
 
-/* Loops for every numeric dtype of one binary op, and its table entry list.
- * SEXPR: signed ints, UEXPR: unsigned ints, FEXPR: f32/f64 (and f16/bf16
- * through f32). TO_SAME: output type = input type (else bool). */
+/* Loops NAME##_<suffix> for every numeric dtype of one binary op whose
+ * output has the input's dtype. SEXPR: signed ints, UEXPR: unsigned ints,
+ * FEXPR: f32/f64 (and f16/bf16 through the f32 loop). */
 #define MOAI_EW_DEF_BINARY_NUMERIC(NAME, SEXPR, UEXPR, FEXPR)                  \
   MOAI_EW_DEF_BINARY(NAME##_i8, int8_t, int8_t, SEXPR)                         \
   MOAI_EW_DEF_BINARY(NAME##_i16, int16_t, int16_t, SEXPR)                      \
@@ -98,7 +98,7 @@
   MOAI_EW_DEF_BINARY_WIDEN(NAME##_bf16, NAME##_f32, moai_ew_bf16_to_f32,       \
                            moai_ew_f32_to_bf16)
 
-/* Comparisons: bool output; bool inputs only when BOOLEXPR is given. */
+/* The same for comparisons: bool output, EXPR for every input dtype. */
 #define MOAI_EW_DEF_COMPARE_NUMERIC(NAME, EXPR)                                \
   MOAI_EW_DEF_BINARY(NAME##_i8, int8_t, uint8_t, EXPR)                         \
   MOAI_EW_DEF_BINARY(NAME##_i16, int16_t, uint8_t, EXPR)                       \

@@ -30,8 +30,20 @@ enum { RED_SUM, RED_MEAN, RED_MAX };
 typedef void (*row_fn_t)(acc_t *acc, const void *x, int64_t n);
 typedef void (*cols_fn_t)(acc_t *acc, const void *x, int64_t n);
 
+/* max(a, v) keeping NaN, through a bit mask: with ?: GCC keeps a branch
+ * (comparisons may trap) and the loop does not vectorise. */
+static inline double fmax_nan(double a, double v) {
+  uint64_t m = 0u - (uint64_t)((v > a) | (v != v));
+  uint64_t ab, vb;
+  memcpy(&ab, &a, sizeof ab);
+  memcpy(&vb, &v, sizeof vb);
+  uint64_t r = (vb & m) | (ab & ~m);
+  memcpy(&a, &r, sizeof a);
+  return a;
+}
+
 #define SUM_COMBINE(a, v) ((a) + (v))
-#define FMAX_COMBINE(a, v) (((v) > (a) || (v) != (v)) ? (v) : (a))
+#define FMAX_COMBINE(a, v) fmax_nan((a), (v))
 #define IMAX_COMBINE(a, v) ((v) > (a) ? (v) : (a))
 
 /* NAME##_row folds n contiguous elements into *acc (8 independent lanes);
