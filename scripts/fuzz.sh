@@ -14,6 +14,11 @@ testdata=/usr/share/libonnx-testdata/data/node
 
 generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+# clang-22 has no omp.h of its own here: give it gcc's (libgomp's) header,
+# alone in a folder so none of gcc's other headers shadow clang's.
+omp_include="$PWD/$dir/omp-include"
+mkdir -p "$omp_include"
+ln -sf "$(gcc -print-file-name=include)/omp.h" "$omp_include/omp.h"
 if [ ! -f "$dir/CMakeCache.txt" ]; then
   # Everything is built with coverage instrumentation so the fuzzer sees the
   # importer's branches inside libmoai. clang has no libomp here: OpenMP
@@ -21,7 +26,7 @@ if [ ! -f "$dir/CMakeCache.txt" ]; then
   CC=clang-22 CXX=clang++-22 cmake -S . -B "$dir" "${generator[@]}" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOAI_SANITIZE=ON -DMOAI_BUILD_FUZZERS=ON \
     -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link \
-    -DOpenMP_C_FLAGS=-fopenmp=libgomp -DOpenMP_C_LIB_NAMES=gomp \
+    -DOpenMP_C_FLAGS="-fopenmp=libgomp -isystem $omp_include" -DOpenMP_C_LIB_NAMES=gomp \
     -DOpenMP_gomp_LIBRARY="$(gcc -print-file-name=libgomp.so)"
 fi
 cmake --build "$dir" --target fuzz_onnx_import -j "$(nproc)"
