@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package moai needs, only those missing.
-# Usage: scripts/setup.sh            (as root, or a user with sudo)
+# Usage: scripts/setup.sh [--bench]   (as root, or a user with sudo)
+#   --bench  also what the benchmarks' peers need (Node.js and npm for
+#            onnxruntime-node)
 set -euo pipefail
 
 PACKAGES=(
@@ -21,7 +23,16 @@ PACKAGES=(
   libonnx-testdata python3-torch python3-onnx python3-numpy
   # the import benchmark checks with strace that weights are never opened
   strace
+  # OpenBLAS behind Debian's torch (libblas.so.3 is otherwise the slow
+  # reference BLAS): the PyTorch references and the benchmarks' peer
+  libopenblas0-pthread
 )
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES+=(nodejs)
+  # npm comes with NodeSource's nodejs (which conflicts with Debian's npm
+  # package); Debian's nodejs needs Debian's npm.
+  command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -128,6 +128,15 @@ MlirValue moai_lower_result(const moai_lower_op_t *o, int entry);
 bool moai_lower_const_ints(moai_lower_op_t *o, int entry, const char *what,
                            int64_t *buf, size_t cap, size_t *out_n,
                            bool *out_present);
+/* Whether operand entry `entry` is absent or a moai.constant: a parameter
+ * the rule can fold into the attributes. */
+bool moai_lower_operand_is_const(const moai_lower_op_t *o, int entry);
+/* For a parameter passed at run time: checks that operand entry `entry`
+ * holds int32 or int64 values, and is 1-D (or, with `scalar`, holds exactly
+ * one value); *out_n = its element count. False after a diagnostic naming
+ * `what`. */
+bool moai_lower_int_operand(moai_lower_op_t *o, int entry, const char *what,
+                            bool scalar, int64_t *out_n);
 /* A constant bool/int scalar operand's truth, or `fallback` when absent. */
 bool moai_lower_const_bool(moai_lower_op_t *o, int entry, const char *what,
                            bool fallback, bool *out);

@@ -64,11 +64,15 @@ bool moai_norm_slice(int64_t rank, const int64_t *dims, size_t n,
     if (s > 0) {
       b = clamp(b, 0, dim);
       e = clamp(e, 0, dim);
-      c = e > b ? (e - b + s - 1) / s : 0;
+      /* e - b <= dim, so (e - b - 1) / s cannot overflow (e - b + s - 1 can) */
+      c = e > b ? (e - b - 1) / s + 1 : 0;
     } else {
+      /* an empty axis has no [0, dim - 1]: it selects nothing */
       b = clamp(b, 0, dim - 1);
       e = clamp(e, -1, dim - 1);
-      c = b > e ? (b - e + (-s) - 1) / (-s) : 0;
+      /* both operands negative: the quotient is floor((b - e - 1) / -s),
+       * and -s (INT64_MIN) is never formed */
+      c = b > e && dim > 0 ? (e - b + 1) / s + 1 : 0;
     }
     start[axis] = c > 0 ? b : 0;
     step[axis] = s;

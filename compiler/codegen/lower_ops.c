@@ -1,8 +1,11 @@
 /* The per-op lowering rules: which kernel runs a moai op, which of its
  * operands and results the descriptor carries, and its normalised attribute
- * struct (runtime/abi/moai_ops.h). Operands that must be constant (Slice
- * starts/ends/axes/steps, Reduce axes, Trilu k, CumSum axis, Dropout
- * training_mode) are folded into the attributes and not passed. */
+ * struct (runtime/abi/moai_ops.h). Parameter operands (Slice starts/ends/
+ * axes/steps, Reduce axes, Trilu k, CumSum axis) are folded into the
+ * attributes when they are constants and not passed; otherwise they are
+ * passed in their operand slots and the struct's runtime_* flag tells the
+ * kernel to read them at run time. Dropout's training_mode must be
+ * constant. */
 #include <math.h>
 #include <string.h>
 
@@ -152,6 +155,38 @@ static bool rule_transpose(moai_lower_t *L, moai_lower_op_t *o) {
   return rule_plain(L, o);
 }
 
+/* Every operand and result, with the attribute struct `a` (a runtime
+ * parameter form). */
+static bool emit_runtime_form(moai_lower_t *L, moai_lower_op_t *o, const void *a,
+                              size_t size) {
+  moai_lower_set_attrs(o, a, size);
+  return rule_plain(L, o);
+}
+
+/* Slice whose starts/ends/axes/steps are computed at run time: the kernel
+ * reads and clamps them; their types are checked here. */
+static bool slice_runtime(moai_lower_t *L, moai_lower_op_t *o, int32_t rank,
+                          int32_t out_rank) {
+  static const char *const names[4] = {"starts", "ends", "axes", "steps"};
+  int64_t n[4] = {-1, -1, -1, -1};
+  if (out_rank != rank)
+    return moai_lower_error(o, "the slice's result has rank %d, its input %d",
+                            (int)out_rank, (int)rank);
+  for (int e = 1; e <= 4; ++e)
+    if (!mlirValueIsNull(moai_lower_operand(o, e)) &&
+        !moai_lower_int_operand(o, e, names[e - 1], false, &n[e - 1]))
+      return false;
+  if (n[1] != n[0] || (n[2] >= 0 && n[2] != n[0]) || (n[3] >= 0 && n[3] != n[0]))
+    return moai_lower_error(o, "starts, ends, axes and steps differ in length");
+  if (n[0] > rank)
+    return moai_lower_error(o, "%lld slice axes for an input of rank %d",
+                            (long long)n[0], (int)rank);
+  moai_attrs_slice_t a;
+  memset(&a, 0, sizeof(a));
+  a.runtime_params = 1;
+  return emit_runtime_form(L, o, &a, sizeof(a));
+}
+
 static bool rule_slice(moai_lower_t *L, moai_lower_op_t *o) {
   int32_t rank, out_rank;
   int64_t dims[MOAI_MAX_RANK], out_dims[MOAI_MAX_RANK];
@@ -161,8 +196,11 @@ static bool rule_slice(moai_lower_t *L, moai_lower_op_t *o) {
   bool has_axes, has_steps;
   char err[160];
   if (!tensor_of(o, moai_lower_operand(o, 0), &rank, dims) ||
-      !tensor_of(o, moai_lower_result(o, 0), &out_rank, out_dims) ||
-      !moai_lower_const_ints(o, 1, "starts", starts, MOAI_MAX_RANK, &ns, NULL) ||
+      !tensor_of(o, moai_lower_result(o, 0), &out_rank, out_dims))
+    return false;
+  for (int e = 1; e <= 4; ++e)
+    if (!moai_lower_operand_is_const(o, e)) return slice_runtime(L, o, rank, out_rank);
+  if (!moai_lower_const_ints(o, 1, "starts", starts, MOAI_MAX_RANK, &ns, NULL) ||
       !moai_lower_const_ints(o, 2, "ends", ends, MOAI_MAX_RANK, &ne, NULL) ||
       !moai_lower_const_ints(o, 3, "axes", axes, MOAI_MAX_RANK, &na, &has_axes) ||
       !moai_lower_const_ints(o, 4, "steps", steps, MOAI_MAX_RANK, &nt, &has_steps))
@@ -207,11 +245,15 @@ static bool rule_constant_of_shape(moai_lower_t *L, moai_lower_op_t *o) {
 }
 
 static bool rule_trilu(moai_lower_t *L, moai_lower_op_t *o) {
-  int64_t k[1] = {0}, upper;
+  int64_t k[1] = {0}, upper, count;
   size_t n;
-  if (!moai_lower_const_ints(o, 1, "k", k, 1, &n, NULL) ||
-      !moai_lower_attr_int(o, "upper", &upper, NULL))
-    return false;
+  if (!moai_lower_attr_int(o, "upper", &upper, NULL)) return false;
+  if (!moai_lower_operand_is_const(o, 1)) {
+    if (!moai_lower_int_operand(o, 1, "k", true, &count)) return false;
+    moai_attrs_trilu_t a = {.upper = upper != 0, .runtime_k = 1};
+    return emit_runtime_form(L, o, &a, sizeof(a));
+  }
+  if (!moai_lower_const_ints(o, 1, "k", k, 1, &n, NULL)) return false;
   moai_attrs_trilu_t a = {.k = n ? k[0] : 0, .upper = upper != 0};
   moai_lower_set_attrs(o, &a, sizeof(a));
   return data_only(L, o) && moai_lower_emit(L, o);
@@ -219,14 +261,20 @@ static bool rule_trilu(moai_lower_t *L, moai_lower_op_t *o) {
 
 static bool rule_cumsum(moai_lower_t *L, moai_lower_op_t *o) {
   int32_t rank;
-  int64_t dims[MOAI_MAX_RANK], axis[1], exclusive, reverse;
+  int64_t dims[MOAI_MAX_RANK], axis[1], exclusive, reverse, count;
   size_t n;
   char err[128];
   if (!tensor_of(o, moai_lower_operand(o, 0), &rank, dims) ||
-      !moai_lower_const_ints(o, 1, "axis", axis, 1, &n, NULL) ||
       !moai_lower_attr_int(o, "exclusive", &exclusive, NULL) ||
       !moai_lower_attr_int(o, "reverse", &reverse, NULL))
     return false;
+  if (!moai_lower_operand_is_const(o, 1)) {
+    if (!moai_lower_int_operand(o, 1, "axis", true, &count)) return false;
+    moai_attrs_cumsum_t a = {.exclusive = exclusive != 0, .reverse = reverse != 0,
+                             .runtime_axis = 1};
+    return emit_runtime_form(L, o, &a, sizeof(a));
+  }
+  if (!moai_lower_const_ints(o, 1, "axis", axis, 1, &n, NULL)) return false;
   if (n != 1) return moai_lower_error(o, "'axis' must be a scalar");
   moai_attrs_cumsum_t a = {.exclusive = exclusive != 0, .reverse = reverse != 0};
   if (!moai_norm_axis(axis[0], rank, &a.axis, err, sizeof(err)))
@@ -237,14 +285,20 @@ static bool rule_cumsum(moai_lower_t *L, moai_lower_op_t *o) {
 
 static bool rule_reduce(moai_lower_t *L, moai_lower_op_t *o) {
   int32_t rank;
-  int64_t dims[MOAI_MAX_RANK], axes[64], keepdims, noop_empty;
+  int64_t dims[MOAI_MAX_RANK], axes[64], keepdims, noop_empty, count;
   size_t n;
   char err[128];
   if (!tensor_of(o, moai_lower_operand(o, 0), &rank, dims) ||
-      !moai_lower_const_ints(o, 1, "axes", axes, 64, &n, NULL) ||
       !moai_lower_attr_int(o, "keepdims", &keepdims, NULL) ||
       !moai_lower_attr_int(o, "noop_with_empty_axes", &noop_empty, NULL))
     return false;
+  if (!moai_lower_operand_is_const(o, 1)) {
+    if (!moai_lower_int_operand(o, 1, "axes", false, &count)) return false;
+    moai_attrs_reduce_t a = {.keepdims = keepdims != 0, .runtime_axes = 1,
+                             .noop_with_empty_axes = noop_empty != 0};
+    return emit_runtime_form(L, o, &a, sizeof(a));
+  }
+  if (!moai_lower_const_ints(o, 1, "axes", axes, 64, &n, NULL)) return false;
   moai_attrs_reduce_t a = {.keepdims = keepdims != 0};
   bool noop;
   if (!moai_norm_reduce_axes(rank, n, axes, noop_empty != 0, &a.axes_mask,
@@ -355,16 +409,30 @@ static bool rule_conv(moai_lower_t *L, moai_lower_op_t *o) {
   return rule_plain(L, o);
 }
 
+/* MaxPool: Y, and Indices when the model uses them (int64, Y's shape). */
 static bool rule_max_pool(moai_lower_t *L, moai_lower_op_t *o) {
   MlirValue indices = moai_lower_result(o, 1);
-  if (!mlirValueIsNull(indices) && moai_lower_value_used(indices))
-    return moai_lower_error(o, "the Indices output of MaxPool is not supported "
-                               "by the backend yet");
+  bool with_indices = !mlirValueIsNull(indices) && moai_lower_value_used(indices);
   moai_attrs_window_t a;
-  if (!window_attrs(o, false, true, &a)) return false;
+  int64_t storage_order;
+  if (!window_attrs(o, false, true, &a) ||
+      !moai_lower_attr_int(o, "storage_order", &storage_order, NULL))
+    return false;
+  if (storage_order != 0 && storage_order != 1)
+    return moai_lower_error(o, "storage_order %lld (ONNX allows 0 and 1)",
+                            (long long)storage_order);
+  a.storage_order = (int32_t)storage_order;
   moai_lower_set_attrs(o, &a, sizeof(a));
-  return moai_lower_add_in(L, o, 0) && moai_lower_add_out(L, o, 0) &&
-         moai_lower_emit(L, o);
+  if (!moai_lower_add_in(L, o, 0) || !moai_lower_add_out(L, o, 0)) return false;
+  if (with_indices) {
+    if (!moai_lower_add_out(L, o, 1)) return false;
+    const moai_tensor_t *y = &o->outs[0], *i = &o->outs[1];
+    if (i->dtype != MOAI_ABI_I64 || i->rank != y->rank ||
+        memcmp(i->dims, y->dims, (size_t)y->rank * sizeof(int64_t)) != 0)
+      return moai_lower_error(o, "the Indices output of MaxPool must be int64 "
+                                 "with the shape of its output");
+  }
+  return moai_lower_emit(L, o);
 }
 
 static bool rule_average_pool(moai_lower_t *L, moai_lower_op_t *o) {

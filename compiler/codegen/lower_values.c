@@ -86,6 +86,32 @@ bool moai_lower_const_ints(moai_lower_op_t *o, int entry, const char *what,
   return true;
 }
 
+bool moai_lower_operand_is_const(const moai_lower_op_t *o, int entry) {
+  MlirValue v = moai_lower_operand(o, entry);
+  return mlirValueIsNull(v) || !mlirAttributeIsNull(constant_value(v));
+}
+
+bool moai_lower_int_operand(moai_lower_op_t *o, int entry, const char *what,
+                            bool scalar, int64_t *out_n) {
+  MlirValue v = moai_lower_operand(o, entry);
+  int32_t rank;
+  int64_t dims[MOAI_MAX_RANK], n = 1;
+  if (mlirValueIsNull(v) || !moai_lower_shape(o, v, &rank, dims)) return false;
+  MlirType elem = mlirShapedTypeGetElementType(mlirValueGetType(v));
+  if (!mlirTypeIsAInteger(elem) || (mlirIntegerTypeGetWidth(elem) != 32 &&
+                                    mlirIntegerTypeGetWidth(elem) != 64))
+    return moai_lower_error(o, "'%s' must hold int32 or int64 values", what);
+  for (int32_t i = 0; i < rank; ++i) n *= dims[i];
+  if (scalar && n != 1)
+    return moai_lower_error(o, "'%s' must hold one value (it holds %lld)", what,
+                            (long long)n);
+  if (!scalar && rank > 1)
+    return moai_lower_error(o, "'%s' must be 1-D (it has rank %d)", what,
+                            (int)rank);
+  *out_n = n;
+  return true;
+}
+
 bool moai_lower_const_bool(moai_lower_op_t *o, int entry, const char *what,
                            bool fallback, bool *out) {
   int64_t v[1];

@@ -3,13 +3,26 @@
  * One kernel id per moai op that computes something (moai.weight and
  * moai.constant are buffers, moai.shape is always folded). The compiler
  * normalises attributes before writing them here: negative axes are made
- * positive, optional operands that must be constant (Slice starts/ends/
+ * positive, parameter operands that are constants (Slice starts/ends/
  * axes/steps, Reduce axes, Trilu k, CumSum axis, Split sizes, Squeeze and
  * Unsqueeze axes) are folded into these structs, auto_pad is resolved into
  * explicit pads, and output shapes are in the output tensors. Shapes of
  * inputs and outputs are always in the tensors themselves: elementwise
  * kernels broadcast by comparing input dims with output dims (numpy rules,
- * right-aligned). */
+ * right-aligned).
+ *
+ * Runtime-valued parameters: when Slice's starts/ends/axes/steps, a
+ * Reduce's axes, Trilu's k or CumSum's axis are not constants (a graph
+ * input, a computed value), the compiler passes them as tensors in their
+ * ONNX operand slots and sets the struct's runtime_* flag; the kernel reads
+ * and normalises them itself, as ONNX specifies (every thread: kernels
+ * cannot wait for each other), and fails cleanly when they are malformed or
+ * disagree with the output dims.
+ *
+ * Compatibility: fields are only ever appended to these structs, and a
+ * descriptor's attrs_size says how many bytes its compiler wrote; kernels
+ * read fields past attrs_size as zero (moai_kernel_attrs_load in
+ * runtime/kernels/kernels.h), which is every appended field's old meaning. */
 #ifndef MOAI_OPS_H
 #define MOAI_OPS_H
 
@@ -72,27 +85,60 @@ typedef struct moai_attrs_axis_t { int64_t axis; } moai_attrs_axis_t;
 typedef struct moai_attrs_transpose_t { int64_t perm[MOAI_MAX_RANK]; } moai_attrs_transpose_t;
 
 /* slice: per input axis, the first index and step (steps may be negative);
- * the output dims give the counts. Only the data operand is passed. */
+ * the output dims give the counts. Only the data operand is passed, unless
+ * runtime_params. */
 typedef struct moai_attrs_slice_t {
   int64_t start[MOAI_MAX_RANK];
   int64_t step[MOAI_MAX_RANK];
+  /* 0: start/step above, one operand. 1: start/step are unused; operands are
+   * data, starts, ends, axes?, steps? (int32 or int64, 1-D, NONE when
+   * absent), read at run time and clamped as ONNX specifies; the counts
+   * they give must equal the output dims. */
+  int32_t runtime_params;
+  int32_t pad;
 } moai_attrs_slice_t;
 
 /* constant_of_shape: the fill value's bytes (output dtype). No operands. */
 typedef struct moai_attrs_fill_t { unsigned char value[8]; } moai_attrs_fill_t;
 
-typedef struct moai_attrs_trilu_t { int64_t k; int32_t upper; int32_t pad; } moai_attrs_trilu_t;
+/* trilu: data operand only, unless runtime_k. */
+typedef struct moai_attrs_trilu_t {
+  int64_t k;
+  int32_t upper;
+  int32_t pad;
+  /* 0: k above. 1: k is unused; operands are input, k (an int64 or int32
+   * tensor of one element), read at run time. */
+  int32_t runtime_k;
+  int32_t pad2;
+} moai_attrs_trilu_t;
 
-/* cumsum: data operand only. */
+/* cumsum: data operand only, unless runtime_axis. */
 typedef struct moai_attrs_cumsum_t {
   int64_t axis;
   int32_t exclusive;
   int32_t reverse;
+  /* 0: axis above (non-negative). 1: axis is unused; operands are x, axis
+   * (an int32 or int64 tensor of one element, negative counts from the
+   * end), read at run time. */
+  int32_t runtime_axis;
+  int32_t pad;
 } moai_attrs_cumsum_t;
 
-/* reduce_*: data operand only; axes as a bit mask over the input's axes
- * (bit i = reduce axis i); keepdims only affects the output dims. */
-typedef struct moai_attrs_reduce_t { uint64_t axes_mask; int32_t keepdims; int32_t pad; } moai_attrs_reduce_t;
+/* reduce_*: data operand only, unless runtime_axes; axes as a bit mask over
+ * the input's axes (bit i = reduce axis i; 0 reduces nothing: a copy);
+ * keepdims only affects the output dims. */
+typedef struct moai_attrs_reduce_t {
+  uint64_t axes_mask;
+  int32_t keepdims;
+  int32_t pad;
+  /* 0: axes_mask above. 1: axes_mask is unused; operands are data, axes (an
+   * int64 or int32 1-D tensor, negative axes count from the end), read at
+   * run time: no axes reduce all of them, unless noop_with_empty_axes
+   * (then none). The output dims must be those the axes and keepdims
+   * give. */
+  int32_t runtime_axes;
+  int32_t noop_with_empty_axes; /* read with runtime_axes only */
+} moai_attrs_reduce_t;
 
 typedef struct moai_attrs_gemm_t {
   float alpha, beta;
@@ -109,7 +155,8 @@ typedef struct moai_attrs_sce_t {
 
 /* conv and pools: spatial_rank (r) spatial axes (1..3); pads as ONNX lays
  * them out: begins in pads[0..r), ends in pads[r..2r); output dims are in the
- * output tensor. */
+ * output tensor. max_pool has outputs y and, when the model uses them,
+ * indices (n_out 2). */
 typedef struct moai_attrs_window_t {
   int32_t spatial_rank;
   int32_t count_include_pad; /* average_pool */
@@ -118,6 +165,12 @@ typedef struct moai_attrs_window_t {
   int64_t strides[3];
   int64_t dilations[3];
   int64_t pads[6];
+  /* max_pool with a second output (Indices: int64, the output's dims): the
+   * flat index of each maximum in the input, counted over [N, C, spatial]
+   * with the spatial axes row-major (0) or column-major (1: the first
+   * spatial axis fastest), as ONNX's storage_order. */
+  int32_t storage_order;
+  int32_t pad;
 } moai_attrs_window_t;
 
 /* batch_normalization: operands x, scale, b, mean, var; outputs y,

@@ -6,6 +6,7 @@
 #define MOAI_KERNELS_H
 
 #include <stdbool.h>
+#include <string.h>
 
 #include "abi/moai_ops.h"
 
@@ -52,6 +53,19 @@ void moai_kernel_fail(const moai_exec_t *ex, const moai_op_desc_t *op,
 /* The kernel installed for ids nobody implements: fails the step. */
 void moai_kernel_missing(const moai_exec_t *ex, const moai_op_desc_t *op,
                          int ith, int nth);
+
+/* Copies op's attribute struct into dst (size bytes). Fields past the
+ * descriptor's attrs_size, appended to the struct after its compiler was
+ * built, read as zero (moai_ops.h: their old meaning). False when the
+ * descriptor holds fewer than min_size bytes (the fields every version
+ * wrote). */
+static inline bool moai_kernel_attrs_load(const moai_op_desc_t *op, void *dst,
+                                          size_t size, size_t min_size) {
+  size_t n = op->attrs_size < size ? op->attrs_size : size;
+  memset(dst, 0, size);
+  if (n) memcpy(dst, moai_op_attrs(op), n);
+  return op->attrs_size >= min_size;
+}
 
 /* Splits n items over nth threads: thread ith gets [*begin, *end). */
 static inline void moai_split_range(long long n, int ith, int nth,

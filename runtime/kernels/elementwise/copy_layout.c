@@ -2,14 +2,18 @@
  * Copy (reshape and friends; in == out is a no-op, the memory planner
  * aliases views), Expand (numpy broadcast), Transpose (perm) and Slice
  * (per-axis start and step, counts from the output dims, negative steps).
- * Any dtype: elements are moved as bytes.
+ * Any dtype: elements are moved as bytes. Slice's starts/ends/axes/steps
+ * may also come as operands at run time (runtime_params, params.h).
  *
  * The optimised versions describe the op as output dims plus an input
  * stride per output axis, collapse axes that stay contiguous, and copy runs
  * along the innermost axis: memcpy for stride 1, a fill for stride 0, a
  * typed strided loop otherwise; transposes of the innermost axis copy
  * square tiles instead. */
+#include <stdio.h>
+
 #include "kernels/elementwise/ew.h"
+#include "kernels/params.h"
 
 typedef struct strided_t {
   int rank;
@@ -173,9 +177,11 @@ static void contiguous_strides(const moai_tensor_t *t, int64_t *st) {
   }
 }
 
-/* Checks one input, one output of the same dtype. */
-static bool layout_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith) {
-  if (!moai_ew_check_arity(ex, op, ith, 1, 1, 1)) return false;
+/* Checks the data input (and min_in..max_in inputs in all), one output of
+ * the data's dtype. */
+static bool layout_setup_n(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                           uint32_t min_in, uint32_t max_in) {
+  if (!moai_ew_check_arity(ex, op, ith, min_in, max_in, 1)) return false;
   const moai_tensor_t *x = moai_op_in(op, 0), *out = moai_op_out(op, 0);
   if (!moai_ew_dtype_ok(x->dtype)) {
     moai_ew_fail_dtype(ex, op, ith, x->dtype);
@@ -188,6 +194,10 @@ static bool layout_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int it
     return false;
   }
   return true;
+}
+
+static bool layout_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith) {
+  return layout_setup_n(ex, op, ith, 1, 1);
 }
 
 /* ---- Copy ---- */
@@ -311,19 +321,58 @@ static void transpose_opt(const moai_exec_t *ex, const moai_op_desc_t *op, int i
 
 /* ---- Slice: out[idx] = in[start + idx * step] per axis ---- */
 
+/* runtime_params: starts, ends, axes?, steps? from operands 1..4, normalised
+ * into a's per-axis start and step; the counts they give must be the
+ * output's dims. */
+static bool slice_runtime(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                          moai_attrs_slice_t *a) {
+  static const char *const names[4] = {"starts", "ends", "axes", "steps"};
+  const moai_tensor_t *x = moai_op_in(op, 0), *out = moai_op_out(op, 0);
+  int64_t v[4][MOAI_MAX_RANK], count[MOAI_MAX_RANK];
+  size_t n[4] = {0, 0, 0, 0};
+  bool present[4] = {false, false, false, false};
+  char err[160], got[96], want[96];
+  for (uint32_t i = 0; i < 4; ++i) {
+    const moai_tensor_t *t = i + 1 < op->n_in ? moai_op_in(op, i + 1) : NULL;
+    present[i] = t && t->region != MOAI_REGION_NONE;
+    if (present[i] &&
+        !moai_params_read_ints(ex, t, names[i], v[i], MOAI_MAX_RANK, &n[i], err, sizeof err))
+      goto fail;
+  }
+  if (n[1] != n[0] || (present[2] && n[2] != n[0]) || (present[3] && n[3] != n[0])) {
+    snprintf(err, sizeof err, "starts, ends, axes and steps differ in length (%zu, %zu, %zu, %zu)",
+             n[0], n[1], n[2], n[3]);
+    goto fail;
+  }
+  if (!moai_params_slice(x->rank, x->dims, n[0], v[0], v[1], present[2] ? v[2] : NULL,
+                         present[3] ? v[3] : NULL, a->start, a->step, count, err, sizeof err))
+    goto fail;
+  if (memcmp(count, out->dims, (size_t)x->rank * sizeof(int64_t)) != 0) {
+    snprintf(err, sizeof err, "the runtime starts/ends/axes/steps select %s, the output is %s",
+             moai_params_dims_str(x->rank, count, got, sizeof got),
+             moai_params_dims_str(out->rank, out->dims, want, sizeof want));
+    goto fail;
+  }
+  return true;
+fail:
+  moai_ew_fail(ex, op, ith, "slice: %s", err);
+  return false;
+}
+
 static bool slice_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
                         moai_attrs_slice_t *a) {
-  if (!layout_setup(ex, op, ith)) return false;
-  const moai_tensor_t *x = moai_op_in(op, 0), *out = moai_op_out(op, 0);
-  if (op->attrs_size < sizeof *a) {
+  if (!moai_kernel_attrs_load(op, a, sizeof *a, offsetof(moai_attrs_slice_t, runtime_params))) {
     moai_ew_fail(ex, op, ith, "slice: missing attributes");
     return false;
   }
-  memcpy(a, moai_op_attrs(op), sizeof *a);
+  const bool runtime = a->runtime_params != 0;
+  if (!layout_setup_n(ex, op, ith, runtime ? 3 : 1, runtime ? 5 : 1)) return false;
+  const moai_tensor_t *x = moai_op_in(op, 0), *out = moai_op_out(op, 0);
   if (out->rank != x->rank) {
     moai_ew_fail(ex, op, ith, "slice: input and output ranks differ");
     return false;
   }
+  if (runtime && !slice_runtime(ex, op, ith, a)) return false;
   for (int32_t j = 0; j < x->rank; ++j) {
     if (out->dims[j] == 0) continue;
     /* the first and last index read must lie inside the input */
@@ -367,7 +416,10 @@ static void slice_opt(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, 
   strided_t t = {.rank = out->rank, .base = 0, .es = moai_ew_dtype_size(x->dtype)};
   for (int32_t j = 0; j < out->rank; ++j) {
     t.dims[j] = out->dims[j];
-    t.st[j] = a.step[j] * xst[j];
+    /* a step only matters along an axis of two or more elements, where
+     * slice_setup bounded it by the input's dim; elsewhere it may be any
+     * int64 (a step of INT64_MAX takes one element) and must not be scaled */
+    t.st[j] = out->dims[j] > 1 ? a.step[j] * xst[j] : 0;
     t.base += a.start[j] * xst[j];
   }
   strided_run(ex, op, &t, ith, nth);

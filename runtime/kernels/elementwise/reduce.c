@@ -1,5 +1,6 @@
 /* ReduceSum, ReduceMean, ReduceMax over the axes in axes_mask (bit i =
- * input axis i; mask 0 reduces nothing: a copy); keepdims only shapes the
+ * input axis i; mask 0 reduces nothing: a copy), or over axes read from
+ * operand 1 at run time (runtime_axes, params.h); keepdims only shapes the
  * output, whose elements follow the kept axes in order. dtypes: f32, f64,
  * f16, bf16 and every integer (ReduceMax also bool).
  *  - floats accumulate in double (f16/bf16/f32 results round once); Mean
@@ -16,8 +17,10 @@
  * the last bit of an f32 result; integer and Max results are identical. A
  * reduction to a single output runs on one thread. */
 #include <math.h>
+#include <stdio.h>
 
 #include "kernels/elementwise/ew.h"
+#include "kernels/params.h"
 
 typedef union acc_t {
   double f;
@@ -166,6 +169,7 @@ typedef struct red_t {
   size_t es;
   row_fn_t row;
   cols_fn_t cols;
+  uint64_t mask; /* reduced input axes */
   int64_t K;     /* reduced elements per output */
   int64_t out_n; /* output elements */
   /* collapsed groups */
@@ -177,15 +181,43 @@ typedef struct red_t {
   unsigned char *out;
 } red_t;
 
-static bool red_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, red_t *r) {
-  if (!moai_ew_check_arity(ex, op, ith, 1, 1, 1)) return false;
+/* runtime_axes: the mask from operand 1 (params.h); the output dims must
+ * be those the axes and keepdims give. */
+static bool red_runtime_axes(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                             moai_attrs_reduce_t *a) {
   const moai_tensor_t *x = moai_op_in(op, 0), *out = moai_op_out(op, 0);
+  int64_t axes[64], want[MOAI_MAX_RANK];
+  size_t n;
+  char err[160], got_s[96], want_s[96];
+  if (!moai_params_read_ints(ex, moai_op_in(op, 1), "axes", axes, 64, &n, err, sizeof err) ||
+      !moai_params_reduce_mask(x->rank, n, axes, a->noop_with_empty_axes != 0, &a->axes_mask, err,
+                               sizeof err)) {
+    moai_ew_fail(ex, op, ith, "%s: %s", moai_kernel_name(op->kernel), err);
+    return false;
+  }
+  int32_t rank = 0;
+  for (int32_t j = 0; j < x->rank; ++j) {
+    if (!((a->axes_mask >> j) & 1u)) want[rank++] = x->dims[j];
+    else if (a->keepdims) want[rank++] = 1;
+  }
+  if (out->rank != rank || memcmp(want, out->dims, (size_t)rank * sizeof(int64_t)) != 0) {
+    moai_ew_fail(ex, op, ith, "%s: the runtime axes give dims %s, the output is %s",
+                 moai_kernel_name(op->kernel), moai_params_dims_str(rank, want, want_s, sizeof want_s),
+                 moai_params_dims_str(out->rank, out->dims, got_s, sizeof got_s));
+    return false;
+  }
+  return true;
+}
+
+static bool red_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, red_t *r) {
   moai_attrs_reduce_t a;
-  if (op->attrs_size < sizeof a) {
+  if (!moai_kernel_attrs_load(op, &a, sizeof a, offsetof(moai_attrs_reduce_t, runtime_axes))) {
     moai_ew_fail(ex, op, ith, "%s: missing attributes", moai_kernel_name(op->kernel));
     return false;
   }
-  memcpy(&a, moai_op_attrs(op), sizeof a);
+  const uint32_t n_in = a.runtime_axes ? 2 : 1;
+  if (!moai_ew_check_arity(ex, op, ith, n_in, n_in, 1)) return false;
+  const moai_tensor_t *x = moai_op_in(op, 0), *out = moai_op_out(op, 0);
   r->kind = op->kernel == MOAI_KERNEL_REDUCE_SUM ? RED_SUM
             : op->kernel == MOAI_KERNEL_REDUCE_MEAN ? RED_MEAN
                                                     : RED_MAX;
@@ -202,12 +234,14 @@ static bool red_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, 
                  moai_ew_dtype_name(x->dtype));
     return false;
   }
+  if (a.runtime_axes && !red_runtime_axes(ex, op, ith, &a)) return false;
   if (x->rank < 64 && (a.axes_mask >> x->rank) != 0) {
     moai_ew_fail(ex, op, ith, "%s: axes mask 0x%llx has axes beyond rank %d",
                  moai_kernel_name(op->kernel), (unsigned long long)a.axes_mask, (int)x->rank);
     return false;
   }
   r->es = moai_ew_dtype_size(x->dtype);
+  r->mask = a.axes_mask;
   r->K = 1;
   r->out_n = 1;
   r->nk = r->nr = 0;
@@ -253,12 +287,7 @@ static void reduce_ref(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
   red_t r;
   if (!red_setup(ex, op, ith, &r)) return;
   const moai_tensor_t *x = moai_op_in(op, 0);
-  uint64_t mask;
-  {
-    moai_attrs_reduce_t a;
-    memcpy(&a, moai_op_attrs(op), sizeof a);
-    mask = a.axes_mask;
-  }
+  const uint64_t mask = r.mask;
   int64_t st[MOAI_MAX_RANK], stride = 1;
   for (int32_t j = x->rank - 1; j >= 0; --j) {
     st[j] = stride;

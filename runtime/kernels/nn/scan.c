@@ -8,8 +8,14 @@
  *
  * trilu: keeps the upper (j - i >= k) or lower (j - i <= k) triangle of the
  * last two axes and zeroes the rest; any dtype (it only moves bytes). The
- * optimised kernel copies and clears whole row segments; both allow y == x. */
+ * optimised kernel copies and clears whole row segments; both allow y == x.
+ *
+ * CumSum's axis and Trilu's k may come as operand 1 at run time
+ * (runtime_axis, runtime_k; params.h): every thread reads it itself. */
+#include <stddef.h>
+
 #include "kernels/nn/nn_internal.h"
+#include "kernels/params.h"
 
 enum { SCAN_CHUNK = 64 };
 
@@ -101,21 +107,78 @@ static const cumsum_fn_t cumsum_opt_by_dtype[MOAI_NN_DTYPE_TABLE] = {
     [MOAI_ABI_I32] = cumsum_opt_u32, [MOAI_ABI_I64] = cumsum_opt_u64,
     [MOAI_ABI_U32] = cumsum_opt_u32, [MOAI_ABI_U64] = cumsum_opt_u64};
 
+/* Reports "<kernel>: <err>" once (thread 0). */
+static void scan_fail(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                      const char *kernel, const char *err) {
+  if (ith != 0) return;
+  char msg[224];
+  snprintf(msg, sizeof msg, "%s: %s", kernel, err);
+  moai_kernel_fail(ex, op, msg);
+}
+
+/* Loads the attribute struct (fields an older compiler did not write read
+ * as zero). */
+static bool scan_attrs(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                       const char *kernel, void *attrs, size_t size, size_t min_size) {
+  if (!moai_kernel_attrs_load(op, attrs, size, min_size)) {
+    scan_fail(ex, op, ith, kernel, "missing attributes");
+    return false;
+  }
+  return true;
+}
+
+/* The operands: x (and the runtime parameter when `runtime`), one output of
+ * x's dtype and dims. */
+static bool scan_operands(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                          const char *kernel, bool runtime) {
+  const uint32_t n_in = runtime ? 2 : 1;
+  if (op->n_in != n_in || op->n_out != 1) {
+    char err[96];
+    snprintf(err, sizeof err, "expected %u inputs and 1 output, got %u and %u", n_in, op->n_in,
+             op->n_out);
+    scan_fail(ex, op, ith, kernel, err);
+    return false;
+  }
+  const moai_tensor_t *x = moai_op_in(op, 0), *y = moai_op_out(op, 0);
+  bool ok = x->region < MOAI_REGION_COUNT && y->region < MOAI_REGION_COUNT &&
+            x->rank >= 0 && x->rank <= MOAI_MAX_RANK && y->rank == x->rank &&
+            y->dtype == x->dtype;
+  for (int32_t d = 0; ok && d < x->rank; ++d) ok = x->dims[d] >= 0 && y->dims[d] == x->dims[d];
+  if (!ok) scan_fail(ex, op, ith, kernel, "the output's dtype or dims differ from the input's");
+  return ok;
+}
+
 static void cumsum_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth,
                        const cumsum_fn_t *table) {
+  moai_attrs_cumsum_t at;
+  if (!scan_attrs(ex, op, ith, "cumsum", &at, sizeof at,
+                  offsetof(moai_attrs_cumsum_t, runtime_axis)) ||
+      !scan_operands(ex, op, ith, "cumsum", at.runtime_axis != 0))
+    return;
   const moai_tensor_t *tx = moai_op_in(op, 0);
   cumsum_fn_t fn = MOAI_NN_LOOKUP(table, tx->dtype);
   if (!fn) {
     moai_nn_fail_dtype(ex, op, ith, "cumsum", tx->dtype);
     return;
   }
-  const moai_attrs_cumsum_t *at = moai_op_attrs(op);
-  cumsum_problem_t p = {1, 1, 1, at->exclusive, at->reverse, moai_tensor_ptr(ex, tx),
+  char err[160];
+  int64_t axis = at.axis;
+  if (at.runtime_axis &&
+      !moai_params_read_scalar(ex, moai_op_in(op, 1), "axis", &axis, err, sizeof err)) {
+    scan_fail(ex, op, ith, "cumsum", err);
+    return;
+  }
+  /* a folded axis is already non-negative; a runtime one may count from the end */
+  if (!moai_params_axis(axis, tx->rank, "axis", &axis, err, sizeof err)) {
+    scan_fail(ex, op, ith, "cumsum", err);
+    return;
+  }
+  cumsum_problem_t p = {1, 1, 1, at.exclusive, at.reverse, moai_tensor_ptr(ex, tx),
                         moai_tensor_ptr(ex, moai_op_out(op, 0))};
   for (int32_t d = 0; d < tx->rank; ++d) {
-    if (d < at->axis)
+    if (d < axis)
       p.outer *= tx->dims[d];
-    else if (d == at->axis)
+    else if (d == axis)
       p.len = tx->dims[d];
     else
       p.inner *= tx->dims[d];
@@ -182,6 +245,10 @@ static void trilu_opt_run(const trilu_problem_t *p, int ith, int nth) {
 
 static void trilu_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth,
                       void (*fn)(const trilu_problem_t *p, int ith, int nth)) {
+  moai_attrs_trilu_t at;
+  if (!scan_attrs(ex, op, ith, "trilu", &at, sizeof at, offsetof(moai_attrs_trilu_t, runtime_k)) ||
+      !scan_operands(ex, op, ith, "trilu", at.runtime_k != 0))
+    return;
   const moai_tensor_t *tx = moai_op_in(op, 0);
   size_t esize = moai_nn_dtype_size(tx->dtype);
   if (!esize) {
@@ -192,8 +259,13 @@ static void trilu_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, 
     if (ith == 0) moai_kernel_fail(ex, op, "trilu: input rank below 2");
     return;
   }
-  const moai_attrs_trilu_t *at = moai_op_attrs(op);
-  trilu_problem_t p = {1, tx->dims[tx->rank - 2], tx->dims[tx->rank - 1], at->k, at->upper,
+  int64_t k = at.k;
+  char err[160];
+  if (at.runtime_k && !moai_params_read_scalar(ex, moai_op_in(op, 1), "k", &k, err, sizeof err)) {
+    scan_fail(ex, op, ith, "trilu", err);
+    return;
+  }
+  trilu_problem_t p = {1, tx->dims[tx->rank - 2], tx->dims[tx->rank - 1], k, at.upper,
                        esize, moai_tensor_ptr(ex, tx), moai_tensor_ptr(ex, moai_op_out(op, 0))};
   for (int32_t d = 0; d < tx->rank - 2; ++d) p.mats *= tx->dims[d];
   /* beyond +-(rows + cols) every k is the same; clamping keeps i + k exact */

@@ -264,12 +264,12 @@ static void test_errors_at_the_op(void) {
   m = parse_main(
       "%x: tensor<1x1x4x4xf32> {moai.name = \"x\", moai.offset = 0 : i64}",
       "tensor<1x1x2x2xi64>",
-      "%y, %i = \"moai.max_pool\"(%x) {auto_pad = \"NOTSET\", ceil_mode = 0 : i64, storage_order = 0 : i64,"
+      "%y, %i = \"moai.max_pool\"(%x) {auto_pad = \"NOTSET\", ceil_mode = 0 : i64, storage_order = 2 : i64,"
       " kernel_shape = array<i64: 2, 2>, strides = array<i64: 2, 2>,"
       " moai.offsets = array<i64: 64, 128>} : (tensor<1x1x4x4xf32>) -> (tensor<1x1x2x2xf32>, tensor<1x1x2x2xi64>)\n"
       "return %i : tensor<1x1x2x2xi64>");
   CU_ASSERT_FATAL(!mlirModuleIsNull(m));
-  CU_ASSERT_PTR_NOT_NULL(strstr(lower_error(m, NULL), "Indices output of MaxPool"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(lower_error(m, NULL), "storage_order 2 (ONNX allows 0 and 1)"));
   mlirModuleDestroy(m);
 
   m = parse_main(
@@ -287,6 +287,118 @@ static void test_errors_at_the_op(void) {
       "return %e : tensor<2x4xf32>");
   CU_ASSERT_FATAL(!mlirModuleIsNull(m));
   CU_ASSERT_PTR_NOT_NULL(strstr(lower_error(m, NULL), "outside the arena"));
+  mlirModuleDestroy(m);
+}
+
+/* Parameters computed at run time (here graph inputs) are passed in their
+ * operand slots with the runtime_* flag; constants are still folded. */
+static void test_runtime_params(void) {
+  MlirModule m = parse_main(
+      "%x: tensor<4x6xf32> {moai.name = \"x\", moai.offset = 0 : i64},"
+      " %s: tensor<2xi64> {moai.name = \"s\", moai.offset = 128 : i64},"
+      " %e: tensor<2xi32> {moai.name = \"e\", moai.offset = 192 : i64},"
+      " %ax: tensor<1xi64> {moai.name = \"ax\", moai.offset = 256 : i64},"
+      " %k: tensor<i64> {moai.name = \"k\", moai.offset = 320 : i64}",
+      "tensor<2x3xf32>, tensor<4xf32>, tensor<4x6xf32>, tensor<4x6xf32>",
+      "%y = \"moai.slice\"(%x, %s, %e) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>,"
+      " moai.offsets = array<i64: 384>} : (tensor<4x6xf32>, tensor<2xi64>, tensor<2xi32>) -> tensor<2x3xf32>\n"
+      "%r = \"moai.reduce_sum\"(%x, %ax) {keepdims = 0 : i64, noop_with_empty_axes = 1 : i64,"
+      " moai.offsets = array<i64: 448>} : (tensor<4x6xf32>, tensor<1xi64>) -> tensor<4xf32>\n"
+      "%t = \"moai.trilu\"(%x, %k) {upper = 0 : i64, moai.offsets = array<i64: 512>}"
+      " : (tensor<4x6xf32>, tensor<i64>) -> tensor<4x6xf32>\n"
+      "%c = \"moai.cumsum\"(%x, %k) {exclusive = 1 : i64, reverse = 0 : i64, moai.offsets = array<i64: 640>}"
+      " : (tensor<4x6xf32>, tensor<i64>) -> tensor<4x6xf32>\n"
+      "return %y, %r, %t, %c : tensor<2x3xf32>, tensor<4xf32>, tensor<4x6xf32>, tensor<4x6xf32>");
+  CU_ASSERT_FATAL(!mlirModuleIsNull(m));
+  moai_device_program_t *p = NULL;
+  moai_status_t s = lower(m, &p);
+  if (s) moai_status_fprint(stderr, s, true);
+  CU_ASSERT_PTR_NULL_FATAL(s);
+  CU_ASSERT_EQUAL_FATAL(p->num_ops, 4);
+  const moai_op_desc_t *sl = op_at(p, 0);
+  CU_ASSERT_EQUAL(sl->kernel, MOAI_KERNEL_SLICE);
+  CU_ASSERT_EQUAL(sl->n_in, 5); /* data, starts, ends, axes (absent), steps (absent) */
+  CU_ASSERT_EQUAL(moai_op_in(sl, 1)->offset, 128);
+  CU_ASSERT_EQUAL(moai_op_in(sl, 2)->dtype, MOAI_ABI_I32);
+  CU_ASSERT_EQUAL(moai_op_in(sl, 3)->region, MOAI_REGION_NONE);
+  CU_ASSERT_EQUAL(moai_op_in(sl, 4)->region, MOAI_REGION_NONE);
+  CU_ASSERT_EQUAL(sl->attrs_size, sizeof(moai_attrs_slice_t));
+  CU_ASSERT_EQUAL(((const moai_attrs_slice_t *)moai_op_attrs(sl))->runtime_params, 1);
+  const moai_op_desc_t *red = op_at(p, 1);
+  CU_ASSERT_EQUAL(red->kernel, MOAI_KERNEL_REDUCE_SUM);
+  CU_ASSERT_EQUAL(red->n_in, 2);
+  CU_ASSERT_EQUAL(moai_op_in(red, 1)->offset, 256);
+  const moai_attrs_reduce_t *ra = moai_op_attrs(red);
+  CU_ASSERT_EQUAL(ra->runtime_axes, 1);
+  CU_ASSERT_EQUAL(ra->noop_with_empty_axes, 1);
+  CU_ASSERT_EQUAL(ra->keepdims, 0);
+  const moai_op_desc_t *tr = op_at(p, 2);
+  CU_ASSERT_EQUAL(tr->n_in, 2);
+  CU_ASSERT_EQUAL(moai_op_in(tr, 1)->rank, 0);
+  CU_ASSERT_EQUAL(((const moai_attrs_trilu_t *)moai_op_attrs(tr))->runtime_k, 1);
+  CU_ASSERT_EQUAL(((const moai_attrs_trilu_t *)moai_op_attrs(tr))->upper, 0);
+  const moai_op_desc_t *cs = op_at(p, 3);
+  CU_ASSERT_EQUAL(cs->n_in, 2);
+  const moai_attrs_cumsum_t *ca = moai_op_attrs(cs);
+  CU_ASSERT_EQUAL(ca->runtime_axis, 1);
+  CU_ASSERT_EQUAL(ca->exclusive, 1);
+  moai_device_program_destroy(p);
+  mlirModuleDestroy(m);
+
+  /* what the types already tell is checked at compile time */
+  static const struct {
+    const char *args, *op, *needle;
+  } bad[] = {
+      {"%s: tensor<2xf32> {moai.name = \"s\", moai.offset = 128 : i64}",
+       "%y = \"moai.slice\"(%x, %s, %s) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>,"
+       " moai.offsets = array<i64: 384>} : (tensor<2x4xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<2x4xf32>",
+       "'starts' must hold int32 or int64 values"},
+      {"%s: tensor<3xi64> {moai.name = \"s\", moai.offset = 128 : i64}",
+       "%y = \"moai.slice\"(%x, %s, %s) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>,"
+       " moai.offsets = array<i64: 384>} : (tensor<2x4xf32>, tensor<3xi64>, tensor<3xi64>) -> tensor<2x4xf32>",
+       "3 slice axes for an input of rank 2"},
+      {"%s: tensor<1x2xi64> {moai.name = \"s\", moai.offset = 128 : i64}",
+       "%y = \"moai.reduce_max\"(%x, %s) {keepdims = 1 : i64, noop_with_empty_axes = 0 : i64,"
+       " moai.offsets = array<i64: 384>} : (tensor<2x4xf32>, tensor<1x2xi64>) -> tensor<2x4xf32>",
+       "'axes' must be 1-D"},
+      {"%s: tensor<2xi64> {moai.name = \"s\", moai.offset = 128 : i64}",
+       "%y = \"moai.trilu\"(%x, %s) {upper = 1 : i64, moai.offsets = array<i64: 384>}"
+       " : (tensor<2x4xf32>, tensor<2xi64>) -> tensor<2x4xf32>",
+       "'k' must hold one value (it holds 2)"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i) {
+    char args[256], body[1024];
+    snprintf(args, sizeof(args), "%s, %s", X_ARG, bad[i].args);
+    snprintf(body, sizeof(body), "%s\nreturn %%y : tensor<2x4xf32>", bad[i].op);
+    m = parse_main(args, "tensor<2x4xf32>", body);
+    CU_ASSERT_FATAL(!mlirModuleIsNull(m));
+    const char *msg = lower_error(m, NULL);
+    if (!strstr(msg, bad[i].needle)) fprintf(stderr, "case %zu: %s\n", i, msg);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, bad[i].needle));
+    mlirModuleDestroy(m);
+  }
+}
+
+/* A used Indices output of MaxPool is the descriptor's second output. */
+static void test_max_pool_indices(void) {
+  MlirModule m = parse_main(
+      "%x: tensor<1x1x4x4xf32> {moai.name = \"x\", moai.offset = 0 : i64}",
+      "tensor<1x1x2x2xi64>",
+      "%y, %i = \"moai.max_pool\"(%x) {auto_pad = \"NOTSET\", ceil_mode = 0 : i64, storage_order = 1 : i64,"
+      " kernel_shape = array<i64: 2, 2>, strides = array<i64: 2, 2>,"
+      " moai.offsets = array<i64: 64, 128>} : (tensor<1x1x4x4xf32>) -> (tensor<1x1x2x2xf32>, tensor<1x1x2x2xi64>)\n"
+      "return %i : tensor<1x1x2x2xi64>");
+  CU_ASSERT_FATAL(!mlirModuleIsNull(m));
+  moai_device_program_t *p = NULL;
+  moai_status_t s = lower(m, &p);
+  CU_ASSERT_PTR_NULL_FATAL(s);
+  const moai_op_desc_t *d = op_at(p, 0);
+  CU_ASSERT_EQUAL(d->kernel, MOAI_KERNEL_MAX_POOL);
+  CU_ASSERT_EQUAL(d->n_out, 2);
+  CU_ASSERT_EQUAL(moai_op_out(d, 1)->dtype, MOAI_ABI_I64);
+  CU_ASSERT_EQUAL(moai_op_out(d, 1)->offset, 128);
+  CU_ASSERT_EQUAL(((const moai_attrs_window_t *)moai_op_attrs(d))->storage_order, 1);
+  moai_device_program_destroy(p);
   mlirModuleDestroy(m);
 }
 
@@ -455,6 +567,8 @@ void moai_test_register(void) {
       {"slice_folded", test_slice_folded},
       {"window_and_reduce", test_window_and_reduce},
       {"errors_at_the_op", test_errors_at_the_op},
+      {"runtime_params", test_runtime_params},
+      {"max_pool_indices", test_max_pool_indices},
       {"needs_memory_plan", test_needs_memory_plan},
       {"binary_table_and_step", test_binary_table_and_step},
       {"target", test_target},

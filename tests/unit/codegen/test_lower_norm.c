@@ -118,6 +118,23 @@ static void test_slice_negative_steps(void) {
   CU_ASSERT_EQUAL(s[1], 9);
   CU_ASSERT_EQUAL(t[1], -1);
   CU_ASSERT_EQUAL(c[1], 10);
+  /* int64 extreme steps take one element without overflowing:
+   * x[::INT64_MAX] and x[::INT64_MIN] along axis 0 */
+  const int64_t st3[] = {0}, en3[] = {INT64_MAX}, ax3[] = {0}, sp3[] = {INT64_MAX};
+  CU_ASSERT_TRUE(slice(1, st3, en3, ax3, sp3, s, t, c));
+  CU_ASSERT_EQUAL(s[0], 0);
+  CU_ASSERT_EQUAL(c[0], 1);
+  const int64_t st4[] = {-1}, en4[] = {INT64_MIN}, sp4[] = {INT64_MIN};
+  CU_ASSERT_TRUE(slice(1, st4, en4, ax3, sp4, s, t, c));
+  CU_ASSERT_EQUAL(s[0], 19);
+  CU_ASSERT_EQUAL(c[0], 1);
+  /* an empty axis selects nothing, whatever the step's sign */
+  const int64_t empty[] = {0, 4};
+  const int64_t st5[] = {-1}, en5[] = {1}, ax5[] = {0}, sp5[] = {-3};
+  CU_ASSERT_TRUE(moai_norm_slice(2, empty, 1, st5, en5, ax5, sp5, s, t, c, g_err,
+                                 sizeof(g_err)));
+  CU_ASSERT_EQUAL(c[0], 0);
+  CU_ASSERT_EQUAL(c[1], 4);
 }
 
 static void test_slice_errors(void) {

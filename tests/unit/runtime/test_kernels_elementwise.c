@@ -643,7 +643,7 @@ static void test_reduce(void) {
               if (!((mask >> j) & 1)) od[ro++] = shapes[s].dims[j];
               else if (keep) od[ro++] = 1;
             }
-            moai_attrs_reduce_t a = {mask, keep, 0};
+            moai_attrs_reduce_t a = {.axes_mask = mask, .keepdims = keep};
             kt_begin(k, ids[o], 1, 1);
             kt_fill(kt_set(k, 0, dt, rank, shapes[s].dims), dt, moai_tensor_numel(kt_tensor(k, 0)),
                     &seed, kt_is_float(dt) ? (o == 2 ? KT_SPECIAL : KT_SMALL) : KT_FULL);

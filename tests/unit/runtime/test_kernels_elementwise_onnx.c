@@ -7,7 +7,9 @@
  * run. model.onnx gives the node's attributes, translated here the way the
  * compiler does (negative axes normalised; Slice starts/steps, Reduce axes
  * and ConstantOfShape's value folded from inputs/attributes into the ABI's
- * attribute structs; shape-only inputs of Expand/Reshape/... dropped), and
+ * attribute structs; shape-only inputs of Expand/Reshape/... dropped) and,
+ * where the node takes them as inputs, Slice's and Reduce's parameters once
+ * more as runtime operands (moai_ops.h runtime_params/runtime_axes), and
  * test_data_set_0 gives the inputs and the expected outputs, whose shapes
  * are the kernel's output shapes. The reference kernels (1 thread) and the
  * optimised ones (3 threads) must both match: bitwise for integers, bools
@@ -360,9 +362,20 @@ static uint64_t reduce_mask(const onnx_case_t *c, const value_t *x) {
   return mask;
 }
 
-/* Builds the kernel's op in k from the node. 1 on success; 0 when the
- * case cannot be expressed (why says so). */
-static int translate(const onnx_case_t *c, int op_index, kt_t *k, char *why, size_t why_len) {
+/* Whether the node's parameters are operands the kernels can also read at
+ * run time (Slice since opset 10, a Reduce with an axes input). */
+static bool has_runtime_form(const onnx_case_t *c) {
+  const char *t = c->node->op_type;
+  if (!strcmp(t, "Slice")) return c->opset >= 10;
+  return !strncmp(t, "Reduce", 6) && node_input(c, 1) != NULL;
+}
+
+/* Builds the kernel's op in k from the node: the parameters folded as the
+ * compiler folds constants, or (runtime) passed as operands with the
+ * runtime_* flag, as it lowers parameters computed at run time. 1 on
+ * success; 0 when the case cannot be expressed (why says so). */
+static int translate(const onnx_case_t *c, int op_index, bool runtime, kt_t *k, char *why,
+                     size_t why_len) {
   const char *t = c->node->op_type;
   const value_t *x = node_input(c, 0);
   const value_t *ops[MAX_VALUES];
@@ -395,6 +408,12 @@ static int translate(const onnx_case_t *c, int op_index, kt_t *k, char *why, siz
     memset(&a, 0, sizeof a);
     const Onnx__AttributeProto *p = attr(c, "perm");
     for (int j = 0; j < x->rank; ++j) a.perm[j] = p ? p->ints[j] : x->rank - 1 - j;
+    memcpy(attrs, &a, attrs_size = sizeof a);
+  } else if (!strcmp(t, "Slice") && runtime) {
+    for (size_t i = 0; i < 5; ++i) ops[n_ops++] = node_input(c, i);
+    moai_attrs_slice_t a;
+    memset(&a, 0, sizeof a);
+    a.runtime_params = 1;
     memcpy(attrs, &a, attrs_size = sizeof a);
   } else if (!strcmp(t, "Slice")) {
     ops[n_ops++] = x;
@@ -434,9 +453,16 @@ static int translate(const onnx_case_t *c, int op_index, kt_t *k, char *why, siz
       free(val.data);
     }
     memcpy(attrs, &a, attrs_size = sizeof a);
+  } else if (runtime) { /* ReduceSum, ReduceMean, ReduceMax with an axes input */
+    ops[n_ops++] = x;
+    ops[n_ops++] = node_input(c, 1);
+    moai_attrs_reduce_t a = {.keepdims = (int32_t)attr_i(c, "keepdims", 1), .runtime_axes = 1,
+                             .noop_with_empty_axes = (int32_t)attr_i(c, "noop_with_empty_axes", 0)};
+    memcpy(attrs, &a, attrs_size = sizeof a);
   } else { /* ReduceSum, ReduceMean, ReduceMax */
     ops[n_ops++] = x;
-    moai_attrs_reduce_t a = {reduce_mask(c, x), (int32_t)attr_i(c, "keepdims", 1), 0};
+    moai_attrs_reduce_t a = {.axes_mask = reduce_mask(c, x),
+                             .keepdims = (int32_t)attr_i(c, "keepdims", 1)};
     memcpy(attrs, &a, attrs_size = sizeof a);
   }
   kt_begin(k, id, (uint32_t)n_ops, (uint32_t)c->n_outputs);
@@ -470,9 +496,19 @@ static int fix_bf16_truncation(onnx_case_t *c) {
   return 1;
 }
 
-/* 1 pass, 0 fail, -1 skipped (why). */
+/* 1 pass, 0 fail, -1 skipped (why). Ops with runtime parameters run both
+ * forms. */
+static int run_form(onnx_case_t *c, int op_index, bool runtime, kt_t *k, char *why,
+                    size_t why_len);
 static int run_case(onnx_case_t *c, int op_index, kt_t *k, char *why, size_t why_len) {
-  if (!translate(c, op_index, k, why, why_len)) return -1;
+  int r = run_form(c, op_index, false, k, why, why_len);
+  if (r == 1 && has_runtime_form(c)) r = run_form(c, op_index, true, k, why, why_len);
+  return r;
+}
+
+static int run_form(onnx_case_t *c, int op_index, bool runtime, kt_t *k, char *why,
+                    size_t why_len) {
+  if (!translate(c, op_index, runtime, k, why, why_len)) return -1;
   if (!strcmp(c->name, "test_cast_FLOAT_to_BFLOAT16"))
     KT_CHECK(fix_bf16_truncation(c), "onnx %s: expected data is not the truncation of the input",
              c->name);
@@ -489,7 +525,8 @@ static int run_case(onnx_case_t *c, int op_index, kt_t *k, char *why, size_t why
         snprintf(why, why_len, "%s", k->status.message);
         return -1;
       }
-      KT_CHECK(0, "onnx %s (%s): kernel failed: %s", c->name, moai_isa_name(isa), k->status.message);
+      KT_CHECK(0, "onnx %s (%s%s): kernel failed: %s", c->name, moai_isa_name(isa),
+               runtime ? ", runtime params" : "", k->status.message);
       ok = 0;
       continue;
     }
@@ -502,8 +539,9 @@ static int run_case(onnx_case_t *c, int op_index, kt_t *k, char *why, size_t why
       if (bad >= 0 && !inexact && kt_is_float(v->dtype))
         bad = kt_compare(got, v->data, v->dtype, value_numel(v), 1e-300, 0);
       if (bad >= 0) {
-        KT_CHECK(0, "onnx %s (%s %s, nth %d): output %d element %lld is %.9g, expected %.9g", c->name,
-                 moai_kernel_name(k->op->kernel), moai_isa_name(isa), runs[r].nth, o, (long long)bad,
+        KT_CHECK(0, "onnx %s (%s%s %s, nth %d): output %d element %lld is %.9g, expected %.9g",
+                 c->name, moai_kernel_name(k->op->kernel), runtime ? " runtime params" : "",
+                 moai_isa_name(isa), runs[r].nth, o, (long long)bad,
                  kt_load(got, v->dtype, bad), kt_load(v->data, v->dtype, bad));
         ok = 0;
       }

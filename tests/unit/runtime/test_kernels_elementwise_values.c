@@ -389,7 +389,7 @@ static void test_reduce_values(void) {
     float *x = kt_set(k, 0, MOAI_ABI_F32, 2, d23);
     kt_set(k, 1, MOAI_ABI_F32, 1, d2);
     for (int i = 0; i < 6; ++i) x[i] = (float)(i + 1);
-    moai_attrs_reduce_t a = {2, 0, 0};
+    moai_attrs_reduce_t a = {.axes_mask = 2};
     kt_attrs(k, &a, sizeof a);
     char what[64];
     snprintf(what, sizeof what, "%s f32 [[1,2,3],[4,5,6]] axis 1", moai_kernel_name(ids[o]));
@@ -408,7 +408,7 @@ static void test_reduce_values(void) {
   }
   /* int8 sum wraps; int32 mean truncates; int max of an empty set is MIN */
   const int64_t d3[] = {3}, d0[] = {0};
-  moai_attrs_reduce_t all = {1, 0, 0};
+  moai_attrs_reduce_t all = {.axes_mask = 1};
   kt_begin(k, MOAI_KERNEL_REDUCE_SUM, 1, 1);
   memcpy(kt_set(k, 0, MOAI_ABI_I8, 1, d3), (const int8_t[]){100, 100, 1}, 3);
   kt_set(k, 1, MOAI_ABI_I8, 0, NULL);

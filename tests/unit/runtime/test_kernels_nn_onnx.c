@@ -6,7 +6,8 @@
  * whose op is one of the nn kernels' is run: model.onnx gives the node's
  * attributes (translated here into the ABI's attribute structs the way the
  * compiler does: negative axes normalised, auto_pad resolved into pads,
- * CumSum's axis and Trilu's k folded from their constant inputs), the
+ * CumSum's axis and Trilu's k folded from their constant inputs, and then
+ * once more passed as runtime operands; MaxPool's Indices compared too), the
  * test_data_set_0 protobufs give the inputs and the expected outputs, whose
  * shapes are the kernel's output shapes. Both the optimised kernel (3
  * threads) and the reference (1 thread) must match at ONNX's backend-test
@@ -229,6 +230,7 @@ static void window_attrs(const onnx_case_t *c, const value_t *x, const value_t *
   if (!attr_ints(c, "kernel_shape", at->kernel, (size_t)r, 1) && w)
     for (int a = 0; a < r; ++a) at->kernel[a] = w->dims[2 + a];
   attr_ints(c, "pads", at->pads, 2 * (size_t)r, 0);
+  at->storage_order = (int32_t)attr_i(c, "storage_order", 0);
   int upper = attr_s_is(c, "auto_pad", "SAME_UPPER"), lower = attr_s_is(c, "auto_pad", "SAME_LOWER");
   if (attr_s_is(c, "auto_pad", "VALID")) memset(at->pads, 0, sizeof(at->pads));
   if (upper || lower)
@@ -242,10 +244,18 @@ static void window_attrs(const onnx_case_t *c, const value_t *x, const value_t *
     }
 }
 
+/* Whether the node has a parameter input the kernels can also read at run
+ * time (CumSum's axis, Trilu's k). */
+static int has_runtime_form(const onnx_case_t *c) {
+  const char *t = c->node->op_type;
+  return !strcmp(t, "CumSum") || (!strcmp(t, "Trilu") && node_input(c, 1) != NULL);
+}
+
 /* Kernel id, operand list and attributes for the node; 0 when the op is not
  * one of the nn kernels (`why` says which). Operands are node input indices
- * (-1: absent optional). */
-static int translate(const onnx_case_t *c, uint32_t *kernel, int *ops, int *n_ops,
+ * (-1: absent optional). With `runtime`, CumSum's axis and Trilu's k stay
+ * operands (runtime_axis, runtime_k) instead of being folded. */
+static int translate(const onnx_case_t *c, int runtime, uint32_t *kernel, int *ops, int *n_ops,
                      unsigned char *attrs, uint32_t *attrs_size, char *why, size_t why_len) {
   const char *t = c->node->op_type;
   const value_t *x = node_input(c, 0);
@@ -294,17 +304,27 @@ static int translate(const onnx_case_t *c, uint32_t *kernel, int *ops, int *n_op
     int64_t axis = attr_i(c, "axis", -1);
     moai_attrs_layer_norm_t at = {axis < 0 ? axis + x->rank : axis, attr_f(c, "epsilon", 1e-5f), 0};
     memcpy(attrs, &at, *attrs_size = sizeof(at));
+  } else if (!strcmp(t, "CumSum") && runtime) {
+    *kernel = MOAI_KERNEL_CUMSUM;
+    moai_attrs_cumsum_t at = {.exclusive = (int32_t)attr_i(c, "exclusive", 0),
+                              .reverse = (int32_t)attr_i(c, "reverse", 0), .runtime_axis = 1};
+    memcpy(attrs, &at, *attrs_size = sizeof(at));
+  } else if (!strcmp(t, "Trilu") && runtime) {
+    *kernel = MOAI_KERNEL_TRILU;
+    moai_attrs_trilu_t at = {.upper = (int32_t)attr_i(c, "upper", 1), .runtime_k = 1};
+    memcpy(attrs, &at, *attrs_size = sizeof(at));
   } else if (!strcmp(t, "CumSum")) {
     *kernel = MOAI_KERNEL_CUMSUM;
     int64_t axis = value_scalar(node_input(c, 1));
-    moai_attrs_cumsum_t at = {axis < 0 ? axis + x->rank : axis,
-                              (int32_t)attr_i(c, "exclusive", 0), (int32_t)attr_i(c, "reverse", 0)};
+    moai_attrs_cumsum_t at = {.axis = axis < 0 ? axis + x->rank : axis,
+                              .exclusive = (int32_t)attr_i(c, "exclusive", 0),
+                              .reverse = (int32_t)attr_i(c, "reverse", 0)};
     memcpy(attrs, &at, *attrs_size = sizeof(at));
     *n_ops = 1; /* the axis is folded */
   } else if (!strcmp(t, "Trilu")) {
     *kernel = MOAI_KERNEL_TRILU;
     const value_t *k = node_input(c, 1);
-    moai_attrs_trilu_t at = {k ? value_scalar(k) : 0, (int32_t)attr_i(c, "upper", 1), 0};
+    moai_attrs_trilu_t at = {.k = k ? value_scalar(k) : 0, .upper = (int32_t)attr_i(c, "upper", 1)};
     memcpy(attrs, &at, *attrs_size = sizeof(at));
     *n_ops = 1; /* k is folded */
   } else {
@@ -314,14 +334,14 @@ static int translate(const onnx_case_t *c, uint32_t *kernel, int *ops, int *n_op
   return 1;
 }
 
-/* Runs one case with both kernel versions: 1 when it passes, 0 when it
- * fails, -1 (with `why`) when its op is not an nn kernel. */
-static int run_case(const onnx_case_t *c, char *why, size_t why_len) {
+/* Runs one form of a case with both kernel versions: 1 when it passes, 0
+ * when it fails, -1 (with `why`) when its op is not an nn kernel. */
+static int run_form(const onnx_case_t *c, int runtime, char *why, size_t why_len) {
   uint32_t kernel;
   int ops[MAX_VALUES], n_ops;
   unsigned char attrs[NN_MAX_ATTRS];
   uint32_t attrs_size;
-  if (!translate(c, &kernel, ops, &n_ops, attrs, &attrs_size, why, why_len)) return -1;
+  if (!translate(c, runtime, &kernel, ops, &n_ops, attrs, &attrs_size, why, why_len)) return -1;
   size_t need = 0;
   for (int i = 0; i < c->n_inputs; ++i) need += c->inputs[i].bytes + 64;
   for (int i = 0; i < c->n_outputs; ++i) need += c->outputs[i].bytes + 64;
@@ -343,8 +363,6 @@ static int run_case(const onnx_case_t *c, char *why, size_t why_len) {
     else
       nn_case_add_out_none(&k);
   }
-  /* MaxPool's Indices output: the kernel has none; compare only Y. */
-  if (kernel == MOAI_KERNEL_MAX_POOL) k.n_out = 1;
   nn_case_set_attrs(&k, attrs, attrs_size);
 
   int ok = 1;
@@ -353,8 +371,8 @@ static int run_case(const onnx_case_t *c, char *why, size_t why_len) {
   for (size_t r = 0; r < 2; ++r) {
     moai_kernel_status_t st;
     char what[1300];
-    snprintf(what, sizeof(what), "%s [%s]", strrchr(c->dir, '/') + 1,
-             moai_isa_name(runs[r].isa));
+    snprintf(what, sizeof(what), "%s [%s%s]", strrchr(c->dir, '/') + 1,
+             moai_isa_name(runs[r].isa), runtime ? ", runtime parameter" : "");
     nn_case_poison_outputs(&k);
     if (nn_case_run(&k, runs[r].isa, runs[r].nth, &st)) {
       fprintf(stderr, "%s: kernel failed: %s\n", what, st.message);
@@ -371,6 +389,13 @@ static int run_case(const onnx_case_t *c, char *why, size_t why_len) {
   }
   nn_case_free(&k);
   return ok;
+}
+
+/* Both forms of a case whose parameter can come at run time. */
+static int run_case(const onnx_case_t *c, char *why, size_t why_len) {
+  int r = run_form(c, 0, why, why_len);
+  if (r == 1 && has_runtime_form(c)) r = run_form(c, 1, why, why_len);
+  return r;
 }
 
 static int has_wanted_prefix(const char *name) {

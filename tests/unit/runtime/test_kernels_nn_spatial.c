@@ -9,6 +9,7 @@
  * about 1e-6 here, and atol covers sums that cancel to near zero); f64
  * 1e-12; max pool, trilu and integer cumsum are exact. */
 #include <float.h>
+#include <stddef.h>
 
 #include "moai_test.h"
 #include "test_kernels_nn_support.h"
@@ -348,7 +349,7 @@ static void cumsum_case(int32_t dtype, int rank, const int64_t *dims, int64_t ax
   CU_ASSERT_FATAL(nn_case_init(&c, MOAI_KERNEL_CUMSUM, ARENA));
   nn_case_add_in(&c, dtype, rank, dims);
   nn_case_add_out(&c, dtype, rank, dims);
-  moai_attrs_cumsum_t at = {axis, exclusive, reverse};
+  moai_attrs_cumsum_t at = {.axis = axis, .exclusive = exclusive, .reverse = reverse};
   nn_case_set_attrs(&c, &at, sizeof(at));
   int integer = dtype != MOAI_ABI_F32 && dtype != MOAI_ABI_F64;
   nn_case_fill(&c, 0, &seed, integer ? (dtype == MOAI_ABI_U64 || dtype == MOAI_ABI_U32 ? 0 : -1000) : -1,
@@ -384,7 +385,7 @@ static void test_cumsum_values(void) {
     CU_ASSERT_FATAL(nn_case_init(&c, MOAI_KERNEL_CUMSUM, 4096));
     nn_case_add_in(&c, MOAI_ABI_I32, 1, (int64_t[]){3});
     nn_case_add_out(&c, MOAI_ABI_I32, 1, (int64_t[]){3});
-    moai_attrs_cumsum_t at = {0, mode & 1, mode >> 1};
+    moai_attrs_cumsum_t at = {.exclusive = mode & 1, .reverse = mode >> 1};
     nn_case_set_attrs(&c, &at, sizeof(at));
     memcpy(nn_case_in_ptr(&c, 0), (int32_t[]){1, 2, 3}, 12);
     moai_kernel_status_t st;
@@ -404,7 +405,7 @@ static void trilu_case(int32_t dtype, int rank, const int64_t *dims, int64_t k, 
   CU_ASSERT_FATAL(nn_case_init(&c, MOAI_KERNEL_TRILU, ARENA));
   nn_case_add_in(&c, dtype, rank, dims);
   nn_case_add_out(&c, dtype, rank, dims);
-  moai_attrs_trilu_t at = {k, upper, 0};
+  moai_attrs_trilu_t at = {.k = k, .upper = upper};
   nn_case_set_attrs(&c, &at, sizeof(at));
   nn_case_fill(&c, 0, &seed, 1, 100); /* no zeros: a kept element is visible */
   char label[96];
@@ -433,7 +434,7 @@ static void test_trilu_in_place(void) {
     nn_case_add_in(&c, MOAI_ABI_I32, 2, (int64_t[]){3, 3});
     nn_case_add_out(&c, MOAI_ABI_I32, 2, (int64_t[]){3, 3});
     c.out[0].offset = c.in[0].offset;
-    moai_attrs_trilu_t at = {0, 0, 0};
+    moai_attrs_trilu_t at = {.upper = 0};
     nn_case_set_attrs(&c, &at, sizeof(at));
     memcpy(nn_case_in_ptr(&c, 0), (int32_t[]){1, 2, 3, 4, 5, 6, 7, 8, 9}, 36);
     moai_kernel_status_t st;
@@ -441,6 +442,230 @@ static void test_trilu_in_place(void) {
     CU_ASSERT_EQUAL(memcmp(nn_case_out_ptr(&c, 0), (int32_t[]){1, 0, 0, 4, 5, 0, 7, 8, 9}, 36), 0);
     nn_case_free(&c);
   }
+}
+
+/* ---- runtime parameters (CumSum axis, Trilu k) and MaxPool Indices ---- */
+
+/* Runs c with both tables (nth 1 and 3): every run must fail with `needle`
+ * in the message. */
+static void expect_failure(nn_case_t *c, const char *needle, const char *what) {
+  for (int isa = MOAI_ISA_REFERENCE; isa <= MOAI_ISA_GENERIC; ++isa)
+    for (int nth = 1; nth <= 3; nth += 2) {
+      moai_kernel_status_t st;
+      int failed = nn_case_run(c, (moai_isa_t)isa, nth, &st);
+      if (!failed || !strstr(st.message, needle))
+        fprintf(stderr, "%s (%s, nth %d): expected a failure mentioning '%s', got '%s'\n", what,
+                moai_isa_name((moai_isa_t)isa), nth, needle, failed ? st.message : "success");
+      CU_ASSERT(failed && strstr(st.message, needle) != NULL);
+    }
+}
+
+/* Adds the one-value parameter operand (dtype pdt, `count` copies of v). */
+static void add_param(nn_case_t *c, int32_t pdt, int64_t v, int64_t count) {
+  uint32_t i = nn_case_add_in(c, pdt, count == 1 ? 0 : 1, &count);
+  for (int64_t e = 0; e < count; ++e) {
+    if (pdt == MOAI_ABI_I32) ((int32_t *)nn_case_in_ptr(c, i))[e] = (int32_t)v;
+    else if (pdt == MOAI_ABI_I64) ((int64_t *)nn_case_in_ptr(c, i))[e] = v;
+    else nn_store(nn_case_in_ptr(c, i), pdt, e, (double)v);
+  }
+}
+
+/* A kernel with its parameter as operand 1 against the same kernel with the
+ * parameter folded (`folded` attrs): equal outputs, and the runtime form's
+ * reference and optimised versions agree. */
+static void runtime_vs_folded(uint32_t kernel, int32_t dtype, int rank, const int64_t *dims,
+                              const void *folded, const void *runtime, size_t attrs_size,
+                              int32_t pdt, int64_t v, const char *label, uint64_t seed) {
+  nn_case_t f, r;
+  moai_kernel_status_t st;
+  CU_ASSERT_FATAL(nn_case_init(&f, kernel, ARENA) && nn_case_init(&r, kernel, ARENA));
+  nn_case_add_in(&f, dtype, rank, dims);
+  nn_case_add_out(&f, dtype, rank, dims);
+  nn_case_set_attrs(&f, folded, attrs_size);
+  uint64_t s1 = seed;
+  nn_case_fill(&f, 0, &s1, 1, 100);
+  CU_ASSERT_FALSE(nn_case_run(&f, MOAI_ISA_REFERENCE, 1, &st));
+  nn_case_add_in(&r, dtype, rank, dims);
+  add_param(&r, pdt, v, 1);
+  nn_case_add_out(&r, dtype, rank, dims);
+  nn_case_set_attrs(&r, runtime, attrs_size);
+  memcpy(nn_case_in_ptr(&r, 0), nn_case_in_ptr(&f, 0),
+         (size_t)moai_tensor_numel(&f.in[0]) * nn_dtype_size(dtype));
+  check(&r, label, tol_for(dtype), tol_for(dtype));
+  CU_ASSERT_FALSE(nn_case_run(&r, MOAI_ISA_REFERENCE, 1, &st));
+  CU_ASSERT_EQUAL(nn_compare(label, dtype, nn_case_out_ptr(&r, 0), nn_case_out_ptr(&f, 0),
+                             moai_tensor_numel(&f.out[0]), 0, 0), 0);
+  nn_case_free(&f);
+  nn_case_free(&r);
+}
+
+static void test_cumsum_trilu_runtime(void) {
+  const int64_t dims[3] = {3, 4, 70};
+  char label[96];
+  for (int64_t axis = -3; axis < 3; ++axis)
+    for (int mode = 0; mode < 4; ++mode) {
+      int32_t pdt = mode & 1 ? MOAI_ABI_I32 : MOAI_ABI_I64;
+      moai_attrs_cumsum_t f = {.axis = axis < 0 ? axis + 3 : axis, .exclusive = mode & 1,
+                               .reverse = mode >> 1};
+      moai_attrs_cumsum_t r = {.exclusive = mode & 1, .reverse = mode >> 1, .runtime_axis = 1};
+      snprintf(label, sizeof(label), "cumsum runtime axis %lld mode %d", (long long)axis, mode);
+      runtime_vs_folded(MOAI_KERNEL_CUMSUM, mode & 2 ? MOAI_ABI_I64 : MOAI_ABI_F32, 3, dims, &f, &r,
+                        sizeof(f), pdt, axis, label, 900 + (uint64_t)mode);
+    }
+  const int64_t ks[] = {0, 2, -3, 10, -10, INT64_MAX, INT64_MIN};
+  for (int ki = 0; ki < 7; ++ki)
+    for (int up = 0; up < 2; ++up) {
+      moai_attrs_trilu_t f = {.k = ks[ki], .upper = up}, r = {.upper = up, .runtime_k = 1};
+      snprintf(label, sizeof(label), "trilu runtime k %lld upper %d", (long long)ks[ki], up);
+      runtime_vs_folded(MOAI_KERNEL_TRILU, MOAI_ABI_F32, 3, (int64_t[]){2, 5, 7}, &f, &r,
+                        sizeof(f), MOAI_ABI_I64, ks[ki], label, 950);
+    }
+}
+
+/* Malformed runtime parameters fail the op with a message; none crashes. */
+static void test_cumsum_trilu_runtime_malformed(void) {
+  const int64_t dims[2] = {3, 4}, other[2] = {4, 3};
+  const struct {
+    uint32_t kernel;
+    int32_t pdt;
+    int64_t v, count;
+    int bad_out, no_param;
+    const char *needle;
+  } cases[] = {
+      {MOAI_KERNEL_CUMSUM, MOAI_ABI_I64, 2, 1, 0, 0, "axis 2 out of range for rank 2"},
+      {MOAI_KERNEL_CUMSUM, MOAI_ABI_I32, -3, 1, 0, 0, "axis -3 out of range"},
+      {MOAI_KERNEL_CUMSUM, MOAI_ABI_I64, 0, 2, 0, 0, "must hold one value"},
+      {MOAI_KERNEL_CUMSUM, MOAI_ABI_F32, 0, 1, 0, 0, "int32 or int64"},
+      {MOAI_KERNEL_CUMSUM, MOAI_ABI_I64, 0, 1, 1, 0, "differ from the input's"},
+      {MOAI_KERNEL_CUMSUM, MOAI_ABI_I64, 0, 1, 0, 1, "expected 2 inputs"},
+      {MOAI_KERNEL_TRILU, MOAI_ABI_I64, 1, 0, 0, 0, "must hold one value"},
+      {MOAI_KERNEL_TRILU, MOAI_ABI_F64, 1, 1, 0, 0, "int32 or int64"},
+      {MOAI_KERNEL_TRILU, MOAI_ABI_I64, 1, 1, 0, 1, "expected 2 inputs"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
+    nn_case_t c;
+    CU_ASSERT_FATAL(nn_case_init(&c, cases[i].kernel, 4096));
+    nn_case_add_in(&c, MOAI_ABI_F32, 2, dims);
+    if (!cases[i].no_param) add_param(&c, cases[i].pdt, cases[i].v, cases[i].count);
+    nn_case_add_out(&c, MOAI_ABI_F32, 2, cases[i].bad_out ? other : dims);
+    moai_attrs_cumsum_t ca = {.runtime_axis = 1};
+    moai_attrs_trilu_t ta = {.runtime_k = 1};
+    if (cases[i].kernel == MOAI_KERNEL_CUMSUM) nn_case_set_attrs(&c, &ca, sizeof(ca));
+    else nn_case_set_attrs(&c, &ta, sizeof(ta));
+    char what[64];
+    snprintf(what, sizeof(what), "malformed runtime parameter case %zu", i);
+    expect_failure(&c, cases[i].needle, what);
+    nn_case_free(&c);
+  }
+  /* a descriptor from before the runtime fields (shorter attrs) keeps its meaning */
+  nn_case_t c;
+  CU_ASSERT_FATAL(nn_case_init(&c, MOAI_KERNEL_CUMSUM, 4096));
+  nn_case_add_in(&c, MOAI_ABI_I32, 1, (int64_t[]){3});
+  nn_case_add_out(&c, MOAI_ABI_I32, 1, (int64_t[]){3});
+  moai_attrs_cumsum_t at;
+  memset(&at, 0xff, sizeof(at));
+  at.axis = 0;
+  at.exclusive = at.reverse = 0;
+  nn_case_set_attrs(&c, &at, offsetof(moai_attrs_cumsum_t, runtime_axis));
+  memcpy(nn_case_in_ptr(&c, 0), (int32_t[]){1, 2, 3}, 12);
+  moai_kernel_status_t st;
+  for (int isa = MOAI_ISA_REFERENCE; isa <= MOAI_ISA_GENERIC; ++isa) {
+    CU_ASSERT_FALSE(nn_case_run(&c, (moai_isa_t)isa, 2, &st));
+    CU_ASSERT_EQUAL(memcmp(nn_case_out_ptr(&c, 0), (int32_t[]){1, 3, 6}, 12), 0);
+  }
+  nn_case_free(&c);
+}
+
+/* MaxPool with Indices: the reference and optimised kernels agree, and the
+ * reference matches a brute-force walk written from ONNX's definition
+ * (first maximum in row-major tap order; flat index over [N, C, spatial],
+ * spatial row-major or, storage_order 1, column-major). Values are coarse
+ * so that ties are common. */
+static void maxpool_indices_case(int32_t dtype, const win_spec_t *w, int storage_order,
+                                 uint64_t seed) {
+  nn_case_t c;
+  moai_attrs_window_t at;
+  int64_t out[3], xd[5] = {w->n, w->c}, yd[5] = {w->n, w->c};
+  win_attrs(w, &at, out);
+  at.storage_order = storage_order;
+  for (int a = 0; a < w->r; ++a) {
+    xd[2 + a] = w->in[a];
+    yd[2 + a] = out[a];
+  }
+  CU_ASSERT_FATAL(nn_case_init(&c, MOAI_KERNEL_MAX_POOL, ARENA));
+  nn_case_add_in(&c, dtype, 2 + w->r, xd);
+  nn_case_add_out(&c, dtype, 2 + w->r, yd);
+  nn_case_add_out(&c, MOAI_ABI_I64, 2 + w->r, yd);
+  nn_case_set_attrs(&c, &at, sizeof(at));
+  nn_case_fill(&c, 0, &seed, -3, 3);
+  char label[96];
+  snprintf(label, sizeof(label), "max_pool indices %dd dtype %d storage_order %d", w->r, dtype,
+           storage_order);
+  check(&c, label, 0.0, 0.0);
+  moai_kernel_status_t st;
+  CU_ASSERT_FALSE_FATAL(nn_case_run(&c, MOAI_ISA_REFERENCE, 1, &st));
+  const void *x = nn_case_in_ptr(&c, 0), *y = nn_case_out_ptr(&c, 0);
+  const int64_t *ind = nn_case_out_ptr(&c, 1);
+  int64_t osz = 1, isz = 1, bad = 0;
+  for (int a = 0; a < w->r; ++a) {
+    osz *= out[a];
+    isz *= w->in[a];
+  }
+  for (int64_t e = 0; e < w->n * w->c * osz; ++e) {
+    int64_t o[3], rest = e % osz, best_i = -1;
+    double best = -INFINITY;
+    for (int a = w->r - 1; a >= 0; --a) {
+      o[a] = rest % out[a];
+      rest /= out[a];
+    }
+    int64_t taps = 1, kk[3];
+    for (int a = 0; a < w->r; ++a) taps *= w->k[a];
+    for (int64_t t = 0; t < taps; ++t) {
+      int64_t tr = t, p[3], row = 0, col = 0, cstride = 1, inside = 1;
+      for (int a = w->r - 1; a >= 0; --a) {
+        kk[a] = tr % w->k[a];
+        tr /= w->k[a];
+      }
+      for (int a = 0; a < w->r; ++a) {
+        p[a] = o[a] * at.strides[a] - at.pads[a] + kk[a] * at.dilations[a];
+        inside &= p[a] >= 0 && p[a] < w->in[a];
+        row = row * w->in[a] + p[a];
+        col += p[a] * cstride;
+        cstride *= w->in[a];
+      }
+      if (!inside) continue;
+      double v = nn_load(x, dtype, (e / osz) * isz + row);
+      if (v > best || best_i < 0) best_i = (e / osz) * isz + (storage_order ? col : row);
+      if (v > best) best = v;
+    }
+    if (ind[e] != best_i || nn_load(y, dtype, e) != best) ++bad;
+  }
+  if (bad) fprintf(stderr, "%s: %lld outputs differ from the brute-force walk\n", label, (long long)bad);
+  CU_ASSERT_EQUAL(bad, 0);
+  nn_case_free(&c);
+}
+
+static void test_max_pool_indices(void) {
+  int32_t types[] = {MOAI_ABI_F32, MOAI_ABI_F64, MOAI_ABI_U8, MOAI_ABI_I8};
+  for (size_t i = 0; i < sizeof(pool_specs) / sizeof(pool_specs[0]); ++i)
+    for (int t = 0; t < 4; ++t)
+      for (int so = 0; so < 2; ++so)
+        maxpool_indices_case(types[t], &pool_specs[i], so, 1000 + i);
+  /* Indices of another dtype or shape fail cleanly */
+  nn_case_t c;
+  moai_attrs_window_t at;
+  int64_t out[3];
+  win_attrs(&pool_specs[0], &at, out);
+  CU_ASSERT_FATAL(nn_case_init(&c, MOAI_KERNEL_MAX_POOL, ARENA));
+  nn_case_add_in(&c, MOAI_ABI_F32, 4, (int64_t[]){2, 3, 9, 11});
+  nn_case_add_out(&c, MOAI_ABI_F32, 4, (int64_t[]){2, 3, out[0], out[1]});
+  nn_case_add_out(&c, MOAI_ABI_I32, 4, (int64_t[]){2, 3, out[0], out[1]});
+  nn_case_set_attrs(&c, &at, sizeof(at));
+  expect_failure(&c, "Indices must be int64", "max_pool int32 indices");
+  c.out[1].dtype = MOAI_ABI_I64;
+  c.out[1].dims[3] = 1;
+  expect_failure(&c, "Indices must be int64", "max_pool indices of another shape");
+  nn_case_free(&c);
 }
 
 void moai_test_register(void) {
@@ -458,6 +683,9 @@ void moai_test_register(void) {
       {"cumsum values", test_cumsum_values},
       {"trilu", test_trilu},
       {"trilu in place", test_trilu_in_place},
+      {"cumsum and trilu runtime parameters", test_cumsum_trilu_runtime},
+      {"cumsum and trilu malformed runtime parameters", test_cumsum_trilu_runtime_malformed},
+      {"max_pool indices", test_max_pool_indices},
       {NULL, NULL},
   };
   moai_test_add_suite("kernels_nn_spatial", tests);
