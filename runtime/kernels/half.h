@@ -1,10 +1,11 @@
-/* IEEE binary16 (f16) and bfloat16 (bf16) conversions, round to nearest
- * even, branch-light so that loops over them vectorise. Kernels compute f16
- * and bf16 in f32; narrowing from f64 and from 64-bit integers rounds once
- * (directly from the double's bits), never through f32, which would round
- * twice. NaN stays NaN (quiet, sign kept); overflow gives infinity. */
-#ifndef MOAI_KERNELS_ELEMENTWISE_HALF_H
-#define MOAI_KERNELS_ELEMENTWISE_HALF_H
+/* IEEE binary16 (f16) and bfloat16 (bf16) conversions, shared by the
+ * elementwise and nn kernel families: round to nearest even, branch-light
+ * so that loops over them vectorise. Kernels compute f16 and bf16 in f32;
+ * narrowing from f64 and from 64-bit integers rounds once (directly from
+ * the double's bits), never through f32, which would round twice. NaN
+ * stays NaN (quiet, sign kept); overflow gives infinity. */
+#ifndef MOAI_KERNELS_HALF_H
+#define MOAI_KERNELS_HALF_H
 
 #include <stdint.h>
 #include <string.h>
@@ -117,4 +118,4 @@ static inline double moai_i64_to_f64_odd(int64_t v) {
   return v < 0 ? -d : d;
 }
 
-#endif /* MOAI_KERNELS_ELEMENTWISE_HALF_H */
+#endif /* MOAI_KERNELS_HALF_H */

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kernels/elementwise/half.h"
+#include "kernels/half.h"
 #include "kernels/kernels.h"
 
 #ifdef __cplusplus

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "kernels/elementwise/half.h"
+#include "kernels/half.h"
 
 /* c ? a : b through bit masks: a plain ?: lets GCC specialise the code
  * after it for the constant arm (jump threading), which leaves control flow

@@ -150,10 +150,10 @@ static void mm_setup_gemm(const moai_exec_t *ex, const moai_op_desc_t *op, mm_pr
 
 #define MM_ID(x) (x)
 #define MM_F32(x) ((float)(x))
-#define MM_H2F(x) moai_nn_f16_to_f32(x)
-#define MM_F2H(x) moai_nn_f32_to_f16((float)(x))
-#define MM_B2F(x) moai_nn_bf16_to_f32(x)
-#define MM_F2B(x) moai_nn_f32_to_bf16((float)(x))
+#define MM_H2F(x) moai_f16_to_f32(x)
+#define MM_F2H(x) moai_f32_to_f16((float)(x))
+#define MM_B2F(x) moai_bf16_to_f32(x)
+#define MM_F2B(x) moai_f32_to_bf16((float)(x))
 
 MM_REF_FLOAT(mm_ref_f32, float, MM_ID, MM_F32)
 MM_REF_FLOAT(mm_ref_f64, double, MM_ID, MM_ID)
@@ -292,8 +292,8 @@ MM_OPT(mm_opt_u64, uint64_t, mm_core_u64)
     }                                                                               \
   }
 
-MM_OPT_HALF(mm_opt_f16, MM_H2F, moai_nn_f32_to_f16)
-MM_OPT_HALF(mm_opt_bf16, MM_B2F, moai_nn_f32_to_bf16)
+MM_OPT_HALF(mm_opt_f16, MM_H2F, moai_f32_to_f16)
+MM_OPT_HALF(mm_opt_bf16, MM_B2F, moai_f32_to_bf16)
 
 /* ---- dispatch ---- */
 

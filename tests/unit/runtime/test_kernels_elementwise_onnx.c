@@ -21,148 +21,12 @@
 #include <dirent.h>
 #include <errno.h>
 
-#include "onnx.pb-c.h"
 #include "test_kernels_elementwise_support.h"
 
 #define MAX_VALUES 12
+#include "onnx_testdata_support.h"
+
 static const int k_min_cases = 200;
-
-typedef struct value_t {
-  char name[128];
-  int32_t dtype, rank;
-  int64_t dims[MOAI_MAX_RANK];
-  unsigned char *data;
-  size_t bytes;
-} value_t;
-
-typedef struct onnx_case_t {
-  const char *name;
-  Onnx__ModelProto *model;
-  const Onnx__NodeProto *node;
-  int64_t opset;
-  value_t inputs[MAX_VALUES], outputs[MAX_VALUES];
-  int n_inputs, n_outputs;
-} onnx_case_t;
-
-static size_t dtype_size_or_0(int32_t dt) {
-  switch (dt) {
-    case MOAI_ABI_F32: case MOAI_ABI_U8: case MOAI_ABI_I8: case MOAI_ABI_U16: case MOAI_ABI_I16:
-    case MOAI_ABI_I32: case MOAI_ABI_I64: case MOAI_ABI_BOOL: case MOAI_ABI_F16: case MOAI_ABI_F64:
-    case MOAI_ABI_U32: case MOAI_ABI_U64: case MOAI_ABI_BF16:
-      return kt_dtype_size(dt);
-    default:
-      return 0;
-  }
-}
-
-static unsigned char *read_file(const char *path, size_t *out_len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  unsigned char *buf = NULL;
-  size_t cap = 0, len = 0;
-  for (;;) {
-    if (len == cap) {
-      cap = cap ? cap * 2 : 65536;
-      unsigned char *nb = realloc(buf, cap);
-      if (!nb) break;
-      buf = nb;
-    }
-    size_t got = fread(buf + len, 1, cap - len, f);
-    len += got;
-    if (got == 0) break;
-  }
-  fclose(f);
-  *out_len = len;
-  return buf;
-}
-
-/* A TensorProto's elements (raw_data or typed fields) into v. Returns 0 if
- * the dtype is not a moai dtype or the data is malformed. */
-static int tensor_to_value(const Onnx__TensorProto *t, const char *name, value_t *v) {
-  memset(v, 0, sizeof *v);
-  snprintf(v->name, sizeof v->name, "%s", t->name && t->name[0] ? t->name : name);
-  v->dtype = t->data_type;
-  v->rank = (int32_t)t->n_dims;
-  size_t es = dtype_size_or_0(v->dtype);
-  if (!es || t->n_dims > MOAI_MAX_RANK) return 0;
-  int64_t n = 1;
-  for (size_t d = 0; d < t->n_dims; ++d) n *= v->dims[d] = t->dims[d];
-  if (n < 0 || n > (1 << 24)) return 0;
-  v->bytes = (size_t)n * es;
-  v->data = calloc(1, v->bytes + 8);
-  int ok = v->data != NULL;
-  if (ok && t->has_raw_data) {
-    ok = t->raw_data.len == v->bytes;
-    if (ok && v->bytes) memcpy(v->data, t->raw_data.data, v->bytes);
-  } else if (ok) {
-    for (int64_t i = 0; i < n && ok; ++i) {
-      switch (v->dtype) {
-        case MOAI_ABI_F32:
-          ok = (size_t)i < t->n_float_data;
-          if (ok) ((float *)v->data)[i] = t->float_data[i];
-          break;
-        case MOAI_ABI_F64:
-          ok = (size_t)i < t->n_double_data;
-          if (ok) ((double *)v->data)[i] = t->double_data[i];
-          break;
-        case MOAI_ABI_I64:
-          ok = (size_t)i < t->n_int64_data;
-          if (ok) ((int64_t *)v->data)[i] = t->int64_data[i];
-          break;
-        case MOAI_ABI_U32: case MOAI_ABI_U64:
-          ok = (size_t)i < t->n_uint64_data;
-          if (ok) memcpy(v->data + (size_t)i * es, &t->uint64_data[i], es);
-          break;
-        default: /* int32, int16, int8, uint8, uint16, bool, f16, bf16 */
-          ok = (size_t)i < t->n_int32_data;
-          if (ok) memcpy(v->data + (size_t)i * es, &t->int32_data[i], es);
-      }
-    }
-  }
-  if (!ok) {
-    free(v->data);
-    v->data = NULL;
-  }
-  return ok;
-}
-
-/* The element type a graph input/output declares (0 if not a tensor). */
-static int32_t declared_dtype(const Onnx__ValueInfoProto *vi) {
-  if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
-      !vi->type->tensor_type || !vi->type->tensor_type->has_elem_type)
-    return 0;
-  return vi->type->tensor_type->elem_type;
-}
-
-/* Reads a .pb tensor whose graph value declares dtype `declared`: the
- * declared type wins where the data's differs in name only (ONNX's bfloat16
- * cast tests store uint16 data). */
-static int load_value(const char *path, const char *name, int32_t declared, value_t *v) {
-  size_t len;
-  unsigned char *buf = read_file(path, &len);
-  if (!buf) return 0;
-  Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, len, buf);
-  free(buf);
-  if (!t) return 0;
-  int ok = tensor_to_value(t, name, v);
-  onnx__tensor_proto__free_unpacked(t, NULL);
-  if (ok && declared != v->dtype) {
-    if (dtype_size_or_0(declared) == dtype_size_or_0(v->dtype)) v->dtype = declared;
-    else ok = 0;
-  }
-  if (!ok) {
-    free(v->data);
-    v->data = NULL;
-  }
-  return ok;
-}
-
-static void case_free(onnx_case_t *c) {
-  for (int i = 0; i < c->n_inputs; ++i) free(c->inputs[i].data);
-  for (int i = 0; i < c->n_outputs; ++i) free(c->outputs[i].data);
-  if (c->model) onnx__model_proto__free_unpacked(c->model, NULL);
-  c->model = NULL;
-}
 
 /* ---- the op map ---- */
 
@@ -227,34 +91,6 @@ static const struct {
     {"Flatten", MOAI_KERNEL_COPY, F_DATA, false},
 };
 
-static const value_t *find_value(const value_t *vals, int n, const char *name) {
-  if (!name || !name[0]) return NULL;
-  for (int i = 0; i < n; ++i)
-    if (!strcmp(vals[i].name, name)) return &vals[i];
-  return NULL;
-}
-static const value_t *node_input(const onnx_case_t *c, size_t i) {
-  return i < c->node->n_input ? find_value(c->inputs, c->n_inputs, c->node->input[i]) : NULL;
-}
-static const Onnx__AttributeProto *attr(const onnx_case_t *c, const char *name) {
-  for (size_t i = 0; i < c->node->n_attribute; ++i)
-    if (!strcmp(c->node->attribute[i]->name, name)) return c->node->attribute[i];
-  return NULL;
-}
-static int64_t attr_i(const onnx_case_t *c, const char *name, int64_t dflt) {
-  const Onnx__AttributeProto *a = attr(c, name);
-  return a ? a->i : dflt;
-}
-/* Element i of an integer tensor (int32/int64). */
-static int64_t value_int(const value_t *v, int64_t i) {
-  return v->dtype == MOAI_ABI_I64 ? ((const int64_t *)v->data)[i] : ((const int32_t *)v->data)[i];
-}
-static int64_t value_numel(const value_t *v) {
-  int64_t n = 1;
-  for (int j = 0; j < v->rank; ++j) n *= v->dims[j];
-  return n;
-}
-
 /* Reads model.onnx and test_data_set_0. 1: loaded; 0: cannot read
  * (reason in why); -1: not a single-node model of an elementwise op. */
 static int case_load(onnx_case_t *c, const char *root, const char *name, int *op_index, char *why,
@@ -262,18 +98,10 @@ static int case_load(onnx_case_t *c, const char *root, const char *name, int *op
   memset(c, 0, sizeof *c);
   c->name = name;
   char path[1400];
-  size_t len;
   snprintf(path, sizeof path, "%s/%s/model.onnx", root, name);
-  unsigned char *buf = read_file(path, &len);
-  if (buf) c->model = onnx__model_proto__unpack(NULL, len, buf);
-  free(buf);
-  if (!c->model || !c->model->graph) {
+  if (!case_read_model(c, path)) {
     snprintf(why, why_len, "cannot read model.onnx");
     return 0;
-  }
-  for (size_t i = 0; i < c->model->n_opset_import; ++i) {
-    const Onnx__OperatorSetIdProto *o = c->model->opset_import[i];
-    if (!o->domain || !o->domain[0] || !strcmp(o->domain, "ai.onnx")) c->opset = o->version;
   }
   const Onnx__GraphProto *g = c->model->graph;
   if (g->n_node != 1) return -1;

@@ -17,17 +17,6 @@
 #include "moai_test.h"
 #include "test_kernels_nn_support.h"
 
-#define F32_RTOL 1e-5
-#define F32_ATOL 1e-5
-#define F64_TOL 1e-12
-#define ARENA (16u << 20)
-
-static void check(nn_case_t *c, const char *label, double rtol, double atol) {
-  int64_t bad = nn_check_ref_vs_opt(c, label, rtol, atol);
-  if (bad) fprintf(stderr, "%s: %lld mismatches\n", label, (long long)bad);
-  CU_ASSERT_EQUAL(bad, 0);
-}
-
 static double tol_for(int32_t dtype) {
   switch (dtype) {
     case MOAI_ABI_F32: return F32_RTOL;
@@ -52,7 +41,7 @@ static void matmul_case(int32_t dtype, int ra, const int64_t *da, int rb, const 
   nn_case_fill(&c, 1, &seed, integer ? -100 : -1, integer ? 100 : 1);
   char label[96];
   snprintf(label, sizeof(label), "matmul dtype %d rank %d x %d", dtype, ra, rb);
-  check(&c, label, tol_for(dtype), tol_for(dtype));
+  nn_check(&c, label, tol_for(dtype), tol_for(dtype));
   nn_case_free(&c);
 }
 
@@ -153,7 +142,7 @@ static void gemm_case(int32_t dtype, int64_t m, int64_t n, int64_t k, int ta, in
   char label[96];
   snprintf(label, sizeof(label), "gemm dtype %d %lldx%lldx%lld ta %d tb %d c rank %d", dtype,
            (long long)m, (long long)n, (long long)k, ta, tb, crank);
-  check(&c, label, tol_for(dtype), tol_for(dtype));
+  nn_check(&c, label, tol_for(dtype), tol_for(dtype));
   nn_case_free(&c);
 }
 
@@ -188,7 +177,7 @@ static void softmax_case(uint32_t kernel, int32_t dtype, int rank, const int64_t
   snprintf(label, sizeof(label), "%s dtype %d rank %d axis %lld", moai_kernel_name(kernel),
            dtype, rank, (long long)axis);
   /* a sum of exponentials, then one division or log: as for sums */
-  check(&c, label, tol_for(dtype), tol_for(dtype));
+  nn_check(&c, label, tol_for(dtype), tol_for(dtype));
   nn_case_free(&c);
 }
 
@@ -294,7 +283,7 @@ static void test_sce(void) {
     sce_build(&c, &specs[i], &seed);
     char label[64];
     snprintf(label, sizeof(label), "sce spec %zu", i);
-    check(&c, label, tol_for(specs[i].dtype), tol_for(specs[i].dtype));
+    nn_check(&c, label, tol_for(specs[i].dtype), tol_for(specs[i].dtype));
     nn_case_free(&c);
   }
 }

@@ -21,12 +21,12 @@
 #include <errno.h>
 
 #include "moai_test.h"
-#include "onnx.pb-c.h"
 #include "test_kernels_nn_support.h"
 
 #define ONNX_RTOL 1e-3
 #define ONNX_ATOL 1e-7
 #define MAX_VALUES 8
+#include "onnx_testdata_support.h"
 
 static const char *const k_prefixes[] = {
     "test_matmul", "test_gemm", "test_softmax", "test_logsoftmax", "test_sce",
@@ -35,121 +35,16 @@ static const char *const k_prefixes[] = {
     "test_cumsum", "test_tril", "test_triu"};
 static const int k_min_cases = 120;
 
-/* A tensor read from a .pb file. */
-typedef struct value_t {
-  char name[128];
-  int32_t dtype, rank;
-  int64_t dims[MOAI_MAX_RANK];
-  unsigned char *data;
-  size_t bytes;
-} value_t;
-
-typedef struct onnx_case_t {
-  char dir[1024];
-  Onnx__ModelProto *model;
-  const Onnx__NodeProto *node;
-  int64_t opset;
-  value_t inputs[MAX_VALUES], outputs[MAX_VALUES];
-  int n_inputs, n_outputs;
-} onnx_case_t;
-
-static unsigned char *read_file(const char *path, size_t *out_len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  unsigned char *buf = NULL;
-  size_t cap = 0, len = 0;
-  for (;;) {
-    if (len == cap) {
-      cap = cap ? cap * 2 : 65536;
-      unsigned char *nb = realloc(buf, cap);
-      if (!nb) break;
-      buf = nb;
-    }
-    size_t got = fread(buf + len, 1, cap - len, f);
-    len += got;
-    if (got == 0) break;
-  }
-  fclose(f);
-  *out_len = len;
-  return buf;
-}
-
-/* Decodes a TensorProto (raw_data or typed fields) into v; 0 on failure. */
-static int load_value(const char *path, const char *fallback_name, value_t *v) {
-  size_t len;
-  unsigned char *buf = read_file(path, &len);
-  if (!buf) return 0;
-  Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, len, buf);
-  free(buf);
-  if (!t) return 0;
-  memset(v, 0, sizeof(*v));
-  snprintf(v->name, sizeof(v->name), "%s", t->name && t->name[0] ? t->name : fallback_name);
-  v->dtype = t->data_type;
-  v->rank = (int32_t)t->n_dims;
-  int64_t n = 1;
-  for (size_t d = 0; d < t->n_dims; ++d) n *= v->dims[d] = t->dims[d];
-  size_t es = nn_dtype_size(v->dtype);
-  v->bytes = (size_t)n * es;
-  v->data = calloc(1, v->bytes + 8);
-  int ok = es != 0 && v->data != NULL;
-  if (ok && t->has_raw_data) {
-    ok = t->raw_data.len == v->bytes;
-    if (ok && v->bytes) memcpy(v->data, t->raw_data.data, v->bytes);
-  } else if (ok) {
-    for (int64_t i = 0; i < n && ok; ++i) {
-      switch (v->dtype) {
-        case MOAI_ABI_F32:
-          ok = (size_t)i < t->n_float_data;
-          if (ok) ((float *)v->data)[i] = t->float_data[i];
-          break;
-        case MOAI_ABI_F64:
-          ok = (size_t)i < t->n_double_data;
-          if (ok) ((double *)v->data)[i] = t->double_data[i];
-          break;
-        case MOAI_ABI_I64:
-          ok = (size_t)i < t->n_int64_data;
-          if (ok) ((int64_t *)v->data)[i] = t->int64_data[i];
-          break;
-        case MOAI_ABI_U32: case MOAI_ABI_U64:
-          ok = (size_t)i < t->n_uint64_data;
-          if (ok) memcpy(v->data + i * es, &t->uint64_data[i], es); /* little-endian */
-          break;
-        default: /* int32, int16, int8, uint8, uint16, bool, f16, bf16 */
-          ok = (size_t)i < t->n_int32_data;
-          if (ok) memcpy(v->data + i * es, &t->int32_data[i], es);
-      }
-    }
-  }
-  onnx__tensor_proto__free_unpacked(t, NULL);
-  if (!ok) free(v->data);
-  return ok;
-}
-
-static void case_free(onnx_case_t *c) {
-  for (int i = 0; i < c->n_inputs; ++i) free(c->inputs[i].data);
-  for (int i = 0; i < c->n_outputs; ++i) free(c->outputs[i].data);
-  if (c->model) onnx__model_proto__free_unpacked(c->model, NULL);
-  c->model = NULL;
-}
-
 /* Reads model.onnx and test_data_set_0: 1 when done, 0 (with `why`) when
  * a file cannot be read, -1 when the model is not a single node. */
 static int case_load(onnx_case_t *c, const char *dir, char *why, size_t why_len) {
   memset(c, 0, sizeof(*c));
-  snprintf(c->dir, sizeof(c->dir), "%s", dir);
+  c->name = strrchr(dir, '/') + 1;
   char path[1200];
-  size_t len;
   snprintf(path, sizeof(path), "%s/model.onnx", dir);
-  unsigned char *buf = read_file(path, &len);
-  if (buf) c->model = onnx__model_proto__unpack(NULL, len, buf);
-  free(buf);
-  if (!c->model || !c->model->graph) {
+  if (!case_read_model(c, path)) {
     snprintf(why, why_len, "cannot read %.200s", path);
     return 0;
-  }
-  for (size_t i = 0; i < c->model->n_opset_import; ++i) {
-    const Onnx__OperatorSetIdProto *o = c->model->opset_import[i];
-    if (!o->domain || !o->domain[0] || !strcmp(o->domain, "ai.onnx")) c->opset = o->version;
   }
   const Onnx__GraphProto *g = c->model->graph;
   if (g->n_node != 1) {
@@ -159,7 +54,7 @@ static int case_load(onnx_case_t *c, const char *dir, char *why, size_t why_len)
   c->node = g->node[0];
   for (size_t i = 0; i < g->n_input && i < MAX_VALUES; ++i) {
     snprintf(path, sizeof(path), "%s/test_data_set_0/input_%zu.pb", dir, i);
-    if (!load_value(path, g->input[i]->name, &c->inputs[c->n_inputs])) {
+    if (!load_value(path, g->input[i]->name, ONNX_ANY_DTYPE, &c->inputs[c->n_inputs])) {
       snprintf(why, why_len, "cannot read %.200s", path);
       return 0;
     }
@@ -167,51 +62,13 @@ static int case_load(onnx_case_t *c, const char *dir, char *why, size_t why_len)
   }
   for (size_t i = 0; i < g->n_output && i < MAX_VALUES; ++i) {
     snprintf(path, sizeof(path), "%s/test_data_set_0/output_%zu.pb", dir, i);
-    if (!load_value(path, g->output[i]->name, &c->outputs[c->n_outputs])) {
+    if (!load_value(path, g->output[i]->name, ONNX_ANY_DTYPE, &c->outputs[c->n_outputs])) {
       snprintf(why, why_len, "cannot read %.200s", path);
       return 0;
     }
     ++c->n_outputs;
   }
   return 1;
-}
-
-static const value_t *find_value(const value_t *vals, int n, const char *name) {
-  if (!name || !name[0]) return NULL;
-  for (int i = 0; i < n; ++i)
-    if (!strcmp(vals[i].name, name)) return &vals[i];
-  return NULL;
-}
-static const value_t *node_input(const onnx_case_t *c, size_t i) {
-  return i < c->node->n_input ? find_value(c->inputs, c->n_inputs, c->node->input[i]) : NULL;
-}
-static const value_t *node_output(const onnx_case_t *c, size_t i) {
-  return i < c->node->n_output ? find_value(c->outputs, c->n_outputs, c->node->output[i]) : NULL;
-}
-
-static const Onnx__AttributeProto *attr(const onnx_case_t *c, const char *name) {
-  for (size_t i = 0; i < c->node->n_attribute; ++i)
-    if (!strcmp(c->node->attribute[i]->name, name)) return c->node->attribute[i];
-  return NULL;
-}
-static int64_t attr_i(const onnx_case_t *c, const char *name, int64_t dflt) {
-  const Onnx__AttributeProto *a = attr(c, name);
-  return a ? a->i : dflt;
-}
-static float attr_f(const onnx_case_t *c, const char *name, float dflt) {
-  const Onnx__AttributeProto *a = attr(c, name);
-  return a ? a->f : dflt;
-}
-static int attr_s_is(const onnx_case_t *c, const char *name, const char *value) {
-  const Onnx__AttributeProto *a = attr(c, name);
-  return a && a->s.len == strlen(value) && !memcmp(a->s.data, value, a->s.len);
-}
-/* ints attribute into out[0..n), or dflt where absent; returns its length. */
-static size_t attr_ints(const onnx_case_t *c, const char *name, int64_t *out, size_t n,
-                        int64_t dflt) {
-  const Onnx__AttributeProto *a = attr(c, name);
-  for (size_t i = 0; i < n; ++i) out[i] = a && i < a->n_ints ? a->ints[i] : dflt;
-  return a ? a->n_ints : 0;
 }
 
 /* The integer value of a constant input (CumSum axis, Trilu k). */
@@ -371,7 +228,7 @@ static int run_form(const onnx_case_t *c, int runtime, char *why, size_t why_len
   for (size_t r = 0; r < 2; ++r) {
     moai_kernel_status_t st;
     char what[1300];
-    snprintf(what, sizeof(what), "%s [%s%s]", strrchr(c->dir, '/') + 1,
+    snprintf(what, sizeof(what), "%s [%s%s]", c->name,
              moai_isa_name(runs[r].isa), runtime ? ", runtime parameter" : "");
     nn_case_poison_outputs(&k);
     if (nn_case_run(&k, runs[r].isa, runs[r].nth, &st)) {

@@ -14,17 +14,6 @@
 #include "moai_test.h"
 #include "test_kernels_nn_support.h"
 
-#define F32_RTOL 1e-5
-#define F32_ATOL 1e-5
-#define F64_TOL 1e-12
-#define ARENA (16u << 20)
-
-static void check(nn_case_t *c, const char *label, double rtol, double atol) {
-  int64_t bad = nn_check_ref_vs_opt(c, label, rtol, atol);
-  if (bad) fprintf(stderr, "%s: %lld mismatches\n", label, (long long)bad);
-  CU_ASSERT_EQUAL(bad, 0);
-}
-
 static double tol_for(int32_t dtype) {
   return dtype == MOAI_ABI_F32 ? F32_RTOL : dtype == MOAI_ABI_F64 ? F64_TOL : 0.0;
 }
@@ -84,7 +73,7 @@ static void conv_case(int32_t dtype, const win_spec_t *w, int bias, uint64_t see
     if (nn_case_in_ptr(&c, i)) nn_case_fill(&c, i, &seed, -1, 1);
   char label[64];
   snprintf(label, sizeof(label), "conv %dd dtype %d bias %d", w->r, dtype, bias);
-  check(&c, label, tol_for(dtype), tol_for(dtype));
+  nn_check(&c, label, tol_for(dtype), tol_for(dtype));
   nn_case_free(&c);
 }
 
@@ -129,7 +118,7 @@ static void pool_case(uint32_t kernel, int32_t dtype, const win_spec_t *w, uint6
   char label[80];
   snprintf(label, sizeof(label), "%s %dd dtype %d k %lldx%lld", moai_kernel_name(kernel), w->r,
            dtype, (long long)w->k[0], (long long)w->k[1]);
-  check(&c, label, kernel == MOAI_KERNEL_MAX_POOL ? 0.0 : tol_for(dtype),
+  nn_check(&c, label, kernel == MOAI_KERNEL_MAX_POOL ? 0.0 : tol_for(dtype),
         kernel == MOAI_KERNEL_MAX_POOL ? 0.0 : tol_for(dtype));
   nn_case_free(&c);
 }
@@ -197,7 +186,7 @@ static void test_global_average_pool(void) {
     nn_case_add_in(&c, cases[i].dtype, cases[i].rank, cases[i].dims);
     nn_case_add_out(&c, cases[i].dtype, cases[i].rank, od);
     nn_case_fill(&c, 0, &seed, -1, 1);
-    check(&c, "global_average_pool", tol_for(cases[i].dtype), tol_for(cases[i].dtype));
+    nn_check(&c, "global_average_pool", tol_for(cases[i].dtype), tol_for(cases[i].dtype));
     nn_case_free(&c);
   }
 }
@@ -251,7 +240,7 @@ static void bn_case(int32_t dtype, int rank, const int64_t *dims, int training, 
   char label[80];
   snprintf(label, sizeof(label), "batch_normalization dtype %d rank %d training %d", dtype, rank,
            training);
-  check(&c, label, tol_for(dtype), tol_for(dtype));
+  nn_check(&c, label, tol_for(dtype), tol_for(dtype));
   nn_case_free(&c);
 }
 
@@ -322,7 +311,7 @@ static void ln_case(int32_t dtype, int rank, const int64_t *dims, int64_t axis, 
   char label[80];
   snprintf(label, sizeof(label), "layer_normalization dtype %d rank %d axis %lld", dtype, rank,
            (long long)axis);
-  check(&c, label, tol_for(dtype), tol_for(dtype));
+  nn_check(&c, label, tol_for(dtype), tol_for(dtype));
   nn_case_free(&c);
 }
 
@@ -357,7 +346,7 @@ static void cumsum_case(int32_t dtype, int rank, const int64_t *dims, int64_t ax
   char label[96];
   snprintf(label, sizeof(label), "cumsum dtype %d axis %lld exclusive %d reverse %d", dtype,
            (long long)axis, exclusive, reverse);
-  check(&c, label, tol_for(dtype), tol_for(dtype));
+  nn_check(&c, label, tol_for(dtype), tol_for(dtype));
   nn_case_free(&c);
 }
 
@@ -410,7 +399,7 @@ static void trilu_case(int32_t dtype, int rank, const int64_t *dims, int64_t k, 
   nn_case_fill(&c, 0, &seed, 1, 100); /* no zeros: a kept element is visible */
   char label[96];
   snprintf(label, sizeof(label), "trilu dtype %d k %lld upper %d", dtype, (long long)k, upper);
-  check(&c, label, 0.0, 0.0);
+  nn_check(&c, label, 0.0, 0.0);
   nn_case_free(&c);
 }
 
@@ -491,7 +480,7 @@ static void runtime_vs_folded(uint32_t kernel, int32_t dtype, int rank, const in
   nn_case_set_attrs(&r, runtime, attrs_size);
   memcpy(nn_case_in_ptr(&r, 0), nn_case_in_ptr(&f, 0),
          (size_t)moai_tensor_numel(&f.in[0]) * nn_dtype_size(dtype));
-  check(&r, label, tol_for(dtype), tol_for(dtype));
+  nn_check(&r, label, tol_for(dtype), tol_for(dtype));
   CU_ASSERT_FALSE(nn_case_run(&r, MOAI_ISA_REFERENCE, 1, &st));
   CU_ASSERT_EQUAL(nn_compare(label, dtype, nn_case_out_ptr(&r, 0), nn_case_out_ptr(&f, 0),
                              moai_tensor_numel(&f.out[0]), 0, 0), 0);
@@ -601,7 +590,7 @@ static void maxpool_indices_case(int32_t dtype, const win_spec_t *w, int storage
   char label[96];
   snprintf(label, sizeof(label), "max_pool indices %dd dtype %d storage_order %d", w->r, dtype,
            storage_order);
-  check(&c, label, 0.0, 0.0);
+  nn_check(&c, label, 0.0, 0.0);
   moai_kernel_status_t st;
   CU_ASSERT_FALSE_FATAL(nn_case_run(&c, MOAI_ISA_REFERENCE, 1, &st));
   const void *x = nn_case_in_ptr(&c, 0), *y = nn_case_out_ptr(&c, 0);

@@ -1,7 +1,8 @@
 /* Test support for the nn kernels (test_kernels_nn*.c): builds one op
  * descriptor with its tensors in a private arena, runs a kernel table's
  * entry for it the way a device step does (thread ith = 0..nth-1, here one
- * after the other), and compares outputs with a tolerance. */
+ * after the other), and compares outputs with a tolerance (nn_check: as a
+ * CUnit assertion, with the dense and spatial tests' shared tolerances). */
 #ifndef MOAI_TEST_KERNELS_NN_SUPPORT_H
 #define MOAI_TEST_KERNELS_NN_SUPPORT_H
 
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "moai_test.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -330,6 +332,21 @@ static inline int64_t nn_compare(const char *what, int32_t dtype, const void *go
   }
   if (bad) fprintf(stderr, "  %s: %lld of %lld elements differ\n", what, (long long)bad, (long long)n);
   return bad;
+}
+
+/* The tolerances test_kernels_nn_dense.c and test_kernels_nn_spatial.c use
+ * (their headers say why), and the arena size of their cases. */
+#define F32_RTOL 1e-5
+#define F32_ATOL 1e-5
+#define F64_TOL 1e-12
+#define ARENA (16u << 20)
+
+/* nn_check_ref_vs_opt as a CUnit assertion: no mismatches (the count is
+ * printed under `label` when there are some). */
+static inline void nn_check(nn_case_t *c, const char *label, double rtol, double atol) {
+  int64_t bad = nn_check_ref_vs_opt(c, label, rtol, atol);
+  if (bad) fprintf(stderr, "%s: %lld mismatches\n", label, (long long)bad);
+  CU_ASSERT_EQUAL(bad, 0);
 }
 
 #endif /* MOAI_TEST_KERNELS_NN_SUPPORT_H */
