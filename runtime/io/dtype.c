@@ -34,12 +34,12 @@ static const dtype_info_t *find(int32_t dtype) {
   return NULL;
 }
 
-size_t moai_dtype_size(int32_t dtype) {
+size_t moai_abi_dtype_size(int32_t dtype) {
   const dtype_info_t *d = find(dtype);
   return d ? d->size : 0;
 }
 
-const char *moai_dtype_name(int32_t dtype) {
+const char *moai_abi_dtype_name(int32_t dtype) {
   const dtype_info_t *d = find(dtype);
   return d ? d->name : NULL;
 }
@@ -74,7 +74,7 @@ bool moai_dtype_from_safetensors_name(const char *name, int32_t *out_dtype) {
 
 bool moai_shape_nbytes(int32_t dtype, int32_t rank, const int64_t *dims,
                        uint64_t *out_nbytes) {
-  uint64_t n = moai_dtype_size(dtype);
+  uint64_t n = moai_abi_dtype_size(dtype);
   if (n == 0 || rank < 0 || rank > MOAI_MAX_RANK) return false;
   for (int32_t i = 0; i < rank; ++i) {
     if (dims[i] < 0) return false;

@@ -15,10 +15,10 @@ extern "C" {
 #endif
 
 /* Bytes per element of `dtype`, or 0 when it is not a moai_abi_dtype_t. */
-size_t moai_dtype_size(int32_t dtype);
+size_t moai_abi_dtype_size(int32_t dtype);
 
 /* The manifest name ("float32"), or NULL for an unknown dtype. */
-const char *moai_dtype_name(int32_t dtype);
+const char *moai_abi_dtype_name(int32_t dtype);
 /* Parses a manifest name; false when unknown. */
 bool moai_dtype_from_name(const char *name, int32_t *out_dtype);
 

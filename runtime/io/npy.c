@@ -227,7 +227,7 @@ moai_status_t moai_npy_parse(const char *name, const void *data, size_t size,
     moai_shape_format(h.rank, h.dims, shape, sizeof(shape));
     return MOAI_STATUS(MOAI_DATA_LOSS,
                        "%s: %s array of shape %s needs %llu data bytes but the file has "
-                       "%llu (%s)", name, moai_dtype_name(h.dtype), shape,
+                       "%llu (%s)", name, moai_abi_dtype_name(h.dtype), shape,
                        (unsigned long long)h.nbytes, (unsigned long long)have,
                        have < h.nbytes ? "truncated" : "trailing bytes");
   }

@@ -21,7 +21,7 @@ void moai_safetensors_layout(moai_safetensors_entry_t *entries, size_t n,
   for (size_t c = 0; c < sizeof(classes) / sizeof(classes[0]); ++c) {
     for (size_t i = 0; i < n; ++i) {
       moai_safetensors_entry_t *e = &entries[i];
-      if (moai_dtype_size(e->dtype) != classes[c]) continue;
+      if (moai_abi_dtype_size(e->dtype) != classes[c]) continue;
       uint64_t nbytes = 0;
       if (!moai_shape_nbytes(e->dtype, e->rank, e->dims, &nbytes)) nbytes = 0;
       e->nbytes = nbytes;

@@ -54,10 +54,10 @@ moai_status_t moai_plan_set_input(moai_plan_t *plan, const char *name, int32_t d
   }
   const moai_tensor_desc_t *want = &plan->manifest->inputs[index];
   if (dtype != want->dtype) {
-    const char *given = moai_dtype_name(dtype);
+    const char *given = moai_abi_dtype_name(dtype);
     return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
                        "input '%s': dtype %s does not match the plan's %s", name,
-                       given ? given : "unknown", moai_dtype_name(want->dtype));
+                       given ? given : "unknown", moai_abi_dtype_name(want->dtype));
   }
   bool same = rank == want->rank;
   for (int32_t i = 0; same && i < rank; ++i) same = dims[i] == want->dims[i];

@@ -14,7 +14,7 @@ static json_t *tensors_json(const moai_tensor_desc_t *t, size_t n) {
     json_t *shape = json_array();
     for (int32_t r = 0; shape && r < t[i].rank && r < MOAI_MAX_RANK; ++r)
       json_array_append_new(shape, json_integer((json_int_t)t[i].dims[r]));
-    const char *dtype = moai_dtype_name(t[i].dtype);
+    const char *dtype = moai_abi_dtype_name(t[i].dtype);
     json_array_append_new(arr, json_pack("{s:s?, s:s?, s:o?}", "name", t[i].name, "dtype",
                                          dtype, "shape", shape));
   }

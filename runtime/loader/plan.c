@@ -138,7 +138,7 @@ static moai_status_t check_weights(const char *so, const char *st_path,
                          "it at %llu; recompile the plan", so, w->name,
                          (unsigned long long)e->offset, st_path,
                          (unsigned long long)w->tensor.offset);
-    if ((data_file_offset + e->offset) % moai_dtype_size(e->dtype) != 0)
+    if ((data_file_offset + e->offset) % moai_abi_dtype_size(e->dtype) != 0)
       return MOAI_STATUS(MOAI_DATA_LOSS,
                          "%s: weight '%s' is not aligned to its element size; the file was "
                          "not written by moai", st_path, w->name);

@@ -117,7 +117,7 @@ static int dump_npy(const char *path) {
   moai_status_t status = moai_npy_open(path, moai_allocator_system(), &npy);
   if (status) return fail(status);
   const moai_npy_header_t *h = moai_npy_header(npy);
-  printf("{\"dtype\": \"%s\", \"shape\": ", moai_dtype_name(h->dtype));
+  printf("{\"dtype\": \"%s\", \"shape\": ", moai_abi_dtype_name(h->dtype));
   print_shape(h->rank, h->dims);
   printf(", \"data_offset\": %llu, \"hex\": \"", (unsigned long long)h->data_offset);
   if (h->nbytes) print_hex(moai_npy_data(npy), h->nbytes);

@@ -135,7 +135,7 @@ moai_status_t inputs_open(const run_args_t *args, const moai_plan_t *plan, input
     moai_shape_format(d->rank, d->dims, shape, sizeof(shape));
     status = MOAI_STATUS(MOAI_INVALID_ARGUMENT,
                          "input '%s' (%s %s) is not given: pass --input %s=FILE.npy or a "
-                         ".safetensors file holding it", d->name, moai_dtype_name(d->dtype),
+                         ".safetensors file holding it", d->name, moai_abi_dtype_name(d->dtype),
                          shape, d->name);
   }
   if (status) {

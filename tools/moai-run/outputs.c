@@ -84,7 +84,7 @@ moai_status_t outputs_write(const moai_plan_t *plan, const char *dir, bool quiet
     if (!quiet) {
       char shape[160];
       moai_shape_format(d->rank, d->dims, shape, sizeof(shape));
-      printf("wrote %s (%s %s%s)\n", path, moai_dtype_name(d->dtype), shape,
+      printf("wrote %s (%s %s%s)\n", path, moai_abi_dtype_name(d->dtype), shape,
              d->dtype == MOAI_ABI_BF16 ? ", bfloat16 bits as <u2" : "");
     }
   }
@@ -114,10 +114,10 @@ static float half_to_float(uint16_t h) {
 
 /* Element i of an array as a double (for printing). */
 static double element(int32_t dtype, const void *data, int64_t i) {
-  const unsigned char *p = (const unsigned char *)data + (size_t)i * moai_dtype_size(dtype);
+  const unsigned char *p = (const unsigned char *)data + (size_t)i * moai_abi_dtype_size(dtype);
   union { float f; double d; int64_t i64; int32_t i32; int16_t i16; int8_t i8; uint64_t u64;
           uint32_t u32; uint16_t u16; uint8_t u8; } v;
-  memcpy(&v, p, moai_dtype_size(dtype));
+  memcpy(&v, p, moai_abi_dtype_size(dtype));
   switch (dtype) {
     case MOAI_ABI_F32: return v.f;
     case MOAI_ABI_F64: return v.d;
@@ -148,8 +148,8 @@ moai_status_t outputs_print(const moai_plan_t *plan) {
     MOAI_RETURN_IF_ERROR(moai_plan_output(plan, i, &d, &data));
     char shape[160];
     moai_shape_format(d->rank, d->dims, shape, sizeof(shape));
-    int64_t numel = (int64_t)(d->nbytes / moai_dtype_size(d->dtype));
-    printf("%s: %s %s =", d->name, moai_dtype_name(d->dtype), shape);
+    int64_t numel = (int64_t)(d->nbytes / moai_abi_dtype_size(d->dtype));
+    printf("%s: %s %s =", d->name, moai_abi_dtype_name(d->dtype), shape);
     const int64_t shown = 8;
     for (int64_t k = 0; k < numel && k < shown; ++k) printf(" %.6g", element(d->dtype, data, k));
     if (numel > shown) {

@@ -55,7 +55,7 @@ static void test_layout_orders_by_alignment(void) {
   CU_ASSERT_EQUAL(e[0].offset, 42);
   CU_ASSERT_EQUAL(e[0].nbytes, 3);
   CU_ASSERT_EQUAL(size, 45);
-  for (int i = 0; i < 6; ++i) CU_ASSERT_EQUAL(e[i].offset % moai_dtype_size(e[i].dtype), 0);
+  for (int i = 0; i < 6; ++i) CU_ASSERT_EQUAL(e[i].offset % moai_abi_dtype_size(e[i].dtype), 0);
 }
 
 static void test_round_trip(void) {
