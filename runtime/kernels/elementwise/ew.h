@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "io/dtype.h"
 #include "kernels/half.h"
 #include "kernels/kernels.h"
 
@@ -49,23 +50,10 @@ static inline size_t moai_ew_dtype_size(int32_t dt) {
   }
 }
 
+/* The dtype's name for messages ("float32"), "unknown" for bad codes. */
 static inline const char *moai_ew_dtype_name(int32_t dt) {
-  switch (dt) {
-    case MOAI_ABI_F32: return "float32";
-    case MOAI_ABI_U8: return "uint8";
-    case MOAI_ABI_I8: return "int8";
-    case MOAI_ABI_U16: return "uint16";
-    case MOAI_ABI_I16: return "int16";
-    case MOAI_ABI_I32: return "int32";
-    case MOAI_ABI_I64: return "int64";
-    case MOAI_ABI_BOOL: return "bool";
-    case MOAI_ABI_F16: return "float16";
-    case MOAI_ABI_F64: return "float64";
-    case MOAI_ABI_U32: return "uint32";
-    case MOAI_ABI_U64: return "uint64";
-    case MOAI_ABI_BF16: return "bfloat16";
-    default: return "unknown";
-  }
+  const char *name = moai_abi_dtype_name(dt);
+  return name ? name : "unknown";
 }
 
 static inline bool moai_ew_dtype_ok(int32_t dt) { return moai_ew_dtype_size(dt) != 0; }

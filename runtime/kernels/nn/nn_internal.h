@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "io/dtype.h"
 #include "kernels/half.h"
 #include "kernels/kernels.h"
 
@@ -25,23 +26,10 @@ void moai_nn_register_scan(moai_isa_t isa, moai_kernel_fn_t *table);
 /* Size of the small per-kernel dtype tables: dtype ids are ONNX's (< 17). */
 #define MOAI_NN_DTYPE_TABLE 17
 
+/* The dtype's name for messages ("float32"), "unknown" for bad codes. */
 static inline const char *moai_nn_dtype_name(int32_t dtype) {
-  switch (dtype) {
-    case MOAI_ABI_F32: return "float32";
-    case MOAI_ABI_U8: return "uint8";
-    case MOAI_ABI_I8: return "int8";
-    case MOAI_ABI_U16: return "uint16";
-    case MOAI_ABI_I16: return "int16";
-    case MOAI_ABI_I32: return "int32";
-    case MOAI_ABI_I64: return "int64";
-    case MOAI_ABI_BOOL: return "bool";
-    case MOAI_ABI_F16: return "float16";
-    case MOAI_ABI_F64: return "float64";
-    case MOAI_ABI_U32: return "uint32";
-    case MOAI_ABI_U64: return "uint64";
-    case MOAI_ABI_BF16: return "bfloat16";
-  }
-  return "unknown";
+  const char *name = moai_abi_dtype_name(dtype);
+  return name ? name : "unknown";
 }
 
 /* Bytes per element, 0 for an unknown dtype. */
