@@ -1,12 +1,15 @@
 /* Opening a plan: every integrity check happens here, before anything runs. */
-/* realpath is XSI. */
+/* realpath is XSI; memfd_create is Linux (glibc exposes it with _GNU_SOURCE). */
 #define _XOPEN_SOURCE 700
+#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/dtype.h"
 #include "io/file.h"
@@ -72,6 +75,51 @@ static moai_status_t check_target(const moai_plan_t *plan, const char *manifest_
 static moai_status_t verify_sha256(const char *path, const char *expected) {
   char actual[MOAI_SHA256_HEX_SIZE];
   MOAI_RETURN_IF_ERROR(moai_sha256_file(path, actual));
+  if (strcmp(actual, expected) != 0)
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: SHA-256 mismatch: the plan was modified after it was written; "
+                       "recompile it", path);
+  return moai_ok_status();
+}
+
+/* Reads a file into the heap (not a mapping: a mapped page could still
+ * change if the file is rewritten between hashing and loading). */
+static moai_status_t read_whole_file(const char *path, moai_file_map_t *out) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return MOAI_STATUS(MOAI_NOT_FOUND, "%s: cannot open: %s", path, strerror(errno));
+  size_t cap = 1 << 16, len = 0;
+  unsigned char *buf = malloc(cap);
+  while (buf) {
+    size_t n = fread(buf + len, 1, cap - len, f);
+    len += n;
+    if (n == 0) break;
+    if (len == cap) {
+      unsigned char *grown = cap > ((size_t)1 << 40) ? NULL : realloc(buf, cap * 2);
+      if (!grown) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = grown;
+      cap *= 2;
+    }
+  }
+  int failed = ferror(f);
+  fclose(f);
+  if (!buf || failed) {
+    free(buf);
+    return MOAI_STATUS(buf ? MOAI_IO_ERROR : MOAI_OUT_OF_MEMORY, "%s: cannot read the file",
+                       path);
+  }
+  out->data = buf;
+  out->size = len;
+  return moai_ok_status();
+}
+
+static moai_status_t verify_sha256_bytes(const char *path, const moai_file_map_t *bytes,
+                                         const char *expected) {
+  char actual[MOAI_SHA256_HEX_SIZE];
+  MOAI_RETURN_IF_ERROR(moai_sha256_buffer(bytes->data, bytes->size, actual));
   if (strcmp(actual, expected) != 0)
     return MOAI_STATUS(MOAI_DATA_LOSS,
                        "%s: SHA-256 mismatch: the plan was modified after it was written; "
@@ -192,16 +240,54 @@ static moai_status_t check_table(const moai_plan_t *plan, const char *so, const 
   return check_weights(so, st_path, t, plan->weights);
 }
 
-static moai_status_t load_binary(moai_plan_t *plan, const char *so, const char *st_path,
-                                 const moai_manifest_device_t *dev) {
-  char abs[PATH_MAX];
-  if (!realpath(so, abs))
-    return MOAI_STATUS(MOAI_IO_ERROR, "%s: %s", so, strerror(errno));
+/* Loads the binary whose bytes were hashed: they are copied into an
+ * anonymous memory file and dlopen'ed from there, so a device-<k>.so
+ * replaced on disk between the check and the load can never run. */
+static moai_status_t dlopen_verified(moai_plan_t *plan, const char *so,
+                                     const moai_file_map_t *bytes) {
+  int fd = memfd_create("moai-device", MFD_CLOEXEC);
+  if (fd < 0)
+    return MOAI_STATUS(MOAI_IO_ERROR, "%s: cannot create a memory file: %s", so,
+                       strerror(errno));
+  const unsigned char *p = bytes->data;
+  size_t left = bytes->size;
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      close(fd);
+      return MOAI_STATUS(MOAI_IO_ERROR, "%s: cannot copy the binary: %s", so, strerror(err));
+    }
+    p += n;
+    left -= (size_t)n;
+  }
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   dlerror();
-  plan->library = dlopen(abs, RTLD_NOW | RTLD_LOCAL);
+  plan->library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  close(fd); /* the loader keeps its own mapping */
   if (!plan->library)
     return MOAI_STATUS(MOAI_FAILED_PRECONDITION, "%s: cannot load the device binary: %s", so,
                        dlerror());
+  return moai_ok_status();
+}
+
+static moai_status_t load_binary(moai_plan_t *plan, const char *so, const char *st_path,
+                                 const moai_manifest_device_t *dev,
+                                 const moai_file_map_t *verified) {
+  if (verified) {
+    MOAI_RETURN_IF_ERROR(dlopen_verified(plan, so, verified));
+  } else {
+    char abs[PATH_MAX];
+    if (!realpath(so, abs))
+      return MOAI_STATUS(MOAI_IO_ERROR, "%s: %s", so, strerror(errno));
+    dlerror();
+    plan->library = dlopen(abs, RTLD_NOW | RTLD_LOCAL);
+    if (!plan->library)
+      return MOAI_STATUS(MOAI_FAILED_PRECONDITION, "%s: cannot load the device binary: %s",
+                         so, dlerror());
+  }
   moai_device_table_fn_t fn;
   /* POSIX's sanctioned way to turn dlsym's void * into a function pointer. */
   *(void **)&fn = dlsym(plan->library, MOAI_DEVICE_TABLE_SYMBOL);
@@ -267,14 +353,22 @@ static moai_status_t open_plan(moai_plan_t *plan) {
   const moai_manifest_device_t *dev = &m->devices[0];
   MOAI_RETURN_IF_ERROR(plan_path(plan, dev->binary, so, sizeof(so)));
   MOAI_RETURN_IF_ERROR(plan_path(plan, dev->weights, st_path, sizeof(st_path)));
-  /* Hash before mapping or dlopen: a modified binary must never run. */
+  /* Hash before mapping or dlopen: a modified binary must never run. The
+   * binary is hashed from memory and loaded from those same bytes. */
+  moai_file_map_t binary = {0};
   if (plan->options.verify_checksums) {
     MOAI_LOG(plan->options.log, MOAI_LOG_LEVEL_INFO, "verifying %s and %s", so, st_path);
-    MOAI_RETURN_IF_ERROR(verify_sha256(so, dev->binary_sha256));
-    MOAI_RETURN_IF_ERROR(verify_sha256(st_path, dev->weights_sha256));
+    MOAI_RETURN_IF_ERROR(read_whole_file(so, &binary));
+    status = verify_sha256_bytes(so, &binary, dev->binary_sha256);
+    if (!status) status = verify_sha256(st_path, dev->weights_sha256);
   }
-  MOAI_RETURN_IF_ERROR(moai_safetensors_open(st_path, plan->allocator, &plan->weights));
-  MOAI_RETURN_IF_ERROR(load_binary(plan, so, st_path, dev));
+  if (!status)
+    status = moai_safetensors_open(st_path, plan->allocator, &plan->weights);
+  if (!status)
+    status = load_binary(plan, so, st_path, dev,
+                         plan->options.verify_checksums ? &binary : NULL);
+  free((void *)binary.data);
+  MOAI_RETURN_IF_ERROR(status);
   return prepare_exec(plan);
 }
 
