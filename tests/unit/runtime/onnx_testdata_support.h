@@ -8,12 +8,15 @@
 #ifndef MOAI_TESTS_ONNX_TESTDATA_SUPPORT_H
 #define MOAI_TESTS_ONNX_TESTDATA_SUPPORT_H
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "moai_test.h"
 #include "onnx.pb-c.h"
 
 #ifndef MAX_VALUES
@@ -227,6 +230,51 @@ static inline int64_t value_int(const value_t *v, int64_t i) {
 static inline int64_t value_numel(const value_t *v) {
   int64_t n = 1;
   for (int j = 0; j < v->rank; ++j) n *= v->dims[j];
+  return n;
+}
+
+/* The folder of ONNX's node tests: MOAI_ONNX_TESTDATA_DIR, else Debian's. */
+static inline const char *onnx_testdata_root(void) {
+  const char *root = getenv("MOAI_ONNX_TESTDATA_DIR");
+  return root ? root : "/usr/share/libonnx-testdata/data/node";
+}
+
+static inline int onnx_testdata_cmp_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists, sorted, the node tests under `root` that `keep` accepts (NULL:
+ * all), leaving out the `_expanded` variants. The caller frees each name and
+ * the array. A missing folder fails the test: scripts/setup.sh installs
+ * libonnx-testdata, so skipping would hide a broken setup. */
+static inline size_t onnx_testdata_list(const char *root, int (*keep)(const char *),
+                                        char ***out_names) {
+  *out_names = NULL;
+  DIR *d = opendir(root);
+  if (!d) {
+    fprintf(stderr, "\n  %s: %s (package libonnx-testdata; scripts/setup.sh installs it)\n",
+            root, strerror(errno));
+    CU_FAIL("ONNX's node test data is missing");
+    return 0;
+  }
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.' || strstr(e->d_name, "_expanded")) continue;
+    if (keep && !keep(e->d_name)) continue;
+    if (n == cap) {
+      cap = cap ? 2 * cap : 512;
+      char **grown = realloc(names, cap * sizeof *names);
+      CU_ASSERT_FATAL(grown != NULL);
+      names = grown;
+    }
+    names[n] = strdup(e->d_name);
+    CU_ASSERT_FATAL(names[n] != NULL);
+    ++n;
+  }
+  closedir(d);
+  qsort(names, n, sizeof *names, onnx_testdata_cmp_names);
+  *out_names = names;
   return n;
 }
 

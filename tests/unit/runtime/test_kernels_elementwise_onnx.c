@@ -18,8 +18,6 @@
  * kernels do not support (strings, float8, ...) are skipped and listed with
  * MOAI_TEST_VERBOSE=1; at least k_min_cases must run. One deviation from
  * the data is deliberate and checked: see fix_bf16_truncation. */
-#include <dirent.h>
-#include <errno.h>
 
 #include "test_kernels_elementwise_support.h"
 
@@ -378,32 +376,10 @@ static int run_form(onnx_case_t *c, int op_index, bool runtime, kt_t *k, char *w
   return ok;
 }
 
-static int cmp_names(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void test_onnx_node_data(void) {
-  const char *root = getenv("MOAI_ONNX_TESTDATA_DIR");
-  if (!root) root = "/usr/share/libonnx-testdata/data/node";
-  DIR *d = opendir(root);
-  if (!d) {
-    fprintf(stderr, "\n  note: %s: %s; ONNX node tests skipped (package libonnx-testdata)\n", root,
-            strerror(errno));
-    return;
-  }
+  const char *root = onnx_testdata_root();
   char **names = NULL;
-  size_t n = 0, cap = 0;
-  for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] == '.' || strstr(e->d_name, "_expanded")) continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 512;
-      names = realloc(names, cap * sizeof *names);
-      CU_ASSERT_FATAL(names != NULL);
-    }
-    names[n++] = strdup(e->d_name);
-  }
-  closedir(d);
-  qsort(names, n, sizeof *names, cmp_names);
+  size_t n = onnx_testdata_list(root, NULL, &names);
   const bool verbose = getenv("MOAI_TEST_VERBOSE") != NULL;
   int passed = 0, failed = 0, skipped = 0;
   kt_t *k = kt_create();

@@ -17,8 +17,6 @@
  * data folder skips the test with a note; otherwise at least
  * k_min_cases must run, so that a reader that silently skips everything
  * cannot pass. Set MOAI_TEST_VERBOSE=1 to list every case. */
-#include <dirent.h>
-#include <errno.h>
 
 #include "moai_test.h"
 #include "test_kernels_nn_support.h"
@@ -261,32 +259,10 @@ static int has_wanted_prefix(const char *name) {
   return 0;
 }
 
-static int cmp_names(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void test_onnx_node_data(void) {
-  const char *root = getenv("MOAI_ONNX_TESTDATA_DIR");
-  if (!root) root = "/usr/share/libonnx-testdata/data/node";
-  DIR *d = opendir(root);
-  if (!d) {
-    fprintf(stderr, "\n  note: %s: %s; ONNX node tests skipped (package libonnx-testdata)\n", root,
-            strerror(errno));
-    return;
-  }
+  const char *root = onnx_testdata_root();
   char **names = NULL;
-  size_t n = 0, cap = 0;
-  for (struct dirent *e; (e = readdir(d));) {
-    if (!has_wanted_prefix(e->d_name) || strstr(e->d_name, "_expanded")) continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 256;
-      names = realloc(names, cap * sizeof(*names));
-      CU_ASSERT_FATAL(names != NULL);
-    }
-    names[n++] = strdup(e->d_name);
-  }
-  closedir(d);
-  qsort(names, n, sizeof(*names), cmp_names);
+  size_t n = onnx_testdata_list(root, has_wanted_prefix, &names);
   int verbose = getenv("MOAI_TEST_VERBOSE") != NULL;
   int passed = 0, failed = 0, skipped = 0;
   for (size_t i = 0; i < n; ++i) {
