@@ -14,8 +14,8 @@
  * tolerance (numpy allclose, rtol 1e-3, atol 1e-7). The *_expanded variants
  * (the same op decomposed into others) and ops of other families that share
  * a prefix (MatMulInteger, ConvInteger, ConvTranspose) are skipped. A missing
- * data folder fails the test; at least k_min_cases must run, so that a reader that silently skips everything
- * cannot pass. Set MOAI_TEST_VERBOSE=1 to list every case. */
+ * data folder fails the test; at least k_min_cases must run, so that a
+ * reader that silently skips everything cannot pass. Set MOAI_TEST_VERBOSE=1 to list every case. */
 
 #include "moai_test.h"
 #include "test_kernels_nn_support.h"
