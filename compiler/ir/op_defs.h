@@ -61,6 +61,8 @@ enum {
   MOAI_OP_FLAG_ELEMENTWISE = 1u << 0, /* numpy-broadcasting n-ary op */
   MOAI_OP_FLAG_NO_GRAD = 1u << 1,     /* outputs carry no gradient */
   MOAI_OP_FLAG_RANDOM = 1u << 2,      /* not pure: never CSE'd */
+  MOAI_OP_FLAG_SIDE_EFFECT = 1u << 3, /* writes an operand in place (training
+                                         state): never CSE'd or removed */
 };
 
 typedef struct moai_op_def_t {

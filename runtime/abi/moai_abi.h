@@ -12,6 +12,11 @@
  *    read-only; offsets are safetensors data offsets.
  *  - MOAI_REGION_CONST: small constants compiled into the binary
  *    (table->const_data).
+ *  - MOAI_REGION_PERSIST (training plans): persist_size bytes allocated and
+ *    zeroed by the runtime at load, kept across steps: the trainable weights
+ *    (copied from the weights file at load; their weights[] entries point
+ *    here) and the training state (state[]: gradient accumulators, optimizer
+ *    moments, the step counter). Checkpoints save and restore it.
  * Absent optional operands have region MOAI_REGION_NONE.
  *
  * Execution: the runtime opens ONE OpenMP parallel region per step; every
@@ -34,17 +39,18 @@
 extern "C" {
 #endif
 
-#define MOAI_ABI_VERSION 1u
+#define MOAI_ABI_VERSION 2u
 #define MOAI_MAX_RANK 8
 #define MOAI_OP_NAME_MAX 64
 /* The symbol every device binary exports. */
-#define MOAI_DEVICE_TABLE_SYMBOL "moai_device_table_v1"
+#define MOAI_DEVICE_TABLE_SYMBOL "moai_device_table_v2"
 
 typedef enum moai_region_e {
   MOAI_REGION_ARENA = 0,
   MOAI_REGION_WEIGHTS = 1,
   MOAI_REGION_CONST = 2,
-  MOAI_REGION_COUNT = 3,
+  MOAI_REGION_PERSIST = 3,
+  MOAI_REGION_COUNT = 4,
   MOAI_REGION_NONE = 0xffffffffu,
 } moai_region_t;
 
@@ -135,9 +141,46 @@ typedef struct moai_device_table_t {
   const moai_io_desc_t *weights;
   /* Runs one step; called by every thread of the step's parallel region. */
   void (*step)(const moai_exec_t *ex, int ith, int nth);
+  /* ABI 2: training plans only, else NULL. */
+  const struct moai_device_training_t *training;
 } moai_device_table_t;
 
 typedef const moai_device_table_t *(*moai_device_table_fn_t)(void);
+
+/* What a training-state tensor is for (moai_state_desc_t.role). */
+typedef enum moai_state_role_e {
+  MOAI_STATE_GRAD = 1,        /* gradient accumulator of `param` (f32) */
+  MOAI_STATE_EXP_AVG = 2,     /* AdamW first moment of `param` */
+  MOAI_STATE_EXP_AVG_SQ = 3,  /* AdamW second moment of `param` */
+  MOAI_STATE_MOMENTUM = 4,    /* SGD momentum buffer of `param` */
+  MOAI_STATE_STEP = 5,        /* int64 scalar: optimizer steps completed */
+  MOAI_STATE_LOSS_WEIGHT = 6, /* f32 scalar: loss weights accumulated this step */
+} moai_state_role_t;
+
+/* A training-state tensor, in MOAI_REGION_PERSIST. Names: "grad.<param>",
+ * "optimizer.exp_avg.<param>", "optimizer.exp_avg_sq.<param>",
+ * "optimizer.momentum_buffer.<param>", "optimizer.step",
+ * "optimizer.loss_weight". */
+typedef struct moai_state_desc_t {
+  const char *name;
+  const char *param; /* the weight it belongs to, or NULL */
+  uint32_t role;     /* moai_state_role_t */
+  uint32_t reserved;
+  moai_tensor_t tensor;
+} moai_state_desc_t;
+
+/* Training entry points of a device binary (table->training; NULL for an
+ * inference plan). A training step is: for each micro-batch, set the inputs
+ * and call table->step (forward, backward, and accumulation of the gradients
+ * and the loss weight into the state); then call update (the optimizer:
+ * every weight and its state, then step += 1 and the accumulators zeroed). */
+typedef struct moai_device_training_t {
+  uint64_t persist_size;       /* bytes of MOAI_REGION_PERSIST */
+  uint32_t num_state, num_update_ops;
+  const moai_state_desc_t *state;
+  /* The optimizer step; called by every thread, like step. */
+  void (*update)(const moai_exec_t *ex, int ith, int nth);
+} moai_device_training_t;
 
 #ifdef __cplusplus
 }

@@ -59,7 +59,18 @@ extern "C" {
   X(CONV, "conv") X(MAX_POOL, "max_pool") X(AVERAGE_POOL, "average_pool")   \
   X(GLOBAL_AVERAGE_POOL, "global_average_pool")                             \
   X(BATCH_NORMALIZATION, "batch_normalization")                             \
-  X(LAYER_NORMALIZATION, "layer_normalization")
+  X(LAYER_NORMALIZATION, "layer_normalization")                             \
+  /* ABI 2: gradients and training (moai-autodiff, moai-optimizer) */       \
+  X(GATHER_GRAD, "gather_grad") X(SLICE_GRAD, "slice_grad")                 \
+  X(SOFTMAX_GRAD, "softmax_grad") X(LOG_SOFTMAX_GRAD, "log_softmax_grad")   \
+  X(SCE_GRAD, "softmax_cross_entropy_loss_grad")                            \
+  X(CONV_GRAD_INPUT, "conv_grad_input")                                     \
+  X(CONV_GRAD_WEIGHT, "conv_grad_weight")                                   \
+  X(MAX_POOL_GRAD, "max_pool_grad")                                         \
+  X(AVERAGE_POOL_GRAD, "average_pool_grad")                                 \
+  X(BATCH_NORM_GRAD, "batch_normalization_grad")                            \
+  X(LAYER_NORM_GRAD, "layer_normalization_grad")                            \
+  X(ADAMW, "adamw") X(SGD, "sgd") X(OPTIMIZER_FINISH, "optimizer_finish")
 
 typedef enum moai_kernel_id_e {
 #define MOAI_KERNEL_ENUM(id, name) MOAI_KERNEL_##id,
@@ -189,6 +200,79 @@ typedef struct moai_attrs_layer_norm_t {
   float epsilon;
   int32_t pad;
 } moai_attrs_layer_norm_t;
+
+/* ---- gradient kernels (ABI 2) ----------------------------------------------
+ *
+ * gather_grad: operands grad (the Gather output's gradient), indices; output
+ *   the data's gradient (zeros, then grad rows added at the indices; negative
+ *   indices count from the end, out-of-range ones fail the step). Attrs:
+ *   moai_attrs_axis_t (non-negative).
+ * slice_grad: operand grad; output the data's gradient: zeros, then grad
+ *   written at start[i] + k * step[i] along each output axis (the forward
+ *   Slice's normalised start/step, moai_attrs_slice_t, runtime_params 0).
+ * softmax_grad / log_softmax_grad: operands y (the forward output), grad;
+ *   output the input's gradient. Attrs: moai_attrs_axis_t.
+ * softmax_cross_entropy_loss_grad: operands scores [N,C,d...], labels
+ *   [N,d...], weights? [C], grad (the loss's gradient: a scalar for
+ *   reduction sum/mean, [N,d...] for none); output the scores' gradient.
+ *   Attrs: moai_attrs_sce_t.
+ * conv_grad_input: operands grad (dy), w; output dx. conv_grad_weight:
+ *   operands x, grad (dy); output dw. max_pool_grad: operands x, grad;
+ *   output dx (each window's gradient to its first maximum in scan order, as
+ *   PyTorch). average_pool_grad: operand grad; output dx. Attrs:
+ *   moai_attrs_window_t of the forward op (its output dims are grad's).
+ * batch_normalization_grad: operands x, scale, grad; outputs dx, dscale,
+ *   dbias, for training mode (batch mean and biased variance recomputed from
+ *   x). Attrs: moai_attrs_batch_norm_t (epsilon used).
+ * layer_normalization_grad: operands x, scale, grad; outputs dx, dscale,
+ *   dbias. Attrs: moai_attrs_layer_norm_t.
+ *
+ * ---- optimizer kernels (ABI 2) -----------------------------------------------
+ *
+ * They have no outputs: they update operands in place (all in
+ * MOAI_REGION_PERSIST). adamw: operands param, grad, exp_avg, exp_avg_sq,
+ * step (int64 scalar: optimizer steps completed before this one), loss_weight
+ * (f32 scalar: the sum of the micro-batches' loss weights; grad holds the sum
+ * of loss_weight_i * dloss_i/dparam). The update uses g = grad / loss_weight,
+ * t = step + 1, lr = moai_optimizer_lr(attrs, step), in torch.optim.AdamW's
+ * order (PyTorch 1.13, single-tensor path):
+ *   param *= 1 - lr * wd;  m = m * b1 + g * (1 - b1);
+ *   v = v * b2 + g * g * (1 - b2);
+ *   denom = sqrt(v) / sqrt(1 - b2^t) + eps;  param += -(lr / (1 - b1^t)) * m / denom
+ * and then sets grad to zero. sgd: operands param, grad, momentum_buffer?,
+ * step, loss_weight; torch.optim.SGD: d = g + wd * param; with momentum,
+ * buf = d at t = 1, else buf = buf * momentum + d * (1 - dampening);
+ * d = nesterov ? d + momentum * buf : buf; param += -lr * d; zeroes grad.
+ * optimizer_finish: operands step, loss_weight: step += 1, loss_weight = 0.
+ * It runs last in the update function, after a barrier. */
+
+enum {
+  MOAI_LR_CONSTANT = 0,
+  /* Linear warm-up from 0 over warmup_steps, then cosine decay to 0 at
+   * total_steps (Hugging Face's get_cosine_schedule_with_warmup). */
+  MOAI_LR_COSINE = 1,
+};
+
+typedef struct moai_attrs_optimizer_t {
+  double lr, beta1, beta2, eps, weight_decay; /* adamw */
+  double momentum, dampening;                 /* sgd (and weight_decay) */
+  int32_t nesterov;
+  int32_t schedule; /* MOAI_LR_* */
+  int64_t warmup_steps, total_steps;
+} moai_attrs_optimizer_t;
+
+/* The learning rate of the step that follows `step` completed ones: the one
+ * kernel and runtime (logs) share. */
+static inline double moai_optimizer_lr(const moai_attrs_optimizer_t *a,
+                                       int64_t step) {
+  if (a->schedule != MOAI_LR_COSINE) return a->lr;
+  if (step < a->warmup_steps)
+    return a->lr * (double)step / (double)(a->warmup_steps > 1 ? a->warmup_steps : 1);
+  int64_t decay = a->total_steps - a->warmup_steps;
+  double progress = (double)(step - a->warmup_steps) / (double)(decay > 1 ? decay : 1);
+  double f = 0.5 * (1.0 + __builtin_cos(3.14159265358979323846 * progress));
+  return a->lr * (f > 0.0 ? f : 0.0);
+}
 
 /* The mnemonic of a kernel id ("add"), or NULL. */
 static inline const char *moai_kernel_name(uint32_t id) {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "abi/moai_abi.h"
+#include "abi/moai_ops.h"
 #include "base/allocator.h"
 #include "base/status.h"
 #include "io/sha256.h"
@@ -42,6 +43,24 @@ typedef struct moai_manifest_device_t {
   uint64_t arena_bytes, weights_bytes, const_bytes, live_lower_bound_bytes;
 } moai_manifest_device_t;
 
+/* The "training" object of a training plan (docs/plan-format.md). */
+typedef struct moai_manifest_training_t {
+  const char *optimizer;          /* "adamw" or "sgd" */
+  moai_attrs_optimizer_t hyper;   /* lr, betas, eps, weight decay, momentum,
+                                     schedule (abi/moai_ops.h) */
+  uint32_t micro_batches;         /* micro-batches per optimizer step (>= 1) */
+  const char *loss_output;        /* the output holding a micro-batch's loss */
+  const char *loss_weight_output; /* the output holding its loss weight */
+  /* How the loss weight is counted: "tokens" (non-ignored labels of
+   * labels_input, the SoftmaxCrossEntropyLoss mean), or "one". */
+  const char *loss_weight_kind;
+  const char *labels_input;       /* NULL unless loss_weight_kind is tokens */
+  int64_t ignore_index;           /* with has_ignore_index */
+  bool has_ignore_index;
+  size_t trainable_count;
+  const char **trainable;         /* the trained weights' names */
+} moai_manifest_training_t;
+
 typedef struct moai_manifest_t {
   moai_allocator_t allocator; /* what the parser allocated this with */
   int64_t format_version;
@@ -58,7 +77,8 @@ typedef struct moai_manifest_t {
   moai_tensor_desc_t *inputs;
   moai_tensor_desc_t *outputs;
   moai_manifest_device_t *devices;
-  bool training; /* "training" is an object (reserved; not interpreted yet) */
+  bool training; /* a training plan: `train` below is filled in */
+  moai_manifest_training_t train;
 } moai_manifest_t;
 
 /* Parses and validates manifest JSON text (`name` is used in messages):

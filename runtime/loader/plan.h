@@ -92,6 +92,51 @@ moai_status_t moai_plan_output(const moai_plan_t *plan, size_t i,
                                const moai_tensor_desc_t **out_desc,
                                const void **out_data) MOAI_MUST_USE;
 
+/* ---- training plans (docs/training.md) ------------------------------------
+ *
+ * A training step with K = train->micro_batches micro-batches:
+ *   for k in 0..K-1: set every input (micro-batch k), moai_plan_run
+ *   (forward + backward; gradients and loss weight accumulate in the state)
+ *   moai_plan_run_update (optimizer; step += 1, accumulators zeroed)
+ * The step's loss is sum(loss_k * w_k) / sum(w_k) over the micro-batches
+ * (w_k: the loss weight output). */
+
+/* The manifest's training section, or NULL for an inference plan. */
+const moai_manifest_training_t *moai_plan_training(const moai_plan_t *plan);
+
+/* Runs the optimizer update (table->training->update) with `threads`
+ * threads. FAILED_PRECONDITION on an inference plan. */
+moai_status_t moai_plan_run_update(moai_plan_t *plan, int threads) MOAI_MUST_USE;
+
+/* The named tensors a checkpoint holds: every weight (trainable ones live in
+ * the persistent region and are writable, frozen ones are mapped read-only)
+ * and every training-state tensor. */
+typedef enum moai_plan_tensor_kind_e {
+  MOAI_PLAN_TENSOR_WEIGHT = 0,    /* frozen weight: data read-only */
+  MOAI_PLAN_TENSOR_TRAINABLE = 1, /* trained weight: data writable */
+  MOAI_PLAN_TENSOR_STATE = 2,     /* training state: data writable */
+} moai_plan_tensor_kind_t;
+
+typedef struct moai_plan_tensor_t {
+  const char *name;  /* borrowed from the plan */
+  const char *param; /* state: the weight it belongs to, or NULL */
+  uint32_t kind;     /* moai_plan_tensor_kind_t */
+  uint32_t role;     /* state: moai_state_role_t; else 0 */
+  int32_t dtype;     /* moai_abi_dtype_t */
+  int32_t rank;
+  int64_t dims[MOAI_MAX_RANK];
+  uint64_t nbytes;
+  void *data;        /* valid until moai_plan_close; write only if writable */
+  bool writable;
+} moai_plan_tensor_t;
+
+/* Weights in device-table order, then state tensors. */
+size_t moai_plan_tensor_count(const moai_plan_t *plan);
+/* Fills *out for tensor i; false past the end. */
+bool moai_plan_tensor(const moai_plan_t *plan, size_t i, moai_plan_tensor_t *out);
+/* Index of the tensor named `name`, or -1. */
+long moai_plan_find_tensor(const moai_plan_t *plan, const char *name);
+
 /* "0.1.0": the runtime's version. */
 const char *moai_runtime_version(void);
 
