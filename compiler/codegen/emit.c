@@ -8,7 +8,7 @@
  *   @moai_step        step(ex, ith, nth): per op, ex->kernels[id](ex, desc,
  *                     ith, nth) then ex->barrier(ex)
  *   @moai_table       the moai_device_table_t
- *   moai_device_table_v1()   returns &moai_table (the only exported symbol)
+ *   moai_device_table_v2()   returns &moai_table (the only exported symbol)
  *
  * The struct types spell out moai_abi.h's layouts for x86-64 System V; the
  * static assertions below tie the two together. */
@@ -24,7 +24,7 @@ _Static_assert(offsetof(moai_io_desc_t, tensor) == 8 &&
                    sizeof(moai_io_desc_t) == 96,
                "moai_io_desc_t layout");
 _Static_assert(offsetof(moai_exec_t, kernels) == 0 &&
-                   offsetof(moai_exec_t, barrier) == 32,
+                   offsetof(moai_exec_t, barrier) == 40,
                "moai_exec_t layout");
 _Static_assert(offsetof(moai_device_table_t, moai_version) == 8 &&
                    offsetof(moai_device_table_t, arena_size) == 40 &&
@@ -33,14 +33,15 @@ _Static_assert(offsetof(moai_device_table_t, moai_version) == 8 &&
                    offsetof(moai_device_table_t, num_ops) == 84 &&
                    offsetof(moai_device_table_t, inputs) == 88 &&
                    offsetof(moai_device_table_t, step) == 112 &&
-                   sizeof(moai_device_table_t) == 120,
+                   offsetof(moai_device_table_t, training) == 120 &&
+                   sizeof(moai_device_table_t) == 128,
                "moai_device_table_t layout");
 
 /* moai_exec_t and moai_device_table_t as LLVM struct types. */
-#define EXEC_TYPE "!llvm.struct<(ptr, array<3 x ptr>, ptr, ptr)>"
+#define EXEC_TYPE "!llvm.struct<(ptr, array<4 x ptr>, ptr, ptr)>"
 #define TABLE_TYPE                                                          \
   "!llvm.struct<(i32, i32, ptr, ptr, ptr, ptr, i64, i64, i64, ptr, i32, "   \
-  "i32, i32, i32, ptr, ptr, ptr, ptr)>"
+  "i32, i32, i32, ptr, ptr, ptr, ptr, ptr)>"
 #define IO_TYPE "!llvm.struct<(ptr, array<88 x i8>)>"
 
 static void append_hex(moai_strbuf_t *sb, const unsigned char *data,

@@ -123,7 +123,7 @@ typedef struct moai_io_desc_t {
   moai_tensor_t tensor;
 } moai_io_desc_t;
 
-/* The table a device binary exports (moai_device_table_v1()). */
+/* The table a device binary exports (moai_device_table_v2()). */
 typedef struct moai_device_table_t {
   uint32_t abi_version;        /* MOAI_ABI_VERSION */
   uint32_t device;             /* k of device-<k>.so */
