@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "autodiff/autodiff.h"
 #include "memory_plan/memory_plan.h"
 #include "shape_infer/shape_infer.h"
 #include "simplify/simplify.h"
@@ -30,6 +31,10 @@ static const moai_pass_info_t kPasses[] = {
      "Remove dead moai ops and merge identical ones (DCE + CSE for the IRDL "
      "dialect, which upstream canonicalize/cse cannot touch)",
      create_simplify},
+    {"moai-autodiff",
+     "Reverse-mode gradients of the scalar loss with respect to the trainable "
+     "weights; @main returns (loss, loss_weight, grad.<p>...)",
+     moai_autodiff_pass_create},
     {"moai-memory-plan",
      "Give graph inputs and activations static 64-byte-aligned offsets in one "
      "arena per function (lifetimes, views, in-place, best-fit placement)",
