@@ -4,6 +4,7 @@
 
 #include "autodiff/autodiff.h"
 #include "memory_plan/memory_plan.h"
+#include "optimizer/optimizer.h"
 #include "shape_infer/shape_infer.h"
 #include "simplify/simplify.h"
 
@@ -35,6 +36,10 @@ static const moai_pass_info_t kPasses[] = {
      "Reverse-mode gradients of the scalar loss with respect to the trainable "
      "weights; @main returns (loss, loss_weight, grad.<p>...)",
      moai_autodiff_pass_create},
+    {"moai-optimizer",
+     "Accumulate gradients and the loss weight into persistent state and add "
+     "@update: one AdamW or SGD step per trainable weight (moai.training)",
+     moai_optimizer_pass_create},
     {"moai-memory-plan",
      "Give graph inputs and activations static 64-byte-aligned offsets in one "
      "arena per function (lifetimes, views, in-place, best-fit placement)",

@@ -12,7 +12,7 @@ static bool op_is_pure_moai(MlirOperation op) {
   if (!moai_op_is_moai(op)) return false;
   MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(op));
   const moai_op_def_t *def = moai_op_def_find(name.data, name.length);
-  return def && !(def->flags & MOAI_OP_FLAG_RANDOM);
+  return def && !(def->flags & (MOAI_OP_FLAG_RANDOM | MOAI_OP_FLAG_SIDE_EFFECT));
 }
 
 static bool op_is_dead(MlirOperation op) {
