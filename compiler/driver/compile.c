@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +28,42 @@ moai_compile_options_t moai_compile_options_default(void) {
 static bool has_suffix(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);
   return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+moai_training_options_t moai_training_options_default(void) {
+  moai_training_options_t t;
+  memset(&t, 0, sizeof(t));
+  t.lr = t.beta1 = t.beta2 = t.eps = t.weight_decay = t.momentum = t.dampening = NAN;
+  t.nesterov = -1;
+  t.warmup_steps = t.total_steps = t.micro_batches = -1;
+  return t;
+}
+
+/* Sets the module's moai.training dictionary from the options that are set
+ * (the optimizer pass fills in the rest). */
+static void set_training_attr(MlirModule module, const moai_training_options_t *t) {
+  MlirContext ctx = mlirModuleGetContext(module);
+  MlirNamedAttribute e[16];
+  int n = 0;
+#define NAMED(key, attr)                                                          \
+  e[n++] = mlirNamedAttributeGet(                                                 \
+      mlirIdentifierGet(ctx, mlirStringRefCreateFromCString(key)), (attr))
+  if (t->optimizer) NAMED("optimizer", mlirStringAttrGet(ctx, mlirStringRefCreateFromCString(t->optimizer)));
+  if (t->schedule) NAMED("schedule", mlirStringAttrGet(ctx, mlirStringRefCreateFromCString(t->schedule)));
+  const struct { const char *key; double v; } reals[] = {
+      {"lr", t->lr}, {"beta1", t->beta1}, {"beta2", t->beta2}, {"eps", t->eps},
+      {"weight_decay", t->weight_decay}, {"momentum", t->momentum}, {"dampening", t->dampening}};
+  for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); ++i)
+    if (!isnan(reals[i].v)) NAMED(reals[i].key, mlirFloatAttrDoubleGet(ctx, mlirF64TypeGet(ctx), reals[i].v));
+  const struct { const char *key; int64_t v; } ints[] = {
+      {"nesterov", t->nesterov}, {"warmup_steps", t->warmup_steps},
+      {"total_steps", t->total_steps}, {"micro_batches", t->micro_batches}};
+  for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); ++i)
+    if (ints[i].v >= 0) NAMED(ints[i].key, mlirIntegerAttrGet(mlirIntegerTypeGet(ctx, 64), ints[i].v));
+#undef NAMED
+  mlirOperationSetAttributeByName(mlirModuleGetOperation(module),
+                                  mlirStringRefCreateFromCString("moai.training"),
+                                  mlirDictionaryAttrGet(ctx, n, e));
 }
 
 moai_status_t moai_compile_module(MlirContext ctx,
@@ -54,8 +91,11 @@ moai_status_t moai_compile_module(MlirContext ctx,
   MOAI_LOG(options->log, MOAI_LOG_LEVEL_INFO, "importing %s", path);
   MOAI_RETURN_IF_ERROR(moai_onnx_import_file(ctx, path, &io,
                                              moai_allocator_system(), &module));
+  if (options->training) set_training_attr(module, options->training);
   moai_pipeline_options_t po = {
-      .pipeline = options->pipeline ? options->pipeline : MOAI_DEFAULT_PIPELINE,
+      .pipeline = options->pipeline    ? options->pipeline
+                  : options->training ? MOAI_TRAIN_PIPELINE
+                                      : MOAI_DEFAULT_PIPELINE,
       .print_ir_after_all = options->print_ir_after_all,
       .print_ir_before_all = options->print_ir_before_all,
       .verify_each = true,

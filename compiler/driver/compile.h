@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "base/log.h"
@@ -16,6 +17,20 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Training settings (moaicc --train): every field has an "unset" value
+ * (NULL, NaN, -1) that leaves the optimizer's default (docs/training.md). */
+typedef struct moai_training_options_t {
+  const char *optimizer;          /* "adamw" (default) or "sgd" */
+  double lr, beta1, beta2, eps, weight_decay, momentum, dampening;
+  int nesterov;                   /* -1, 0 or 1 */
+  const char *schedule;           /* "constant" (default) or "cosine" */
+  int64_t warmup_steps, total_steps;
+  int64_t micro_batches;          /* micro-batches per optimizer step */
+} moai_training_options_t;
+
+/* Everything unset. */
+moai_training_options_t moai_training_options_default(void);
 
 typedef struct moai_compile_options_t {
   const char *model_path;
@@ -30,6 +45,9 @@ typedef struct moai_compile_options_t {
   bool print_ir_after_all;
   bool print_ir_before_all;
   const moai_log_sink_t *log;      /* progress messages (may be NULL) */
+  /* Non-NULL: compile the training step (autodiff, optimizer) with these
+   * settings, through MOAI_TRAIN_PIPELINE unless `pipeline` is set. */
+  const moai_training_options_t *training;
 } moai_compile_options_t;
 
 /* Defaults: check external data, default pipeline. */

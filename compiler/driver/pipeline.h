@@ -16,6 +16,10 @@ extern "C" {
 /* The pipeline moaicc runs after import (inference and training alike, until
  * the backend passes arrive). */
 #define MOAI_DEFAULT_PIPELINE "builtin.module(moai-shape-infer,moai-simplify,moai-memory-plan)"
+/* The pipeline of a training plan (moaicc --train). */
+#define MOAI_TRAIN_PIPELINE                                                  \
+  "builtin.module(moai-shape-infer,moai-simplify,moai-autodiff,moai-simplify," \
+  "moai-optimizer,moai-simplify,moai-memory-plan)"
 
 typedef struct moai_pipeline_options_t {
   const char *pipeline;      /* textual, e.g. "builtin.module(moai-simplify)" */

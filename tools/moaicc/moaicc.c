@@ -57,9 +57,31 @@ static void usage(FILE *out) {
       "                           (shape-only models; weights are needed only when\n"
       "                           a plan's weight files are written)\n"
       "\n"
+      "training (moaicc MODEL.onnx --train -o PLAN_DIR; docs/training.md):\n"
+      "  --train                  compile the training step: the model's output is\n"
+      "                           the scalar loss; moai derives backward and the\n"
+      "                           optimizer update\n"
+      "  --optimizer=adamw|sgd    the optimizer (default adamw, as torch.optim)\n"
+      "  --lr=X                   learning rate (default 1e-3)\n"
+      "  --beta1=X --beta2=X      AdamW moment decays (default 0.9, 0.999)\n"
+      "  --eps=X                  AdamW epsilon (default 1e-8)\n"
+      "  --weight-decay=X         decoupled weight decay (AdamW, default 0.01) or\n"
+      "                           L2 penalty (SGD, default 0)\n"
+      "  --momentum=X             SGD momentum (default 0)\n"
+      "  --dampening=X            SGD dampening (default 0)\n"
+      "  --nesterov               SGD Nesterov momentum\n"
+      "  --lr-schedule=constant|cosine\n"
+      "                           cosine: linear warm-up over --warmup-steps, then\n"
+      "                           cosine decay to 0 at --total-steps\n"
+      "  --warmup-steps=N         warm-up steps of the cosine schedule (default 0)\n"
+      "  --total-steps=N          steps of the cosine schedule\n"
+      "  --micro-batches=K        gradient accumulation: each optimizer step runs K\n"
+      "                           micro-batches of the model's batch size (default 1)\n"
+      "\n"
       "pipeline:\n"
       "  --pass-pipeline=P        run pipeline P instead of the default\n"
       "                           '" MOAI_DEFAULT_PIPELINE "'\n"
+      "                           (with --train: '" MOAI_TRAIN_PIPELINE "')\n"
       "  --mlir-print-ir-after-all   print the module after every pass (stderr)\n"
       "  --mlir-print-ir-before-all  print the module before every pass (stderr)\n"
       "\n"
@@ -100,11 +122,40 @@ typedef struct args_t {
   bool have_trainable;
   moai_compile_options_t compile;
   moai_plan_options_t plan;
+  bool train;
+  moai_training_options_t training;
 } args_t;
+
+/* Parses a number option; prints the error and returns false when bad. */
+static bool parse_real(const char *flag, const char *value, double *out) {
+  char *end = NULL;
+  errno = 0;
+  double v = strtod(value, &end);
+  if (end == value || *end || errno || !(v == v)) {
+    fprintf(stderr, "moaicc: %s expects a number, got '%s'\n", flag, value);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+static bool parse_count(const char *flag, const char *value, int64_t *out) {
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(value, &end, 10);
+  if (end == value || *end || errno || v < 0) {
+    fprintf(stderr, "moaicc: %s expects a non-negative integer, got '%s'\n", flag, value);
+    return false;
+  }
+  *out = v;
+  return true;
+}
 
 /* Returns 0 to continue, or an exit code + 1. */
 static int parse_args(int argc, char **argv, args_t *a) {
   a->compile = moai_compile_options_default();
+  a->training = moai_training_options_default();
+  bool training_flag = false;
   for (int i = 1; i < argc; ++i) {
     char *arg = argv[i];
     const char *value = NULL;
@@ -138,6 +189,59 @@ static int parse_args(int argc, char **argv, args_t *a) {
       a->plan.target_cpu = value;
     } else if (TAKES_VALUE("--target-features")) {
       a->plan.target_features = value;
+    } else if (strcmp(arg, "--train") == 0) {
+      a->train = true;
+    } else if (TAKES_VALUE("--optimizer")) {
+      training_flag = true;
+      if (strcmp(value, "adamw") != 0 && strcmp(value, "sgd") != 0) {
+        fprintf(stderr, "moaicc: unknown --optimizer '%s' (adamw or sgd)\n", value);
+        return 3;
+      }
+      a->training.optimizer = value;
+    } else if (TAKES_VALUE("--lr-schedule")) {
+      training_flag = true;
+      if (strcmp(value, "constant") != 0 && strcmp(value, "cosine") != 0) {
+        fprintf(stderr, "moaicc: unknown --lr-schedule '%s' (constant or cosine)\n", value);
+        return 3;
+      }
+      a->training.schedule = value;
+    } else if (TAKES_VALUE("--lr")) {
+      training_flag = true;
+      if (!parse_real("--lr", value, &a->training.lr)) return 3;
+    } else if (TAKES_VALUE("--beta1")) {
+      training_flag = true;
+      if (!parse_real("--beta1", value, &a->training.beta1)) return 3;
+    } else if (TAKES_VALUE("--beta2")) {
+      training_flag = true;
+      if (!parse_real("--beta2", value, &a->training.beta2)) return 3;
+    } else if (TAKES_VALUE("--eps")) {
+      training_flag = true;
+      if (!parse_real("--eps", value, &a->training.eps)) return 3;
+    } else if (TAKES_VALUE("--weight-decay")) {
+      training_flag = true;
+      if (!parse_real("--weight-decay", value, &a->training.weight_decay)) return 3;
+    } else if (TAKES_VALUE("--momentum")) {
+      training_flag = true;
+      if (!parse_real("--momentum", value, &a->training.momentum)) return 3;
+    } else if (TAKES_VALUE("--dampening")) {
+      training_flag = true;
+      if (!parse_real("--dampening", value, &a->training.dampening)) return 3;
+    } else if (strcmp(arg, "--nesterov") == 0) {
+      training_flag = true;
+      a->training.nesterov = 1;
+    } else if (TAKES_VALUE("--warmup-steps")) {
+      training_flag = true;
+      if (!parse_count("--warmup-steps", value, &a->training.warmup_steps)) return 3;
+    } else if (TAKES_VALUE("--total-steps")) {
+      training_flag = true;
+      if (!parse_count("--total-steps", value, &a->training.total_steps)) return 3;
+    } else if (TAKES_VALUE("--micro-batches")) {
+      training_flag = true;
+      if (!parse_count("--micro-batches", value, &a->training.micro_batches)) return 3;
+      if (a->training.micro_batches < 1) {
+        fprintf(stderr, "moaicc: --micro-batches must be at least 1\n");
+        return 3;
+      }
     } else if (TAKES_VALUE("--pass-pipeline")) {
       a->compile.pipeline = value;
     } else if (strcmp(arg, "--no-check-external-data") == 0) {
@@ -161,6 +265,10 @@ static int parse_args(int argc, char **argv, args_t *a) {
       return 3;
     }
 #undef TAKES_VALUE
+  }
+  if (training_flag && !a->train) {
+    fprintf(stderr, "moaicc: optimizer options need --train\n");
+    return 3;
   }
   if (!a->model) {
     fprintf(stderr, "moaicc: no model given (usage: moaicc MODEL.onnx -o PLAN_DIR; see --help)\n");
@@ -211,6 +319,7 @@ int main(int argc, char **argv) {
   a.compile.frozen = a.frozen.items;
   a.compile.frozen_count = a.frozen.count;
   a.compile.log = &log;
+  a.compile.training = a.train ? &a.training : NULL;
   a.plan.log = &log;
 
   MlirContext ctx;
