@@ -82,6 +82,8 @@ moai_status_t moai_compile_module(MlirContext ctx,
   moai_onnx_import_options_t io = {
       .input_shapes = options->input_shapes,
       .input_shape_count = options->input_shape_count,
+      .dim_values = options->dim_values,
+      .dim_value_count = options->dim_value_count,
       .trainable = options->trainable,
       .trainable_count = options->trainable_count,
       .frozen = options->frozen,

@@ -36,6 +36,8 @@ typedef struct moai_compile_options_t {
   const char *model_path;
   const char *const *input_shapes; /* "name=2x16" */
   size_t input_shape_count;
+  const char *const *dim_values;   /* "batch=4": symbolic dims by name */
+  size_t dim_value_count;
   const char *const *trainable;    /* NULL: from the model */
   size_t trainable_count;
   const char *const *frozen;

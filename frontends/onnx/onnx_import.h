@@ -61,6 +61,11 @@ typedef struct moai_onnx_import_options_t {
    * "name=" is a scalar. Borrowed for the call. */
   const char *const *input_shapes;
   size_t input_shape_count;
+  /* "param=N" entries giving every symbolic dimension named `param` (the
+   * export's dynamic axis name, e.g. "batch") the size N, in every graph
+   * input that has it. An input shape entry for an input wins. Borrowed. */
+  const char *const *dim_values;
+  size_t dim_value_count;
   /* When non-NULL, exactly these initializers are trainable. */
   const char *const *trainable;
   size_t trainable_count;

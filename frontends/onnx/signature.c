@@ -2,6 +2,7 @@
  * by the options' input shapes where the model leaves them symbolic), graph
  * outputs become results. Names travel in `moai.name` argument and result
  * attributes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "mlir-c/BuiltinAttributes.h"
@@ -109,6 +110,25 @@ static moai_status_t parse_input_shapes(moai_onnx_importer_t *im,
   return moai_ok_status();
 }
 
+/* The size the options give symbolic dimension `param` ("batch=4"), or
+ * -1 in *out when none does. A malformed entry is an error. */
+static moai_status_t dim_value_for(moai_onnx_importer_t *im, const char *param,
+                                   int64_t *out) {
+  *out = -1;
+  size_t plen = strlen(param);
+  for (size_t k = 0; plen && k < im->options.dim_value_count; ++k) {
+    const char *e = im->options.dim_values[k];
+    const char *eq = strchr(e, '=');
+    char *end = NULL;
+    long long v = eq ? strtoll(eq + 1, &end, 10) : -1;
+    if (!eq || eq == e || !end || end == eq + 1 || *end || v < 1)
+      return MOAI_ONNX_ERROR(im, MOAI_INVALID_ARGUMENT,
+                             "dimension option '%s' is not NAME=N with N >= 1", e);
+    if ((size_t)(eq - e) == plen && memcmp(e, param, plen) == 0) *out = v;
+  }
+  return moai_ok_status();
+}
+
 static input_shape_t *find_shape(input_shapes_t *shapes, const char *name) {
   size_t len = strlen(name);
   for (size_t i = 0; i < shapes->count; ++i)
@@ -180,6 +200,14 @@ static moai_status_t input_type(moai_onnx_importer_t *im,
   int64_t *dims = im->scratch_dims.data;
   for (size_t i = 0; i < shape->n_dim; ++i) {
     const Onnx__TensorShapeProto__Dimension *d = shape->dim[i];
+    if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM) {
+      int64_t v = -1;
+      MOAI_RETURN_IF_ERROR(dim_value_for(im, moai_onnx_str(d->dim_param), &v));
+      if (v >= 0) {
+        dims[i] = v;
+        continue;
+      }
+    }
     if (d->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
         d->dim_value < 0) {
       const char *param =
@@ -189,9 +217,9 @@ static moai_status_t input_type(moai_onnx_importer_t *im,
       return MOAI_ONNX_ERROR(
           im, MOAI_INVALID_ARGUMENT,
           "graph input '%s' has a symbolic dimension %zu ('%s'); "
-          "fix its shape with an input shape option "
-          "(%s=D0xD1x...)",
-          name, i, param, name);
+          "fix it with a dimension option (%s=N) or its shape with an "
+          "input shape option (%s=D0xD1x...)",
+          name, i, param, param, name);
     }
     dims[i] = d->dim_value;
   }

@@ -49,6 +49,9 @@ static void usage(FILE *out) {
       "model:\n"
       "  --input-shape NAME=DIMS  fix the shape of a graph input with symbolic\n"
       "                           dimensions, e.g. input_ids=4x256 (repeatable)\n"
+      "  --dim NAME=N             give every symbolic dimension called NAME (an\n"
+      "                           export's dynamic axis, e.g. batch=4) the size N\n"
+      "                           (repeatable)\n"
       "  --trainable A,B,...      train exactly these initializers (default: the\n"
       "                           model's moai.trainable_parameters metadata, else\n"
       "                           every float initializer)\n"
@@ -118,7 +121,7 @@ typedef struct args_t {
   const char *output;
   emit_t emit;
   bool debuginfo, verbose;
-  list_t shapes, trainable, frozen;
+  list_t shapes, dims, trainable, frozen;
   bool have_trainable;
   moai_compile_options_t compile;
   moai_plan_options_t plan;
@@ -180,6 +183,8 @@ static int parse_args(int argc, char **argv, args_t *a) {
       }
     } else if (TAKES_VALUE("--input-shape")) {
       if (!list_push(&a->shapes, value)) return 2;
+    } else if (TAKES_VALUE("--dim")) {
+      if (!list_push(&a->dims, value)) return 2;
     } else if (TAKES_VALUE("--trainable")) {
       a->have_trainable = true;
       if (!list_push_csv(&a->trainable, (char *)value)) return 2;
@@ -314,6 +319,8 @@ int main(int argc, char **argv) {
   a.compile.model_path = a.model;
   a.compile.input_shapes = a.shapes.items;
   a.compile.input_shape_count = a.shapes.count;
+  a.compile.dim_values = a.dims.items;
+  a.compile.dim_value_count = a.dims.count;
   a.compile.trainable = a.have_trainable ? a.trainable.items : NULL;
   a.compile.trainable_count = a.trainable.count;
   a.compile.frozen = a.frozen.items;
@@ -376,6 +383,7 @@ int main(int argc, char **argv) {
   mlirContextDestroy(ctx);
   free(a.shapes.items);
   free(a.trainable.items);
+  free(a.dims.items);
   free(a.frozen.items);
   return rc;
 }
