@@ -164,6 +164,20 @@ bool moai_lower_value_used(MlirValue v);
 bool moai_lower_shape(moai_lower_op_t *o, MlirValue v, int32_t *out_rank,
                       int64_t *dims);
 
+/* ---- shared rule pieces (lower_ops.c) --------------------------------------- */
+
+/* Slice's starts/ends/axes/steps (operand entries 1..4, as Slice and
+ * slice_grad number them), which must be constants, normalised for a data
+ * tensor of `rank` dims into *out (runtime_params 0) and the per-axis
+ * element counts out_count[rank]. False after a diagnostic at the op. */
+bool moai_lower_slice_params(moai_lower_op_t *o, int32_t rank, const int64_t *dims,
+                             moai_attrs_slice_t *out, int64_t *out_count);
+
+/* ---- gradient rules (lower_grad_index.c) ------------------------------------ */
+
+bool moai_lower_rule_gather_grad(moai_lower_t *L, moai_lower_op_t *o);
+bool moai_lower_rule_slice_grad(moai_lower_t *L, moai_lower_op_t *o);
+
 #ifdef __cplusplus
 }
 #endif

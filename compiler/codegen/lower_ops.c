@@ -187,19 +187,13 @@ static bool slice_runtime(moai_lower_t *L, moai_lower_op_t *o, int32_t rank,
   return emit_runtime_form(L, o, &a, sizeof(a));
 }
 
-static bool rule_slice(moai_lower_t *L, moai_lower_op_t *o) {
-  int32_t rank, out_rank;
-  int64_t dims[MOAI_MAX_RANK], out_dims[MOAI_MAX_RANK];
+bool moai_lower_slice_params(moai_lower_op_t *o, int32_t rank, const int64_t *dims,
+                             moai_attrs_slice_t *out, int64_t *out_count) {
   int64_t starts[MOAI_MAX_RANK], ends[MOAI_MAX_RANK], axes[MOAI_MAX_RANK],
-      steps[MOAI_MAX_RANK], count[MOAI_MAX_RANK];
+      steps[MOAI_MAX_RANK];
   size_t ns, ne, na, nt;
   bool has_axes, has_steps;
   char err[160];
-  if (!tensor_of(o, moai_lower_operand(o, 0), &rank, dims) ||
-      !tensor_of(o, moai_lower_result(o, 0), &out_rank, out_dims))
-    return false;
-  for (int e = 1; e <= 4; ++e)
-    if (!moai_lower_operand_is_const(o, e)) return slice_runtime(L, o, rank, out_rank);
   if (!moai_lower_const_ints(o, 1, "starts", starts, MOAI_MAX_RANK, &ns, NULL) ||
       !moai_lower_const_ints(o, 2, "ends", ends, MOAI_MAX_RANK, &ne, NULL) ||
       !moai_lower_const_ints(o, 3, "axes", axes, MOAI_MAX_RANK, &na, &has_axes) ||
@@ -207,12 +201,24 @@ static bool rule_slice(moai_lower_t *L, moai_lower_op_t *o) {
     return false;
   if (ne != ns || (has_axes && na != ns) || (has_steps && nt != ns))
     return moai_lower_error(o, "starts, ends, axes and steps differ in length");
-  moai_attrs_slice_t a;
-  memset(&a, 0, sizeof(a));
+  memset(out, 0, sizeof(*out));
   if (!moai_norm_slice(rank, dims, ns, starts, ends, has_axes ? axes : NULL,
-                       has_steps ? steps : NULL, a.start, a.step, count, err,
-                       sizeof(err)))
+                       has_steps ? steps : NULL, out->start, out->step, out_count,
+                       err, sizeof(err)))
     return norm_failed(o, err);
+  return true;
+}
+
+static bool rule_slice(moai_lower_t *L, moai_lower_op_t *o) {
+  int32_t rank, out_rank;
+  int64_t dims[MOAI_MAX_RANK], out_dims[MOAI_MAX_RANK], count[MOAI_MAX_RANK];
+  if (!tensor_of(o, moai_lower_operand(o, 0), &rank, dims) ||
+      !tensor_of(o, moai_lower_result(o, 0), &out_rank, out_dims))
+    return false;
+  for (int e = 1; e <= 4; ++e)
+    if (!moai_lower_operand_is_const(o, e)) return slice_runtime(L, o, rank, out_rank);
+  moai_attrs_slice_t a;
+  if (!moai_lower_slice_params(o, rank, dims, &a, count)) return false;
   if (out_rank != rank || memcmp(count, out_dims, (size_t)rank * sizeof(int64_t)))
     return moai_lower_error(o, "internal error: the slice's element counts "
                                "disagree with its result type");
@@ -534,6 +540,11 @@ static const moai_lower_rule_t kRules[] = {
     {"global_average_pool", K(GLOBAL_AVERAGE_POOL), rule_plain},
     {"batch_normalization", K(BATCH_NORMALIZATION), rule_batch_norm},
     {"layer_normalization", K(LAYER_NORMALIZATION), rule_layer_norm},
+    {"gather_grad", K(GATHER_GRAD), moai_lower_rule_gather_grad},
+    {"slice_grad", K(SLICE_GRAD), moai_lower_rule_slice_grad},
+    {"softmax_grad", K(SOFTMAX_GRAD), rule_axis_of_input},
+    {"log_softmax_grad", K(LOG_SOFTMAX_GRAD), rule_axis_of_input},
+    {"softmax_cross_entropy_loss_grad", K(SCE_GRAD), rule_sce},
 };
 #undef K
 

@@ -588,6 +588,11 @@ static const si_rule_entry_t kRules[] = {
     {"split", si_rule_split},
     {"max", si_rule_variadic},
     {"min", si_rule_variadic},
+    {"gather_grad", si_rule_gather_grad},
+    {"slice_grad", si_rule_slice_grad},
+    {"softmax_grad", si_rule_softmax_grad},
+    {"log_softmax_grad", si_rule_softmax_grad},
+    {"softmax_cross_entropy_loss_grad", si_rule_sce_grad},
 };
 
 static si_rule_fn find_rule(const char *name) {

@@ -7,6 +7,7 @@
  *   rules_shape.c        Shape, Reshape, Squeeze, Transpose, Expand, ...
  *   rules_index.c        Gather, Concat, Slice, Split, Range
  *   rules_nn.c           MatMul, Gemm, Conv, pooling, reductions, norms
+ *   rules_grad_index.c   gradients of Gather, Slice, Softmax, cross-entropy
  *   tensor_const.c       constant operands as host tensors and back
  *   fold.c, fold_shape.c constant folding
  *   shape_infer.c        the pass: walk, fold, static check, function types
@@ -191,6 +192,13 @@ bool si_rule_layer_norm(si_op_t *si);
 bool si_rule_batch_norm(si_op_t *si);
 bool si_rule_trilu(si_op_t *si);
 bool si_rule_cumsum(si_op_t *si);
+
+/* rules_grad_index.c: gradients of Gather, Slice, Softmax, LogSoftmax and
+ * SoftmaxCrossEntropyLoss. */
+bool si_rule_gather_grad(si_op_t *si);
+bool si_rule_slice_grad(si_op_t *si);
+bool si_rule_softmax_grad(si_op_t *si);
+bool si_rule_sce_grad(si_op_t *si);
 
 /* ---- shared rule pieces ------------------------------------------------- */
 

@@ -59,4 +59,17 @@ static inline void moai_nn_fail_dtype(const moai_exec_t *ex, const moai_op_desc_
 /* Integer ceil division for non-negative a, positive b. */
 static inline int64_t moai_nn_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* A tensor viewed as [outer, c, inner] around `axis` (0 <= axis < rank; a
+ * scalar is [1, 1, 1]): the softmax family and its gradients (grad/). */
+typedef struct moai_nn_axis_view_t {
+  int64_t outer, c, inner;
+} moai_nn_axis_view_t;
+
+static inline moai_nn_axis_view_t moai_nn_axis_view(const moai_tensor_t *t, int64_t axis) {
+  moai_nn_axis_view_t s = {1, t->rank > 0 ? t->dims[axis] : 1, 1};
+  for (int64_t d = 0; d < axis; ++d) s.outer *= t->dims[d];
+  for (int64_t d = axis + 1; d < t->rank; ++d) s.inner *= t->dims[d];
+  return s;
+}
+
 #endif /* MOAI_KERNELS_NN_INTERNAL_H */

@@ -24,16 +24,7 @@
 
 enum { SM_CHUNK = 64 };
 
-typedef struct sm_shape_t {
-  int64_t outer, c, inner;
-} sm_shape_t;
-
-static sm_shape_t sm_shape(const moai_tensor_t *t, int64_t axis) {
-  sm_shape_t s = {1, t->rank > 0 ? t->dims[axis] : 1, 1};
-  for (int64_t d = 0; d < axis; ++d) s.outer *= t->dims[d];
-  for (int64_t d = axis + 1; d < t->rank; ++d) s.inner *= t->dims[d];
-  return s;
-}
+typedef moai_nn_axis_view_t sm_shape_t;
 
 /* ---- softmax / log_softmax ---- */
 
@@ -140,7 +131,7 @@ static void softmax_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith
                         sm_variant_t v, int log_out) {
   const moai_tensor_t *tx = moai_op_in(op, 0), *ty = moai_op_out(op, 0);
   const moai_attrs_axis_t *at = moai_op_attrs(op);
-  sm_shape_t s = sm_shape(tx, at->axis);
+  sm_shape_t s = moai_nn_axis_view(tx, at->axis);
   const void *x = moai_tensor_ptr(ex, tx);
   void *y = moai_tensor_ptr(ex, ty);
   switch (tx->dtype) { /* two dtypes: a table would be longer than this */
