@@ -94,10 +94,15 @@ moai_status_t moai_compile_module(MlirContext ctx,
   MOAI_RETURN_IF_ERROR(moai_onnx_import_file(ctx, path, &io,
                                              moai_allocator_system(), &module));
   if (options->training) set_training_attr(module, options->training);
+  if (options->gradients)
+    mlirOperationSetAttributeByName(mlirModuleGetOperation(module),
+                                    mlirStringRefCreateFromCString("moai.autodiff_inputs"),
+                                    mlirUnitAttrGet(ctx));
   moai_pipeline_options_t po = {
       .pipeline = options->pipeline    ? options->pipeline
-                  : options->training ? MOAI_TRAIN_PIPELINE
-                                      : MOAI_DEFAULT_PIPELINE,
+                  : options->training  ? MOAI_TRAIN_PIPELINE
+                  : options->gradients ? MOAI_GRADIENTS_PIPELINE
+                                       : MOAI_DEFAULT_PIPELINE,
       .print_ir_after_all = options->print_ir_after_all,
       .print_ir_before_all = options->print_ir_before_all,
       .verify_each = true,

@@ -50,6 +50,10 @@ typedef struct moai_compile_options_t {
   /* Non-NULL: compile the training step (autodiff, optimizer) with these
    * settings, through MOAI_TRAIN_PIPELINE unless `pipeline` is set. */
   const moai_training_options_t *training;
+  /* Compile forward + backward with no optimizer (MOAI_GRADIENTS_PIPELINE):
+   * the outputs are the loss, its weight and the gradients of every
+   * trainable weight and float graph input (gradient checking). */
+  bool gradients;
 } moai_compile_options_t;
 
 /* Defaults: check external data, default pipeline. */

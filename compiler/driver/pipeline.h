@@ -16,6 +16,10 @@ extern "C" {
 /* The pipeline moaicc runs after import (inference and training alike, until
  * the backend passes arrive). */
 #define MOAI_DEFAULT_PIPELINE "builtin.module(moai-shape-infer,moai-simplify,moai-memory-plan)"
+/* Forward + backward only (moaicc --gradients). */
+#define MOAI_GRADIENTS_PIPELINE                                              \
+  "builtin.module(moai-shape-infer,moai-simplify,moai-autodiff,moai-simplify," \
+  "moai-memory-plan)"
 /* The pipeline of a training plan (moaicc --train). */
 #define MOAI_TRAIN_PIPELINE                                                  \
   "builtin.module(moai-shape-infer,moai-simplify,moai-autodiff,moai-simplify," \

@@ -64,6 +64,10 @@ static void usage(FILE *out) {
       "  --train                  compile the training step: the model's output is\n"
       "                           the scalar loss; moai derives backward and the\n"
       "                           optimizer update\n"
+      "  --gradients              compile forward + backward only, no optimizer:\n"
+      "                           an inference plan whose outputs are the loss,\n"
+      "                           its weight and grad.<name> of every trainable\n"
+      "                           weight and float input (gradient checking)\n"
       "  --optimizer=adamw|sgd    the optimizer (default adamw, as torch.optim)\n"
       "  --lr=X                   learning rate (default 1e-3)\n"
       "  --beta1=X --beta2=X      AdamW moment decays (default 0.9, 0.999)\n"
@@ -194,6 +198,8 @@ static int parse_args(int argc, char **argv, args_t *a) {
       a->plan.target_cpu = value;
     } else if (TAKES_VALUE("--target-features")) {
       a->plan.target_features = value;
+    } else if (strcmp(arg, "--gradients") == 0) {
+      a->compile.gradients = true;
     } else if (strcmp(arg, "--train") == 0) {
       a->train = true;
     } else if (TAKES_VALUE("--optimizer")) {
@@ -270,6 +276,10 @@ static int parse_args(int argc, char **argv, args_t *a) {
       return 3;
     }
 #undef TAKES_VALUE
+  }
+  if (a->train && a->compile.gradients) {
+    fprintf(stderr, "moaicc: --gradients and --train exclude each other\n");
+    return 3;
   }
   if (training_flag && !a->train) {
     fprintf(stderr, "moaicc: optimizer options need --train\n");
