@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""Gradient tests of moai-autodiff, run through moaicc --gradients and moai-run.
+
+  fd.<case>       finite-difference check of one op's vector-Jacobian rule: a
+                  one-op ONNX model y = op(x, ...) with loss = sum(y * R)
+                  (R a fixed random tensor), in float64 where the kernels
+                  support it; the analytic gradient <g, v> along random
+                  directions v must equal (loss(x + h v) - loss(x - h v)) / 2h.
+  mistral_grads   the Mistral-style training export's gradients (divided by
+                  the loss weight) against PyTorch's (examples/mistral/ref/grad),
+                  within 1e-5 absolute.
+
+Usage: grad_check.py --moaicc BIN --moai-run BIN --workdir DIR CASE
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+F64 = TensorProto.DOUBLE
+F32 = TensorProto.FLOAT
+I64 = TensorProto.INT64
+
+
+def run(cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        sys.exit(f"FAILED: {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+class Case:
+    """A one-op model: float inputs (differentiated), int inputs, op node."""
+
+    def __init__(self, op, floats, ints=(), attrs=None, opset=17, out_shape=None,
+                 n_outputs=1, extra_nodes=(), extra_inits=(), loss_is_output=False,
+                 dtype=np.float64, rtol=1e-6):
+        self.op, self.floats, self.ints = op, floats, list(ints)
+        self.attrs, self.opset = attrs or {}, opset
+        self.n_outputs, self.extra_nodes, self.extra_inits = n_outputs, extra_nodes, extra_inits
+        self.loss_is_output, self.dtype, self.rtol = loss_is_output, dtype, rtol
+
+
+def rng_for(name):
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def build(name, c, workdir, rng):
+    elem = F64 if c.dtype == np.float64 else F32
+    inputs, feeds, names = [], {}, []
+    for i, (shape, lo, hi) in enumerate(c.floats):
+        n = f"x{i}"
+        names.append(n)
+        feeds[n] = rng.uniform(lo, hi, size=shape).astype(c.dtype)
+        inputs.append(helper.make_tensor_value_info(n, elem, list(shape)))
+    node_inputs = list(names)
+    inits = list(c.extra_inits)
+    for j, (value, position) in enumerate(c.ints):
+        n = f"i{j}"
+        arr = np.asarray(value)
+        if arr.dtype.kind == "f":
+            arr = arr.astype(c.dtype)
+        inits.append(numpy_helper.from_array(arr, n))
+        node_inputs.insert(position if position >= 0 else len(node_inputs), n)
+    outs = [f"y{k}" for k in range(c.n_outputs)]
+    nodes = list(c.extra_nodes) + [helper.make_node(c.op, node_inputs, outs, **c.attrs)]
+    if c.loss_is_output:
+        nodes.append(helper.make_node("Identity", [outs[0]], ["loss"]))
+    else:
+        # Shapes come from ONNX's own shape inference of the op.
+        probe = helper.make_graph(nodes, "probe", inputs,
+                                  [helper.make_tensor_value_info(outs[0], elem, None)], inits)
+        pm = helper.make_model(probe, opset_imports=[helper.make_opsetid("", c.opset)])
+        inferred = onnx.shape_inference.infer_shapes(pm, strict_mode=True)
+        shape = None
+        for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+            if vi.name == outs[0] and vi.type.tensor_type.HasField("shape"):
+                shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        if shape is None:
+            sys.exit(f"{name}: could not infer the output shape")
+        r = rng.uniform(-1.0, 1.0, size=shape).astype(c.dtype)
+        inits.append(numpy_helper.from_array(r, "R"))
+        nodes += [helper.make_node("Mul", [outs[0], "R"], ["yr"]),
+                  helper.make_node("ReduceSum", ["yr"], ["loss"], keepdims=0)]
+    graph = helper.make_graph(nodes, name, inputs,
+                              [helper.make_tensor_value_info("loss", elem, [])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", c.opset)])
+    path = os.path.join(workdir, "model.onnx")
+    onnx.save(model, path)
+    return path, feeds, names
+
+
+def run_plan(moai_run, plan, feeds, out_dir):
+    d = out_dir + ".in"
+    os.makedirs(d, exist_ok=True)
+    args = [moai_run, plan, "--quiet", "--threads", "2", "--output-dir", out_dir]
+    for n, v in feeds.items():
+        p = os.path.join(d, n + ".npy")
+        np.save(p, v)
+        args += ["--input", f"{n}={p}"]
+    run(args)
+    return {f[:-4]: np.load(os.path.join(out_dir, f)) for f in os.listdir(out_dir)}
+
+
+def fd_check(name, c, args):
+    work = os.path.join(args.workdir, name)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    rng = rng_for(name)
+    path, feeds, names = build(name, c, work, rng)
+    plan = os.path.join(work, "plan")
+    run([args.moaicc, path, "--gradients", "-o", plan])
+    out = run_plan(args.moai_run, plan, feeds, os.path.join(work, "out"))
+    w = float(out["loss_weight"])
+    grads = {n: out[f"grad.{n}"].astype(np.float64) / w for n in names}
+    h = 1e-6 if c.dtype == np.float64 else 1e-2
+    worst = 0.0
+    for k in range(3):
+        v = {n: rng.standard_normal(feeds[n].shape) for n in names}
+        analytic = sum(float((grads[n] * v[n]).sum()) for n in names)
+        plus = {n: (feeds[n] + h * v[n]).astype(c.dtype) for n in names}
+        minus = {n: (feeds[n] - h * v[n]).astype(c.dtype) for n in names}
+        lp = float(run_plan(args.moai_run, plan, plus, os.path.join(work, f"p{k}"))["loss"])
+        lm = float(run_plan(args.moai_run, plan, minus, os.path.join(work, f"m{k}"))["loss"])
+        numeric = (lp - lm) / (2 * h)
+        err = abs(analytic - numeric) / max(1.0, abs(numeric))
+        worst = max(worst, err)
+        if err > c.rtol:
+            sys.exit(f"{name}: direction {k}: analytic {analytic!r} vs finite difference "
+                     f"{numeric!r} (relative error {err:.3g} > {c.rtol})")
+    print(f"{name}: ok, worst relative error {worst:.3g} ({np.dtype(c.dtype).name})")
+
+
+def cases():
+    def t(shape, lo=-2.0, hi=2.0):
+        return (shape, lo, hi)
+
+    def positive(shape):
+        return (shape, 0.5, 2.0)
+
+    rng = np.random.default_rng(5)
+    labels = np.array([[1, 4, -100], [0, 2, 3]], np.int64)
+    cs = {
+        "add_broadcast": Case("Add", [t([2, 3, 4]), t([3, 1])]),
+        "sub_broadcast": Case("Sub", [t([4]), t([2, 3, 4])]),
+        "mul_broadcast": Case("Mul", [t([2, 1, 4]), t([3, 1])]),
+        "div": Case("Div", [t([2, 3]), positive([2, 3])]),
+        "pow_square": Case("Pow", [t([2, 3])], ints=[(np.array(2.0), 1)]),
+        "pow_cube": Case("Pow", [positive([2, 3])], ints=[(np.array(3.0), 1)]),
+        "pow_tensor": Case("Pow", [positive([2, 3]), t([3], -1.0, 1.0)]),
+        "sqrt": Case("Sqrt", [positive([2, 5])]),
+        "neg": Case("Neg", [t([3, 2])]),
+        "exp": Case("Exp", [t([3, 2], -1.0, 1.0)]),
+        "log": Case("Log", [positive([3, 2])]),
+        "sin": Case("Sin", [t([3, 2])]),
+        "cos": Case("Cos", [t([3, 2])]),
+        "sigmoid": Case("Sigmoid", [t([3, 4])]),
+        "tanh": Case("Tanh", [t([3, 4])]),
+        "erf": Case("Erf", [t([3, 4])]),
+        "relu": Case("Relu", [t([3, 4])]),
+        "leaky_relu": Case("LeakyRelu", [t([3, 4])], attrs={"alpha": 0.2}),
+        "abs": Case("Abs", [t([3, 4])]),
+        "clip": Case("Clip", [t([3, 4])], ints=[(np.array(-0.5), 1), (np.array(0.7), 2)]),
+        "max": Case("Max", [t([3, 4]), t([4])]),
+        "min": Case("Min", [t([3, 4]), t([3, 1])]),
+        "where": Case("Where", [t([2, 3]), t([3])],
+                      ints=[(np.array([[True, False, True], [False, False, True]]), 0)]),
+        "matmul_3d_2d": Case("MatMul", [t([2, 3, 4]), t([4, 5])]),
+        "matmul_batch_broadcast": Case("MatMul", [t([2, 1, 3, 4]), t([3, 4, 2])]),
+        "matmul_vector": Case("MatMul", [t([4]), t([2, 4, 3])]),
+        "matmul_matrix_vector": Case("MatMul", [t([3, 4]), t([4])]),
+        "gemm": Case("Gemm", [t([3, 4]), t([5, 4]), t([5])],
+                     attrs={"transB": 1, "alpha": 0.7, "beta": 1.3}),
+        "gemm_trans_a": Case("Gemm", [t([4, 3]), t([4, 5]), t([3, 1])], attrs={"transA": 1}),
+        "reduce_mean": Case("ReduceMean", [t([2, 3, 4])], ints=[(np.array([1, -1]), 1)],
+                            opset=18),
+        "reduce_sum_keep": Case("ReduceSum", [t([2, 3, 4])], ints=[(np.array([0]), 1)],
+                                attrs={"keepdims": 1}),
+        "reduce_max": Case("ReduceMax", [t([2, 3, 4])], attrs={"axes": [2], "keepdims": 0}),
+        "softmax": Case("Softmax", [t([2, 3, 5])], attrs={"axis": 1}),
+        "log_softmax": Case("LogSoftmax", [t([2, 5])]),
+        "sce_ignore_index": Case("SoftmaxCrossEntropyLoss", [t([2, 5, 3])],
+                                 ints=[(labels, 1)], attrs={"ignore_index": -100},
+                                 loss_is_output=True),
+        "sce_weights": Case("SoftmaxCrossEntropyLoss", [t([3, 4])],
+                            ints=[(np.array([1, 3, 0]), 1),
+                                  (np.array([0.5, 1.0, 2.0, 1.5]), 2)],
+                            loss_is_output=True),
+        "gather_embedding": Case("Gather", [t([6, 3])],
+                                 ints=[(np.array([[1, 4, 1], [5, 0, 1]]), 1)]),
+        "gather_axis1": Case("Gather", [t([2, 5])], ints=[(np.array([3, -1, 3]), 1)],
+                             attrs={"axis": 1}),
+        "expand": Case("Expand", [t([3, 1])], ints=[(np.array([2, 3, 4]), 1)]),
+        "reshape": Case("Reshape", [t([2, 3, 4])], ints=[(np.array([4, -1]), 1)]),
+        "transpose": Case("Transpose", [t([2, 3, 4])], attrs={"perm": [2, 0, 1]}),
+        "slice_negative_step": Case("Slice", [t([4, 6])],
+                                    ints=[(np.array([3, 5]), 1), (np.array([0, 0]), 2),
+                                          (np.array([0, 1]), 3), (np.array([-1, -2]), 4)]),
+        "concat": Case("Concat", [t([2, 3]), t([2, 1]), t([2, 2])], attrs={"axis": 1}),
+        "split": Case("Split", [t([2, 6])], ints=[(np.array([2, 4]), 1)], attrs={"axis": 1},
+                      n_outputs=2),
+        "unsqueeze": Case("Unsqueeze", [t([2, 3])], ints=[(np.array([0, 3]), 1)]),
+        "squeeze": Case("Squeeze", [t([2, 1, 3])], ints=[(np.array([1]), 1)]),
+        "flatten": Case("Flatten", [t([2, 3, 4])], attrs={"axis": 2}),
+        "cumsum_reverse": Case("CumSum", [t([3, 4])], ints=[(np.array(1), 1)],
+                               attrs={"reverse": 1}),
+        "trilu": Case("Trilu", [t([4, 4])], ints=[(np.array(1), 1)], attrs={"upper": 0}),
+        "conv": Case("Conv", [t([2, 3, 6, 6]), t([4, 3, 3, 3]), t([4])],
+                     attrs={"pads": [1, 1, 1, 1], "strides": [2, 1]}),
+        "conv_groups_dilation": Case("Conv", [t([1, 4, 7, 7]), t([4, 2, 2, 2])],
+                                     attrs={"group": 2, "dilations": [2, 2]}),
+        "max_pool": Case("MaxPool", [t([2, 2, 6, 6])],
+                         attrs={"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+        "average_pool": Case("AveragePool", [t([2, 2, 5, 5])],
+                             attrs={"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1}),
+        "global_average_pool": Case("GlobalAveragePool", [t([2, 3, 4, 4])]),
+        "batch_norm_training": Case(
+            "BatchNormalization", [t([4, 3, 2, 2]), t([3], 0.5, 1.5), t([3])],
+            ints=[(rng.uniform(-1, 1, 3), 3), (rng.uniform(0.5, 1, 3), 4)],
+            attrs={"training_mode": 1}, opset=15),
+        "layer_norm": Case("LayerNormalization", [t([2, 3, 5]), t([5], 0.5, 1.5), t([5])],
+                           attrs={"axis": -1}),
+        "gelu_exact": Case("Gelu", [t([3, 4])], opset=20),
+        "gelu_tanh": Case("Gelu", [t([3, 4])], opset=20, attrs={"approximate": "tanh"}),
+    }
+    return cs
+
+
+def mistral_grads(args):
+    work = os.path.join(args.workdir, "mistral_grads")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    ex = os.path.join(ROOT, "examples", "mistral")
+    plan = os.path.join(work, "plan")
+    run([args.moaicc, os.path.join(ex, "mistral_train.onnx"), "--gradients", "-o", plan])
+    feeds = {n: np.load(os.path.join(ex, "ref", n + ".npy"))
+             for n in ["input_ids", "attention_mask", "position_ids", "labels"]}
+    out = run_plan(args.moai_run, plan, feeds, os.path.join(work, "out"))
+    w = float(out["loss_weight"])
+    expected_w = float((feeds["labels"][:, 1:] != -100).sum())
+    if w != expected_w:
+        sys.exit(f"loss weight {w}, expected {expected_w} counted labels")
+    loss_ref = float(np.load(os.path.join(ex, "ref", "loss.npy")))
+    if abs(float(out["loss"]) - loss_ref) > 2e-5:
+        sys.exit(f"loss {float(out['loss'])} vs PyTorch {loss_ref}")
+    worst, count = 0.0, 0
+    for f in sorted(os.listdir(os.path.join(ex, "ref", "grad"))):
+        name = f[:-4]
+        ref = np.load(os.path.join(ex, "ref", "grad", f))
+        got = out[f"grad.{name}"] / w
+        err = float(np.abs(ref - got).max())
+        worst = max(worst, err)
+        count += 1
+        if err > 1e-5:
+            sys.exit(f"gradient of {name}: max abs error {err:.3g} > 1e-5")
+    if count != 21:
+        sys.exit(f"expected 21 parameter gradients in the reference, found {count}")
+    print(f"mistral_grads: {count} gradients, worst max abs error {worst:.3g} (bound 1e-5)")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--moaicc", required=True)
+    p.add_argument("--moai-run", required=True)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--list", action="store_true", help="print the case names")
+    p.add_argument("case", nargs="?")
+    args = p.parse_args()
+    cs = cases()
+    if args.list:
+        print(" ".join(["mistral_grads"] + [f"fd.{n}" for n in cs]))
+        return
+    if args.case == "mistral_grads":
+        mistral_grads(args)
+    elif args.case and args.case.startswith("fd.") and args.case[3:] in cs:
+        fd_check(args.case[3:], cs[args.case[3:]], args)
+    else:
+        sys.exit(f"unknown case {args.case!r}")
+
+
+if __name__ == "__main__":
+    main()
