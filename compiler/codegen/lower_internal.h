@@ -177,6 +177,25 @@ bool moai_lower_slice_params(moai_lower_op_t *o, int32_t rank, const int64_t *di
 
 bool moai_lower_rule_gather_grad(moai_lower_t *L, moai_lower_op_t *o);
 bool moai_lower_rule_slice_grad(moai_lower_t *L, moai_lower_op_t *o);
+/* ---- shared rule pieces (lower_ops.c) -------------------------------------- */
+
+/* The window attributes of conv, the pools and their gradients: kernel,
+ * explicit pads (auto_pad resolved), strides and dilations, for a forward
+ * input of dims in[rank] whose forward output has dims out[out_rank] (an
+ * error unless they agree). Kernel sizes come from kernel_shape or, when it
+ * is absent and w_dims (the conv weight's dims) is given, from w_dims[2..];
+ * ceil_mode is read when has_ceil. False after a diagnostic at the op. */
+bool moai_lower_window_attrs(moai_lower_op_t *o, int32_t rank, const int64_t *in,
+                             int32_t out_rank, const int64_t *out,
+                             const int64_t *w_dims, bool has_ceil,
+                             moai_attrs_window_t *a);
+
+/* ---- gradient rules (lower_grad_nn.c) --------------------------------------- */
+
+bool moai_lower_rule_conv_grad(moai_lower_t *L, moai_lower_op_t *o);
+bool moai_lower_rule_pool_grad(moai_lower_t *L, moai_lower_op_t *o);
+bool moai_lower_rule_batch_norm_grad(moai_lower_t *L, moai_lower_op_t *o);
+bool moai_lower_rule_layer_norm_grad(moai_lower_t *L, moai_lower_op_t *o);
 
 #ifdef __cplusplus
 }

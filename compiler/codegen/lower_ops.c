@@ -349,10 +349,10 @@ static bool rule_sce(moai_lower_t *L, moai_lower_op_t *o) {
 }
 
 /* Conv and pools: explicit pads, strides and dilations. */
-static bool window_attrs(moai_lower_op_t *o, bool is_conv, bool has_ceil,
-                         moai_attrs_window_t *a) {
-  int32_t rank, out_rank;
-  int64_t in[MOAI_MAX_RANK], out[MOAI_MAX_RANK], w[MOAI_MAX_RANK];
+bool moai_lower_window_attrs(moai_lower_op_t *o, int32_t rank, const int64_t *in,
+                             int32_t out_rank, const int64_t *out,
+                             const int64_t *w_dims, bool has_ceil,
+                             moai_attrs_window_t *a) {
   int64_t kernel[MOAI_MAX_RANK], strides[MOAI_MAX_RANK], dil[MOAI_MAX_RANK],
       pads[2 * MOAI_MAX_RANK], sizes[3];
   size_t nk, ns, nd, np;
@@ -361,9 +361,7 @@ static bool window_attrs(moai_lower_op_t *o, bool is_conv, bool has_ceil,
   MlirStringRef pad_text;
   moai_auto_pad_t mode;
   char err[192];
-  if (!tensor_of(o, moai_lower_operand(o, 0), &rank, in) ||
-      !tensor_of(o, moai_lower_result(o, 0), &out_rank, out) ||
-      !moai_lower_attr_ints(o, "kernel_shape", kernel, MOAI_MAX_RANK, &nk, &hk) ||
+  if (!moai_lower_attr_ints(o, "kernel_shape", kernel, MOAI_MAX_RANK, &nk, &hk) ||
       !moai_lower_attr_ints(o, "strides", strides, MOAI_MAX_RANK, &ns, &hs) ||
       !moai_lower_attr_ints(o, "dilations", dil, MOAI_MAX_RANK, &nd, &hd) ||
       !moai_lower_attr_ints(o, "pads", pads, 2 * MOAI_MAX_RANK, &np, &hp) ||
@@ -376,10 +374,8 @@ static bool window_attrs(moai_lower_op_t *o, bool is_conv, bool has_ceil,
   if (!moai_norm_auto_pad(pad_text.data, pad_text.length, &mode))
     return moai_lower_error(o, "unknown auto_pad '%.*s'", (int)pad_text.length,
                             pad_text.data);
-  if (is_conv && !hk) {
-    int32_t wr;
-    if (!tensor_of(o, moai_lower_operand(o, 1), &wr, w)) return false;
-    for (int i = 0; i < n; ++i) kernel[i] = w[2 + i];
+  if (w_dims && !hk) {
+    for (int i = 0; i < n; ++i) kernel[i] = w_dims[2 + i];
     nk = (size_t)n;
     hk = true;
   }
@@ -402,6 +398,19 @@ static bool window_attrs(moai_lower_op_t *o, bool is_conv, bool has_ceil,
   /* pads stay in ONNX's layout: begins of the n axes, then their ends
    * (pads[i], pads[n + i]). */
   return true;
+}
+
+/* The forward ops: x is operand 0, y result 0, conv's w operand 1. */
+static bool window_attrs(moai_lower_op_t *o, bool is_conv, bool has_ceil,
+                         moai_attrs_window_t *a) {
+  int32_t rank, out_rank, wr;
+  int64_t in[MOAI_MAX_RANK], out[MOAI_MAX_RANK], w[MOAI_MAX_RANK];
+  if (!tensor_of(o, moai_lower_operand(o, 0), &rank, in) ||
+      !tensor_of(o, moai_lower_result(o, 0), &out_rank, out) ||
+      (is_conv && !tensor_of(o, moai_lower_operand(o, 1), &wr, w)))
+    return false;
+  return moai_lower_window_attrs(o, rank, in, out_rank, out, is_conv ? w : NULL,
+                                 has_ceil, a);
 }
 
 static bool rule_conv(moai_lower_t *L, moai_lower_op_t *o) {
@@ -545,6 +554,12 @@ static const moai_lower_rule_t kRules[] = {
     {"softmax_grad", K(SOFTMAX_GRAD), rule_axis_of_input},
     {"log_softmax_grad", K(LOG_SOFTMAX_GRAD), rule_axis_of_input},
     {"softmax_cross_entropy_loss_grad", K(SCE_GRAD), rule_sce},
+    {"conv_grad_input", K(CONV_GRAD_INPUT), moai_lower_rule_conv_grad},
+    {"conv_grad_weight", K(CONV_GRAD_WEIGHT), moai_lower_rule_conv_grad},
+    {"max_pool_grad", K(MAX_POOL_GRAD), moai_lower_rule_pool_grad},
+    {"average_pool_grad", K(AVERAGE_POOL_GRAD), moai_lower_rule_pool_grad},
+    {"batch_normalization_grad", K(BATCH_NORM_GRAD), moai_lower_rule_batch_norm_grad},
+    {"layer_normalization_grad", K(LAYER_NORM_GRAD), moai_lower_rule_layer_norm_grad},
 };
 #undef K
 

@@ -7,8 +7,8 @@
 #include "mlir-c/BuiltinTypes.h"
 #include "shape_infer/shape_infer_internal.h"
 
-static bool need(si_op_t *si, int slot, const si_type_t *t,
-                 bool (*ok)(MlirType), const char *expected) {
+bool si_need(si_op_t *si, int slot, const si_type_t *t,
+             bool (*ok)(MlirType), const char *expected) {
   if (ok(t->elem)) return true;
   char s[64];
   return si_error(si, "operand '%s' must be %s, got %s",
@@ -16,8 +16,8 @@ static bool need(si_op_t *si, int slot, const si_type_t *t,
                   si_type_str(t->elem, s, sizeof(s)));
 }
 
-static bool need_rank(si_op_t *si, int slot, const si_type_t *t, int min,
-                      int max) {
+bool si_need_rank(si_op_t *si, int slot, const si_type_t *t, int min,
+                  int max) {
   int r = t->shape.rank;
   if (r == SI_UNRANKED || (r >= min && r <= max)) return true;
   if (min == max)
@@ -27,23 +27,14 @@ static bool need_rank(si_op_t *si, int slot, const si_type_t *t, int min,
                   si->def->operands[slot].name, min, r);
 }
 
-/* Two known dims that must agree. */
-static bool dims_agree(int64_t a, int64_t b) {
-  return a == SI_DYN || b == SI_DYN || a == b;
-}
-
-static int64_t dim_or_dyn(const si_shape_t *s, int i) {
-  return s->rank == SI_UNRANKED ? SI_DYN : s->dims[i];
-}
-
 bool si_rule_matmul(si_op_t *si) {
   si_type_t a, b;
   if (!si_in_type(si, 0, &a) || !si_in_type(si, 1, &b) ||
-      !need(si, 0, &a, si_is_numeric, "numeric") ||
-      !need(si, 1, &b, si_is_numeric, "numeric") ||
+      !si_need(si, 0, &a, si_is_numeric, "numeric") ||
+      !si_need(si, 1, &b, si_is_numeric, "numeric") ||
       !si_same_elem(si, a.elem, b.elem, "operands") ||
-      !need_rank(si, 0, &a, 1, SI_MAX_RANK) ||
-      !need_rank(si, 1, &b, 1, SI_MAX_RANK))
+      !si_need_rank(si, 0, &a, 1, SI_MAX_RANK) ||
+      !si_need_rank(si, 1, &b, 1, SI_MAX_RANK))
     return false;
   si_shape_t out;
   if (a.shape.rank == SI_UNRANKED || b.shape.rank == SI_UNRANKED) {
@@ -59,7 +50,7 @@ bool si_rule_matmul(si_op_t *si) {
   int64_t kb = rb > 1 ? sb->dims[rb - 2] : sb->dims[0];
   int64_t n = rb > 1 ? sb->dims[rb - 1] : 1;
   char x[256], y[256];
-  if (!dims_agree(ka, kb))
+  if (!si_dims_agree(ka, kb))
     return si_error(si, "inner dimensions differ: %s and %s",
                     si_shape_str(sa, x, sizeof(x)),
                     si_shape_str(sb, y, sizeof(y)));
@@ -80,26 +71,26 @@ bool si_rule_gemm(si_op_t *si) {
   int64_t ta, tb;
   double alpha, beta;
   if (!si_in_type(si, 0, &a) || !si_in_type(si, 1, &b) ||
-      !need(si, 0, &a, si_is_numeric, "numeric") ||
+      !si_need(si, 0, &a, si_is_numeric, "numeric") ||
       !si_same_elem(si, a.elem, b.elem, "operands") ||
-      !need_rank(si, 0, &a, 2, 2) || !need_rank(si, 1, &b, 2, 2) ||
+      !si_need_rank(si, 0, &a, 2, 2) || !si_need_rank(si, 1, &b, 2, 2) ||
       !si_attr_int(si, "transA", &ta, NULL) ||
       !si_attr_int(si, "transB", &tb, NULL) ||
       !si_attr_float(si, "alpha", &alpha) || !si_attr_float(si, "beta", &beta))
     return false;
-  int64_t m = dim_or_dyn(&a.shape, ta ? 1 : 0);
-  int64_t ka = dim_or_dyn(&a.shape, ta ? 0 : 1);
-  int64_t kb = dim_or_dyn(&b.shape, tb ? 1 : 0);
-  int64_t n = dim_or_dyn(&b.shape, tb ? 0 : 1);
+  int64_t m = si_dim_or_dyn(&a.shape, ta ? 1 : 0);
+  int64_t ka = si_dim_or_dyn(&a.shape, ta ? 0 : 1);
+  int64_t kb = si_dim_or_dyn(&b.shape, tb ? 1 : 0);
+  int64_t n = si_dim_or_dyn(&b.shape, tb ? 0 : 1);
   char x[256], y[256];
-  if (!dims_agree(ka, kb))
+  if (!si_dims_agree(ka, kb))
     return si_error(si, "inner dimensions differ: %s%s and %s%s",
                     si_shape_str(&a.shape, x, sizeof(x)), ta ? " (transA)" : "",
                     si_shape_str(&b.shape, y, sizeof(y)), tb ? " (transB)" : "");
   si_shape_t out = {.rank = 2, .dims = {m, n}};
   if (si_has(si, 2)) {
     if (!si_in_type(si, 2, &c) || !si_same_elem(si, a.elem, c.elem, "operands") ||
-        !need_rank(si, 2, &c, 0, 2))
+        !si_need_rank(si, 2, &c, 0, 2))
       return false;
     /* C broadcasts one way, to M x N. */
     for (int i = 0; c.shape.rank != SI_UNRANKED && i < c.shape.rank; ++i) {
@@ -117,26 +108,16 @@ bool si_rule_gemm(si_op_t *si) {
 
 /* ---- convolution and pooling --------------------------------------------- */
 
-typedef enum pad_mode_e { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID } pad_mode_t;
-
-typedef struct window_t {
-  int n; /* spatial rank */
-  int64_t kernel[SI_MAX_RANK], strides[SI_MAX_RANK], dilations[SI_MAX_RANK];
-  int64_t pads[2 * SI_MAX_RANK];
-  pad_mode_t mode;
-  bool ceil_mode;
-} window_t;
-
 /* Reads strides, dilations, pads and auto_pad for `n` spatial axes. */
-static bool read_window(si_op_t *si, window_t *w, bool has_ceil) {
+bool si_window_read(si_op_t *si, si_window_t *w, bool has_ceil) {
   int count;
   bool present;
   char mode[32];
   if (!si_attr_string(si, "auto_pad", mode, sizeof(mode))) return false;
-  if (strcmp(mode, "NOTSET") == 0) w->mode = PAD_NOTSET;
-  else if (strcmp(mode, "SAME_UPPER") == 0) w->mode = PAD_SAME_UPPER;
-  else if (strcmp(mode, "SAME_LOWER") == 0) w->mode = PAD_SAME_LOWER;
-  else if (strcmp(mode, "VALID") == 0) w->mode = PAD_VALID;
+  if (strcmp(mode, "NOTSET") == 0) w->mode = SI_PAD_NOTSET;
+  else if (strcmp(mode, "SAME_UPPER") == 0) w->mode = SI_PAD_SAME_UPPER;
+  else if (strcmp(mode, "SAME_LOWER") == 0) w->mode = SI_PAD_SAME_LOWER;
+  else if (strcmp(mode, "VALID") == 0) w->mode = SI_PAD_VALID;
   else return si_error(si, "unknown auto_pad '%s'", mode);
   static const char *const names[] = {"strides", "dilations"};
   int64_t *lists[] = {w->strides, w->dilations};
@@ -172,8 +153,8 @@ static bool read_window(si_op_t *si, window_t *w, bool has_ceil) {
 
 /* Output size of spatial axis i (ONNX convPoolShapeInference, including
  * the ceil_mode rule that drops a last window starting in the padding). */
-static bool window_dim(si_op_t *si, const window_t *w, int i, int64_t in,
-                       int64_t *out) {
+bool si_window_dim(si_op_t *si, const si_window_t *w, int i, int64_t in,
+                   int64_t *out) {
   int64_t k = w->kernel[i], s = w->strides[i], d = w->dilations[i];
   if (in == SI_DYN || k == SI_DYN) {
     *out = SI_DYN;
@@ -183,13 +164,13 @@ static bool window_dim(si_op_t *si, const window_t *w, int i, int64_t in,
     return si_error(si, "invalid kernel size %lld", (long long)k);
   int64_t ek = (k - 1) * d + 1;
   int64_t pb = w->pads[i], pe = w->pads[w->n + i];
-  if (w->mode == PAD_VALID) {
+  if (w->mode == SI_PAD_VALID) {
     pb = pe = 0;
-  } else if (w->mode != PAD_NOTSET) {
+  } else if (w->mode != SI_PAD_NOTSET) {
     int64_t target = in / s + (in % s != 0);
     int64_t total = (target - 1) * s + ek - in;
     if (total < 0) total = 0;
-    pb = w->mode == PAD_SAME_LOWER ? (total + 1) / 2 : total / 2;
+    pb = w->mode == SI_PAD_SAME_LOWER ? (total + 1) / 2 : total / 2;
     pe = total - pb;
   }
   int64_t eff = in + pb + pe;
@@ -207,10 +188,10 @@ bool si_rule_conv(si_op_t *si) {
   si_type_t x, wt, b;
   int64_t group;
   if (!si_in_type(si, 0, &x) || !si_in_type(si, 1, &wt) ||
-      !need(si, 0, &x, si_is_float, "a float tensor") ||
+      !si_need(si, 0, &x, si_is_float, "a float tensor") ||
       !si_same_elem(si, x.elem, wt.elem, "'x' and 'w'") ||
-      !need_rank(si, 0, &x, 3, SI_MAX_RANK) ||
-      !need_rank(si, 1, &wt, 3, SI_MAX_RANK) ||
+      !si_need_rank(si, 0, &x, 3, SI_MAX_RANK) ||
+      !si_need_rank(si, 1, &wt, 3, SI_MAX_RANK) ||
       !si_attr_int(si, "group", &group, NULL))
     return false;
   int r = x.shape.rank != SI_UNRANKED ? x.shape.rank : wt.shape.rank;
@@ -225,10 +206,10 @@ bool si_rule_conv(si_op_t *si) {
     return si_error(si, "'x' has rank %d but 'w' has rank %d", x.shape.rank,
                     wt.shape.rank);
   if (group < 1) return si_error(si, "group must be positive");
-  window_t w = {.n = r - 2};
+  si_window_t w = {.n = r - 2};
   int count;
   bool has_kernel;
-  if (!read_window(si, &w, false) ||
+  if (!si_window_read(si, &w, false) ||
       !si_attr_ints(si, "kernel_shape", w.kernel, SI_MAX_RANK, &count,
                     &has_kernel))
     return false;
@@ -236,13 +217,13 @@ bool si_rule_conv(si_op_t *si) {
     return si_error(si, "'kernel_shape' has %d values for %d spatial axes",
                     count, w.n);
   for (int i = 0; i < w.n; ++i) {
-    int64_t wd = dim_or_dyn(&wt.shape, 2 + i);
-    if (has_kernel && !dims_agree(w.kernel[i], wd))
+    int64_t wd = si_dim_or_dyn(&wt.shape, 2 + i);
+    if (has_kernel && !si_dims_agree(w.kernel[i], wd))
       return si_error(si, "kernel_shape disagrees with the weight's shape");
     if (!has_kernel) w.kernel[i] = wd;
   }
-  int64_t c = dim_or_dyn(&x.shape, 1), wc = dim_or_dyn(&wt.shape, 1);
-  int64_t m = dim_or_dyn(&wt.shape, 0);
+  int64_t c = si_dim_or_dyn(&x.shape, 1), wc = si_dim_or_dyn(&wt.shape, 1);
+  int64_t m = si_dim_or_dyn(&wt.shape, 0);
   if (c != SI_DYN && wc != SI_DYN && wc * group != c)
     return si_error(si, "'x' has %lld channels but 'w' expects %lld x group "
                     "%lld", (long long)c, (long long)wc, (long long)group);
@@ -252,17 +233,17 @@ bool si_rule_conv(si_op_t *si) {
   if (si_has(si, 2)) {
     if (!si_in_type(si, 2, &b) || !si_same_elem(si, x.elem, b.elem,
                                                 "'x' and 'b'") ||
-        !need_rank(si, 2, &b, 1, 1))
+        !si_need_rank(si, 2, &b, 1, 1))
       return false;
-    if (!dims_agree(dim_or_dyn(&b.shape, 0), m))
+    if (!si_dims_agree(si_dim_or_dyn(&b.shape, 0), m))
       return si_error(si, "bias has %lld values for %lld output channels",
                       (long long)b.shape.dims[0], (long long)m);
   }
   out.rank = r;
-  out.dims[0] = dim_or_dyn(&x.shape, 0);
+  out.dims[0] = si_dim_or_dyn(&x.shape, 0);
   out.dims[1] = m;
   for (int i = 0; i < w.n; ++i)
-    if (!window_dim(si, &w, i, dim_or_dyn(&x.shape, 2 + i), &out.dims[2 + i]))
+    if (!si_window_dim(si, &w, i, si_dim_or_dyn(&x.shape, 2 + i), &out.dims[2 + i]))
       return false;
   si_set_result(si, 0, 0, x.elem, &out);
   return true;
@@ -272,10 +253,10 @@ bool si_rule_pool(si_op_t *si) {
   si_type_t x;
   bool is_max = strcmp(si->def->name, "max_pool") == 0;
   if (!si_in_type(si, 0, &x) ||
-      !need(si, 0, &x, is_max ? si_is_numeric : si_is_float,
+      !si_need(si, 0, &x, is_max ? si_is_numeric : si_is_float,
             is_max ? "numeric" : "a float tensor"))
     return false;
-  window_t w;
+  si_window_t w;
   int count;
   if (!si_attr_ints(si, "kernel_shape", w.kernel, SI_MAX_RANK - 2, &count,
                     NULL))
@@ -285,12 +266,12 @@ bool si_rule_pool(si_op_t *si) {
   if (x.shape.rank != SI_UNRANKED && x.shape.rank != count + 2)
     return si_error(si, "'kernel_shape' has %d values but 'x' has rank %d",
                     count, x.shape.rank);
-  if (!read_window(si, &w, true)) return false;
+  if (!si_window_read(si, &w, true)) return false;
   si_shape_t out = {.rank = count + 2};
-  out.dims[0] = dim_or_dyn(&x.shape, 0);
-  out.dims[1] = dim_or_dyn(&x.shape, 1);
+  out.dims[0] = si_dim_or_dyn(&x.shape, 0);
+  out.dims[1] = si_dim_or_dyn(&x.shape, 1);
   for (int i = 0; i < w.n; ++i)
-    if (!window_dim(si, &w, i, dim_or_dyn(&x.shape, 2 + i), &out.dims[2 + i]))
+    if (!si_window_dim(si, &w, i, si_dim_or_dyn(&x.shape, 2 + i), &out.dims[2 + i]))
       return false;
   si_set_result(si, 0, 0, x.elem, &out);
   if (is_max) si_set_result(si, 1, 0, mlirIntegerTypeGet(si->ctx, 64), &out);
@@ -299,8 +280,8 @@ bool si_rule_pool(si_op_t *si) {
 
 bool si_rule_global_pool(si_op_t *si) {
   si_type_t x;
-  if (!si_in_type(si, 0, &x) || !need(si, 0, &x, si_is_float, "a float tensor") ||
-      !need_rank(si, 0, &x, 2, SI_MAX_RANK))
+  if (!si_in_type(si, 0, &x) || !si_need(si, 0, &x, si_is_float, "a float tensor") ||
+      !si_need_rank(si, 0, &x, 2, SI_MAX_RANK))
     return false;
   si_shape_t out = x.shape;
   for (int i = 2; i < out.rank; ++i) out.dims[i] = 1;
@@ -346,7 +327,7 @@ bool si_rule_reduce(si_op_t *si) {
   int64_t keepdims;
   bool is_max = strcmp(si->def->name, "reduce_max") == 0;
   if (!si_in_type(si, 0, &x) ||
-      !need(si, 0, &x, is_max ? numeric_or_bool : si_is_numeric, "numeric") ||
+      !si_need(si, 0, &x, is_max ? numeric_or_bool : si_is_numeric, "numeric") ||
       !si_attr_int(si, "keepdims", &keepdims, NULL))
     return false;
   si_shape_t out;
@@ -384,7 +365,7 @@ bool si_rule_softmax(si_op_t *si) {
   si_type_t x;
   int64_t axis;
   int a;
-  if (!si_in_type(si, 0, &x) || !need(si, 0, &x, si_is_float, "a float tensor") ||
+  if (!si_in_type(si, 0, &x) || !si_need(si, 0, &x, si_is_float, "a float tensor") ||
       !si_attr_int(si, "axis", &axis, NULL))
     return false;
   if (x.shape.rank != SI_UNRANKED && !si_axis(si, axis, x.shape.rank, &a))
@@ -397,9 +378,9 @@ bool si_rule_sce_loss(si_op_t *si) {
   si_type_t s, l, w;
   char reduction[32];
   if (!si_in_type(si, 0, &s) || !si_in_type(si, 1, &l) ||
-      !need(si, 0, &s, si_is_float, "a float tensor") ||
-      !need(si, 1, &l, si_is_index_type, "int32 or int64") ||
-      !need_rank(si, 0, &s, 2, SI_MAX_RANK) ||
+      !si_need(si, 0, &s, si_is_float, "a float tensor") ||
+      !si_need(si, 1, &l, si_is_index_type, "int32 or int64") ||
+      !si_need_rank(si, 0, &s, 2, SI_MAX_RANK) ||
       !si_attr_string(si, "reduction", reduction, sizeof(reduction)))
     return false;
   bool none = strcmp(reduction, "none") == 0;
@@ -411,16 +392,16 @@ bool si_rule_sce_loss(si_op_t *si) {
       return si_error(si, "'labels' must have rank %d (scores rank minus 1), "
                       "got %d", ss->rank - 1, ls->rank);
     for (int i = 0; i < ls->rank; ++i)
-      if (!dims_agree(ls->dims[i], ss->dims[i == 0 ? 0 : i + 1]))
+      if (!si_dims_agree(ls->dims[i], ss->dims[i == 0 ? 0 : i + 1]))
         return si_error(si, "'labels' dimension %d (%lld) does not match "
                         "'scores'", i, (long long)ls->dims[i]);
   }
   if (si_has(si, 2)) {
     if (!si_in_type(si, 2, &w) ||
         !si_same_elem(si, s.elem, w.elem, "'scores' and 'weights'") ||
-        !need_rank(si, 2, &w, 1, 1))
+        !si_need_rank(si, 2, &w, 1, 1))
       return false;
-    if (!dims_agree(dim_or_dyn(&w.shape, 0), dim_or_dyn(ss, 1)))
+    if (!si_dims_agree(si_dim_or_dyn(&w.shape, 0), si_dim_or_dyn(ss, 1)))
       return si_error(si, "'weights' must have one value per class");
   }
   si_shape_t out = {.rank = 0};
@@ -442,7 +423,7 @@ bool si_rule_layer_norm(si_op_t *si) {
   int64_t axis, stash;
   double eps;
   if (!si_in_type(si, 0, &x) || !si_in_type(si, 1, &scale) ||
-      !need(si, 0, &x, si_is_float, "a float tensor") ||
+      !si_need(si, 0, &x, si_is_float, "a float tensor") ||
       !si_same_elem(si, x.elem, scale.elem, "'x' and 'scale'") ||
       !si_attr_int(si, "axis", &axis, NULL) ||
       !si_attr_int(si, "stash_type", &stash, NULL) ||
@@ -469,16 +450,16 @@ bool si_rule_layer_norm(si_op_t *si) {
 
 bool si_rule_batch_norm(si_op_t *si) {
   si_type_t x, p[4];
-  if (!si_in_type(si, 0, &x) || !need(si, 0, &x, si_is_float, "a float tensor") ||
-      !need_rank(si, 0, &x, 2, SI_MAX_RANK))
+  if (!si_in_type(si, 0, &x) || !si_need(si, 0, &x, si_is_float, "a float tensor") ||
+      !si_need_rank(si, 0, &x, 2, SI_MAX_RANK))
     return false;
-  int64_t c = dim_or_dyn(&x.shape, 1);
+  int64_t c = si_dim_or_dyn(&x.shape, 1);
   for (int k = 0; k < 4; ++k) {
     if (!si_in_type(si, k + 1, &p[k]) ||
-        !need(si, k + 1, &p[k], si_is_float, "a float tensor") ||
-        !need_rank(si, k + 1, &p[k], 1, 1))
+        !si_need(si, k + 1, &p[k], si_is_float, "a float tensor") ||
+        !si_need_rank(si, k + 1, &p[k], 1, 1))
       return false;
-    if (!dims_agree(dim_or_dyn(&p[k].shape, 0), c))
+    if (!si_dims_agree(si_dim_or_dyn(&p[k].shape, 0), c))
       return si_error(si, "operand '%s' must have one value per channel (%lld)",
                       si->def->operands[k + 1].name, (long long)c);
   }
@@ -491,10 +472,10 @@ bool si_rule_batch_norm(si_op_t *si) {
 
 bool si_rule_trilu(si_op_t *si) {
   si_type_t x, k;
-  if (!si_in_type(si, 0, &x) || !need_rank(si, 0, &x, 2, SI_MAX_RANK))
+  if (!si_in_type(si, 0, &x) || !si_need_rank(si, 0, &x, 2, SI_MAX_RANK))
     return false;
   if (si_has(si, 1)) {
-    if (!si_in_type(si, 1, &k) || !need(si, 1, &k, si_is_i64, "int64"))
+    if (!si_in_type(si, 1, &k) || !si_need(si, 1, &k, si_is_i64, "int64"))
       return false;
     int64_t n = si_shape_numel(&k.shape);
     if (n != SI_DYN && n != 1)
@@ -507,9 +488,9 @@ bool si_rule_trilu(si_op_t *si) {
 bool si_rule_cumsum(si_op_t *si) {
   si_type_t x, a;
   if (!si_in_type(si, 0, &x) || !si_in_type(si, 1, &a) ||
-      !need(si, 0, &x, si_is_numeric, "numeric") ||
-      !need(si, 1, &a, si_is_index_type, "int32 or int64") ||
-      !need_rank(si, 1, &a, 0, 1))
+      !si_need(si, 0, &x, si_is_numeric, "numeric") ||
+      !si_need(si, 1, &a, si_is_index_type, "int32 or int64") ||
+      !si_need_rank(si, 1, &a, 0, 1))
     return false;
   int64_t axis, n;
   int norm;

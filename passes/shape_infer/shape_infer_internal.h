@@ -8,6 +8,7 @@
  *   rules_index.c        Gather, Concat, Slice, Split, Range
  *   rules_nn.c           MatMul, Gemm, Conv, pooling, reductions, norms
  *   rules_grad_index.c   gradients of Gather, Slice, Softmax, cross-entropy
+ *   rules_grad_nn.c      gradients of Conv, pooling and the norms
  *   tensor_const.c       constant operands as host tensors and back
  *   fold.c, fold_shape.c constant folding
  *   shape_infer.c        the pass: walk, fold, static check, function types
@@ -199,8 +200,53 @@ bool si_rule_gather_grad(si_op_t *si);
 bool si_rule_slice_grad(si_op_t *si);
 bool si_rule_softmax_grad(si_op_t *si);
 bool si_rule_sce_grad(si_op_t *si);
+bool si_rule_conv_grad(si_op_t *si); /* conv_grad_input, conv_grad_weight */
+bool si_rule_max_pool_grad(si_op_t *si);
+bool si_rule_average_pool_grad(si_op_t *si);
+bool si_rule_batch_norm_grad(si_op_t *si);
+bool si_rule_layer_norm_grad(si_op_t *si);
 
 /* ---- shared rule pieces ------------------------------------------------- */
+
+/* Requires operand slot `slot` (type t) to satisfy ok(); false with
+ * "operand 'x' must be <expected>, got ..." otherwise. */
+bool si_need(si_op_t *si, int slot, const si_type_t *t, bool (*ok)(MlirType),
+             const char *expected);
+/* Requires its rank (when known) to lie in [min, max]. */
+bool si_need_rank(si_op_t *si, int slot, const si_type_t *t, int min, int max);
+
+/* Two dims that must agree unless one is unknown. */
+static inline bool si_dims_agree(int64_t a, int64_t b) {
+  return a == SI_DYN || b == SI_DYN || a == b;
+}
+/* Dim i of s, or SI_DYN when s is unranked. */
+static inline int64_t si_dim_or_dyn(const si_shape_t *s, int i) {
+  return s->rank == SI_UNRANKED ? SI_DYN : s->dims[i];
+}
+
+/* Conv and pooling windows (rules_nn.c): n spatial axes with kernel sizes
+ * (set by the caller), strides, dilations, pads and auto_pad. */
+typedef enum si_pad_mode_e {
+  SI_PAD_NOTSET,
+  SI_PAD_SAME_UPPER,
+  SI_PAD_SAME_LOWER,
+  SI_PAD_VALID
+} si_pad_mode_t;
+
+typedef struct si_window_t {
+  int n; /* spatial rank */
+  int64_t kernel[SI_MAX_RANK], strides[SI_MAX_RANK], dilations[SI_MAX_RANK];
+  int64_t pads[2 * SI_MAX_RANK];
+  si_pad_mode_t mode;
+  bool ceil_mode;
+} si_window_t;
+
+/* Reads strides, dilations, pads, auto_pad (and ceil_mode) for w->n axes. */
+bool si_window_read(si_op_t *si, si_window_t *w, bool has_ceil);
+/* Output size of spatial axis i for input size `in` (ONNX
+ * convPoolShapeInference; SI_DYN when in or the kernel is unknown). */
+bool si_window_dim(si_op_t *si, const si_window_t *w, int i, int64_t in,
+                   int64_t *out);
 
 /* Normalised, checked axes of Squeeze/Unsqueeze/Reduce: `n` values from
  * `axes` against `rank`; marks them in `mask` (SI_MAX_RANK bools). False on

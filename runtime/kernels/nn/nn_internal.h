@@ -72,4 +72,20 @@ static inline moai_nn_axis_view_t moai_nn_axis_view(const moai_tensor_t *t, int6
   return s;
 }
 
+/* Element offset in t (numpy-broadcast against x, right-aligned) of x's
+ * element at flat index e (layer_normalization's scale and bias, and their
+ * gradients). */
+static inline int64_t moai_nn_bcast_offset(const moai_tensor_t *t, const moai_tensor_t *x,
+                                           int64_t e) {
+  int64_t off = 0, stride = 1;
+  for (int32_t d = x->rank - 1, td = t->rank - 1; d >= 0; --d, --td) {
+    int64_t idx = e % x->dims[d];
+    e /= x->dims[d];
+    if (td < 0) break;
+    if (t->dims[td] != 1) off += idx * stride;
+    stride *= t->dims[td];
+  }
+  return off;
+}
+
 #endif /* MOAI_KERNELS_NN_INTERNAL_H */

@@ -197,20 +197,6 @@ typedef struct ln_problem_t {
   double eps;
 } ln_problem_t;
 
-/* Element offset in t (numpy-broadcast against x, right-aligned) of x's
- * element at flat index e. */
-static int64_t ln_bcast_offset(const moai_tensor_t *t, const moai_tensor_t *x, int64_t e) {
-  int64_t off = 0, stride = 1;
-  for (int32_t d = x->rank - 1, td = t->rank - 1; d >= 0; --d, --td) {
-    int64_t idx = e % x->dims[d];
-    e /= x->dims[d];
-    if (td < 0) break;
-    if (t->dims[td] != 1) off += idx * stride;
-    stride *= t->dims[td];
-  }
-  return off;
-}
-
 /* Whether t's offset of x's element (row, col) is just col: t's dims equal
  * x's trailing dims from `axis` on (leading 1s allowed). */
 static int ln_rowwise(const moai_tensor_t *t, const moai_tensor_t *x, int64_t axis) {
@@ -242,8 +228,8 @@ static int ln_rowwise(const moai_tensor_t *t, const moai_tensor_t *x, int64_t ax
       for (int64_t j = 0; j < p->cols; ++j) {                                    \
         int64_t e = r * p->cols + j;                                             \
         double y = ((double)X[e] - mean) * inv *                                 \
-                   (double)S[ln_bcast_offset(p->tscale, p->tx, e)];              \
-        if (B) y += (double)B[ln_bcast_offset(p->tb, p->tx, e)];                 \
+                   (double)S[moai_nn_bcast_offset(p->tscale, p->tx, e)];         \
+        if (B) y += (double)B[moai_nn_bcast_offset(p->tb, p->tx, e)];            \
         Y[e] = (T)y;                                                             \
       }                                                                          \
       if (p->mean) norm_store(p->mean, p->mean_dtype, r, mean);                  \
@@ -288,8 +274,8 @@ LN_REF(ln_ref_f64, double)
       } else {                                                                   \
         for (int64_t j = 0; j < p->cols; ++j) {                                  \
           int64_t e = r * p->cols + j;                                           \
-          T y = (xr[j] - m) * k * S[ln_bcast_offset(p->tscale, p->tx, e)];       \
-          yr[j] = B ? y + B[ln_bcast_offset(p->tb, p->tx, e)] : y;               \
+          T y = (xr[j] - m) * k * S[moai_nn_bcast_offset(p->tscale, p->tx, e)];  \
+          yr[j] = B ? y + B[moai_nn_bcast_offset(p->tb, p->tx, e)] : y;          \
         }                                                                        \
       }                                                                          \
       if (p->mean) norm_store(p->mean, p->mean_dtype, r, mean);                  \

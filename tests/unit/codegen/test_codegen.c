@@ -229,6 +229,78 @@ static void test_window_and_reduce(void) {
   mlirModuleDestroy(m);
 }
 
+/* The gradient ops of conv, pools and layer norm reuse the forward rules'
+ * normalisation: auto_pad resolved against `shape` (conv_grad_input,
+ * average_pool_grad) or x (conv_grad_weight), kernel sizes from the weight
+ * or `shape`, ceil_mode and count_include_pad, negative axes. */
+static void test_grad_nn(void) {
+  MlirModule m = parse_main(
+      "%x: tensor<1x1x6x5xf32> {moai.name = \"x\", moai.offset = 0 : i64},"
+      " %g: tensor<1x1x3x3xf32> {moai.name = \"g\", moai.offset = 128 : i64}",
+      "tensor<1x1x6x5xf32>, tensor<1x1x3x3xf32>, tensor<1x1x6x5xf32>, tensor<5xf32>",
+      "%w = \"moai.weight\"() {name = \"w\", storage = \"absent\", trainable = 0 : i64} : () -> tensor<1x1x3x3xf32>\n"
+      "%s = \"moai.weight\"() {name = \"s\", storage = \"absent\", trainable = 0 : i64} : () -> tensor<5xf32>\n"
+      "%dx = \"moai.conv_grad_input\"(%g, %w) {auto_pad = \"SAME_UPPER\", group = 1 : i64,"
+      " strides = array<i64: 2, 2>, shape = array<i64: 1, 1, 6, 5>, moai.offsets = array<i64: 256>}"
+      " : (tensor<1x1x3x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x1x6x5xf32>\n"
+      "%dw = \"moai.conv_grad_weight\"(%x, %g) {auto_pad = \"SAME_UPPER\", group = 1 : i64,"
+      " strides = array<i64: 2, 2>, shape = array<i64: 1, 1, 3, 3>, moai.offsets = array<i64: 384>}"
+      " : (tensor<1x1x6x5xf32>, tensor<1x1x3x3xf32>) -> tensor<1x1x3x3xf32>\n"
+      "%dp = \"moai.average_pool_grad\"(%g) {auto_pad = \"NOTSET\", ceil_mode = 1 : i64,"
+      " count_include_pad = 1 : i64, kernel_shape = array<i64: 2, 2>, strides = array<i64: 2, 2>,"
+      " shape = array<i64: 1, 1, 6, 5>, moai.offsets = array<i64: 448>}"
+      " : (tensor<1x1x3x3xf32>) -> tensor<1x1x6x5xf32>\n"
+      "%ln:3 = \"moai.layer_normalization_grad\"(%x, %s, %x) {axis = -1 : i64, epsilon = 1.0e-03 : f32,"
+      " moai.offsets = array<i64: 576, 704, 768>}"
+      " : (tensor<1x1x6x5xf32>, tensor<5xf32>, tensor<1x1x6x5xf32>) -> (tensor<1x1x6x5xf32>, tensor<5xf32>, tensor<5xf32>)\n"
+      "return %dx, %dw, %dp, %ln#1 : tensor<1x1x6x5xf32>, tensor<1x1x3x3xf32>, tensor<1x1x6x5xf32>, tensor<5xf32>");
+  CU_ASSERT_FATAL(!mlirModuleIsNull(m));
+  moai_device_program_t *p = NULL;
+  moai_status_t s = lower(m, &p);
+  if (s) fprintf(stderr, "%s\n", moai_status_message(s));
+  CU_ASSERT_PTR_NULL_FATAL(s);
+  CU_ASSERT_EQUAL_FATAL(p->num_ops, 4);
+  const moai_op_desc_t *gi = op_at(p, 0), *gw = op_at(p, 1), *ap = op_at(p, 2), *ln = op_at(p, 3);
+  CU_ASSERT_EQUAL(gi->kernel, MOAI_KERNEL_CONV_GRAD_INPUT);
+  CU_ASSERT_EQUAL(gi->n_in, 2);
+  CU_ASSERT_EQUAL(gi->n_out, 1);
+  CU_ASSERT_EQUAL(moai_op_in(gi, 0)->offset, 128);
+  CU_ASSERT_EQUAL(moai_op_out(gi, 0)->dims[2], 6);
+  CU_ASSERT_EQUAL(moai_op_out(gi, 0)->offset, 256);
+  CU_ASSERT_EQUAL(gw->kernel, MOAI_KERNEL_CONV_GRAD_WEIGHT);
+  CU_ASSERT_EQUAL(moai_op_in(gw, 0)->offset, 0);
+  CU_ASSERT_EQUAL(moai_op_in(gw, 1)->offset, 128);
+  /* SAME_UPPER over 6x5, kernel 3x3 (from w, from `shape`), stride 2: pads
+   * (0, 1) begins, (1, 1) ends, as the forward conv */
+  for (int k = 0; k < 2; ++k) {
+    const moai_attrs_window_t *w = moai_op_attrs(k ? gw : gi);
+    CU_ASSERT_EQUAL(w->spatial_rank, 2);
+    CU_ASSERT_EQUAL(w->group, 1);
+    CU_ASSERT_EQUAL(w->kernel[0], 3);
+    CU_ASSERT_EQUAL(w->kernel[1], 3);
+    CU_ASSERT_EQUAL(w->strides[1], 2);
+    CU_ASSERT_EQUAL(w->dilations[0], 1);
+    CU_ASSERT_EQUAL(w->pads[0], 0);
+    CU_ASSERT_EQUAL(w->pads[1], 1);
+    CU_ASSERT_EQUAL(w->pads[2], 1);
+    CU_ASSERT_EQUAL(w->pads[3], 1);
+  }
+  CU_ASSERT_EQUAL(ap->kernel, MOAI_KERNEL_AVERAGE_POOL_GRAD);
+  CU_ASSERT_EQUAL(ap->n_in, 1);
+  const moai_attrs_window_t *aw = moai_op_attrs(ap);
+  CU_ASSERT_EQUAL(aw->count_include_pad, 1);
+  CU_ASSERT_EQUAL(aw->kernel[1], 2);
+  CU_ASSERT_EQUAL(aw->pads[3], 0);
+  CU_ASSERT_EQUAL(ln->kernel, MOAI_KERNEL_LAYER_NORM_GRAD);
+  CU_ASSERT_EQUAL(ln->n_in, 3);
+  CU_ASSERT_EQUAL(ln->n_out, 3);
+  const moai_attrs_layer_norm_t *la = moai_op_attrs(ln);
+  CU_ASSERT_EQUAL(la->axis, 3);
+  CU_ASSERT_DOUBLE_EQUAL(la->epsilon, 1e-3, 1e-9);
+  moai_device_program_destroy(p);
+  mlirModuleDestroy(m);
+}
+
 /* Lowers a module expected to fail; returns the status message (static). */
 static const char *lower_error(MlirModule m, moai_status_code_t *out_code) {
   static char msg[512];
@@ -566,6 +638,7 @@ void moai_test_register(void) {
       {"regions_and_constants", test_regions_and_constants},
       {"slice_folded", test_slice_folded},
       {"window_and_reduce", test_window_and_reduce},
+      {"grad_nn", test_grad_nn},
       {"errors_at_the_op", test_errors_at_the_op},
       {"runtime_params", test_runtime_params},
       {"max_pool_indices", test_max_pool_indices},
