@@ -117,8 +117,8 @@ moai_status_t moai_checkpoint_save(const char *dir, const moai_plan_tensor_t *te
                         "micro_batches", mb, "example_count", count, "data_sha256", sha};
     const char *crash = getenv(MOAI_CHECKPOINT_CRASH_ENV);
     save_ctx_t ctx = {sources, entries, data_size, crash && strcmp(crash, "1") == 0};
-    status = moai_safetensors_write(path, entries, m, kv, sizeof(kv) / sizeof(kv[0]), fill_entry,
-                                    &ctx);
+    size_t pairs = sizeof(kv) / sizeof(kv[0]) / 2;
+    status = moai_safetensors_write(path, entries, m, kv, pairs, fill_entry, &ctx);
   }
   free(entries);
   free(sources);
