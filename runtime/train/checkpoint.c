@@ -156,12 +156,14 @@ static moai_status_t read_header(const moai_safetensors_t *st, const char *path,
                                  moai_checkpoint_position_t *out) {
   const char *format = moai_safetensors_metadata(st, "format");
   if (!format || strcmp(format, MOAI_CHECKPOINT_FORMAT) != 0)
-    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: not a moai checkpoint (metadata format is %s%s%s)",
-                       path, format ? "'" : "missing", format ? format : "", format ? "'" : "");
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                       "%s: not a moai checkpoint (metadata format is %s%s%s)", path,
+                       format ? "'" : "missing", format ? format : "", format ? "'" : "");
   const char *version = moai_safetensors_metadata(st, "format_version");
   if (!version || strcmp(version, MOAI_CHECKPOINT_FORMAT_VERSION) != 0)
-    return MOAI_STATUS(MOAI_UNIMPLEMENTED, "%s: checkpoint format version %s, this runtime reads %s",
-                       path, version ? version : "(missing)", MOAI_CHECKPOINT_FORMAT_VERSION);
+    return MOAI_STATUS(MOAI_UNIMPLEMENTED,
+                       "%s: checkpoint format version %s, this runtime reads %s", path,
+                       version ? version : "(missing)", MOAI_CHECKPOINT_FORMAT_VERSION);
   const char *want = moai_safetensors_metadata(st, "data_sha256");
   char have[MOAI_SHA256_HEX_SIZE];
   const unsigned char *data = moai_safetensors_data(st);

@@ -179,7 +179,8 @@ static moai_status_t check_counts(moai_dataset_t *ds, const char *path,
                          path, inputs[i].name, (long long)dims[0], inputs[0].name,
                          (long long)first);
   }
-  if (first <= 0) return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: the arrays hold no examples", path);
+  if (first <= 0)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: the arrays hold no examples", path);
   ds->examples = (uint64_t)first;
   return moai_ok_status();
 }
@@ -223,7 +224,8 @@ moai_status_t moai_dataset_open(const char *path, const moai_tensor_desc_t *inpu
 void moai_dataset_close(moai_dataset_t *ds) {
   if (!ds) return;
   for (size_t i = 0; ds->arrays && i < ds->count; ++i) moai_npy_close(ds->arrays[i].npy);
-  for (size_t i = 0; ds->names && i < ds->count; ++i) moai_allocator_free(ds->allocator, ds->names[i]);
+  for (size_t i = 0; ds->names && i < ds->count; ++i)
+    moai_allocator_free(ds->allocator, ds->names[i]);
   moai_safetensors_close(ds->st);
   moai_allocator_free(ds->allocator, ds->arrays);
   moai_allocator_free(ds->allocator, ds->names);
