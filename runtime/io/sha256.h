@@ -23,6 +23,16 @@ moai_status_t moai_sha256_buffer(const void *data, size_t size,
 moai_status_t moai_sha256_file(const char *path,
                                char out_hex[MOAI_SHA256_HEX_SIZE]) MOAI_MUST_USE;
 
+/* Incremental hashing of data that arrives in pieces (a file being
+ * written): begin, update any number of times, end (which frees). */
+typedef struct moai_sha256_stream_t moai_sha256_stream_t;
+moai_status_t moai_sha256_begin(moai_sha256_stream_t **out_stream) MOAI_MUST_USE;
+moai_status_t moai_sha256_update(moai_sha256_stream_t *stream, const void *data,
+                                 size_t size) MOAI_MUST_USE;
+/* Writes the digest and frees the stream (NULL out_hex: just frees). */
+moai_status_t moai_sha256_end(moai_sha256_stream_t *stream,
+                              char out_hex[MOAI_SHA256_HEX_SIZE]) MOAI_MUST_USE;
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,7 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_py  # noqa: E402
 
 OPTIONS = ["--input", "--output-dir", "--threads", "--repeat", "--warmup", "--quiet",
-           "--verbose", "--help", "--version"]
+           "--verbose", "--help", "--version", "--data", "--epochs", "--steps", "--shuffle",
+           "--seed", "--drop-last", "--no-drop-last", "--log", "--log-every", "--save",
+           "--save-every", "--resume", "--dump-gradients"]
 
 
 class Env:
@@ -101,6 +103,22 @@ def case_unknown_option(env):
     expect_error(env, env.run(env.plan, "--threads", "0"), "--threads takes a positive integer",
                  code=2)
     expect_error(env, env.run(env.plan, "--repeat"), "--repeat needs a value", code=2)
+
+
+def case_training_options(env):
+    """Training options: usage errors, and refused on an inference plan."""
+    expect_error(env, env.run(env.plan, "--data", "d.safetensors", "--epochs", "1", "--steps", "2"),
+                 "give --epochs or --steps, not both", code=2)
+    expect_error(env, env.run(env.plan, "--data", "d", "--save-every", "2"),
+                 "--save-every needs --save DIR", code=2)
+    expect_error(env, env.run(env.plan, "--seed", "-1"), "--seed takes an integer", code=2)
+    expect_error(env, env.run(env.plan, "--epochs", "0"), "--epochs takes a positive integer",
+                 code=2)
+    expect_error(env, env.run(env.plan, "--save"), "--save needs a value", code=2)
+    expect_error(env, env.run(env.plan, *env.inputs(), "--data", "d.safetensors"),
+                 "--data is for training plans", "is an inference plan")
+    expect_error(env, env.run(env.plan, *env.inputs(), "--shuffle"),
+                 "--shuffle is for training plans")
 
 
 def case_missing_plan_dir(env):

@@ -1,9 +1,11 @@
-/* moai-run: runs a plan directory written by moaicc (inference).
+/* moai-run: runs a plan directory written by moaicc.
  *
  *   moai-run PLAN_DIR --input NAME=FILE.npy ... [--output-dir DIR] [--repeat N]
+ *   moai-run TRAIN_PLAN_DIR --data DATA [--epochs N | --steps N] [--save DIR] ...
  *
- * Loads and checks the plan (libmoairt), binds the inputs, runs one step (or
- * a timed series) and writes or prints the outputs. Library code returns
+ * Loads and checks the plan (libmoairt). An inference plan: binds the inputs,
+ * runs one step (or a timed series) and writes or prints the outputs. A
+ * training plan: trains it on --data (train.c). Library code returns
  * statuses; only this file turns them into messages and exit codes: 0 on
  * success, 1 on an error, 2 on a usage error. */
 #include <errno.h>
@@ -20,10 +22,12 @@
 static void usage(FILE *out) {
   fprintf(out,
       "usage: moai-run PLAN_DIR --input NAME=FILE.npy ... [options]\n"
+      "       moai-run TRAIN_PLAN_DIR --data DATA [training options]\n"
       "\n"
       "Runs a plan directory written by moaicc: checks it (manifest, SHA-256 of the\n"
       "device binaries and weights, CPU features), binds the inputs, runs one step\n"
-      "and writes or prints the outputs.\n"
+      "and writes or prints the outputs. A training plan (moaicc --train) is trained\n"
+      "on DATA instead (docs/training.md, \"Running training\").\n"
       "\n"
       "inputs and outputs:\n"
       "  --input NAME=FILE.npy    the graph input NAME from a NumPy .npy file\n"
@@ -41,6 +45,28 @@ static void usage(FILE *out) {
       "                           time per step and the throughput\n"
       "  --warmup N               untimed steps before the timed ones (default 1 with\n"
       "                           --repeat)\n"
+      "\n"
+      "training (training plans only):\n"
+      "  --data DATA              the examples: a .safetensors file with one array per\n"
+      "                           graph input, or a directory of INPUT.npy files; dim 0\n"
+      "                           counts examples, the other dims are the plan input's\n"
+      "  --epochs N               train N epochs (default 1)\n"
+      "  --steps N                train until N optimizer steps are done (counting the\n"
+      "                           resumed ones); not with --epochs\n"
+      "  --shuffle                a new random order every epoch (default: in order)\n"
+      "  --seed S                 the shuffle's seed, 0 to 2^64-1 (default 0)\n"
+      "  --drop-last              drop each epoch's trailing partial step (default)\n"
+      "  --no-drop-last           train on it, padded with rows whose labels are all\n"
+      "                           ignore_index (plans whose loss weight counts tokens)\n"
+      "  --log FILE.jsonl         one JSON object per step (appended to with --resume)\n"
+      "  --log-every N            a progress line every N steps instead of the bar\n"
+      "  --save DIR               write DIR/checkpoint.safetensors at the end (atomically)\n"
+      "  --save-every N           ... and every N steps (needs --save)\n"
+      "  --resume DIR             continue from DIR/checkpoint.safetensors: weights,\n"
+      "                           optimizer state, step and position in the data\n"
+      "  --dump-gradients FILE    write the first step's mean-loss gradients of the\n"
+      "                           trainable weights to FILE (.safetensors)\n"
+      "  (--threads N applies; -q/--quiet silences the progress bar and summary)\n"
       "\n"
       "general:\n"
       "  -q, --quiet              print nothing but errors\n"
@@ -63,9 +89,23 @@ static bool parse_count(const char *flag, const char *value, bool allow_zero, lo
   return true;
 }
 
+/* An unsigned 64-bit option value (the seed). */
+static bool parse_u64(const char *flag, const char *value, uint64_t *out) {
+  char *end = NULL;
+  errno = 0;
+  unsigned long long v = strtoull(value, &end, 10);
+  if (errno || end == value || *end || value[0] == '-') {
+    fprintf(stderr, "moai-run: %s takes an integer from 0 to 2^64-1, not '%s'\n", flag, value);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
 /* Returns 0 to continue, or an exit code + 1. */
 static int parse_args(int argc, char **argv, run_args_t *a) {
   a->warmup = -1;
+  a->drop_last = true;
   a->inputs = calloc((size_t)argc, sizeof(*a->inputs));
   if (!a->inputs) return 2;
   for (int i = 1; i < argc; ++i) {
@@ -93,13 +133,53 @@ static int parse_args(int argc, char **argv, run_args_t *a) {
       if (!parse_count("--repeat", value, false, &a->repeat)) return 3;
     } else if (TAKES_VALUE("--warmup")) {
       if (!parse_count("--warmup", value, true, &a->warmup)) return 3;
+    } else if (TAKES_VALUE("--data")) {
+      a->data = value;
+    } else if (TAKES_VALUE("--epochs")) {
+      if (!parse_count("--epochs", value, false, &a->epochs)) return 3;
+      a->training_option = "--epochs";
+    } else if (TAKES_VALUE("--steps")) {
+      if (!parse_count("--steps", value, false, &a->steps)) return 3;
+      a->training_option = "--steps";
+    } else if (strcmp(arg, "--shuffle") == 0) {
+      a->shuffle = true;
+      a->training_option = "--shuffle";
+    } else if (TAKES_VALUE("--seed")) {
+      if (!parse_u64("--seed", value, &a->seed)) return 3;
+      a->training_option = "--seed";
+    } else if (strcmp(arg, "--drop-last") == 0 || strcmp(arg, "--no-drop-last") == 0) {
+      a->drop_last = strcmp(arg, "--drop-last") == 0;
+      a->training_option = a->drop_last ? "--drop-last" : "--no-drop-last";
+    } else if (TAKES_VALUE("--log")) {
+      a->log_jsonl = value;
+      a->training_option = "--log";
+    } else if (TAKES_VALUE("--log-every")) {
+      if (!parse_count("--log-every", value, false, &a->log_every)) return 3;
+      a->training_option = "--log-every";
+    } else if (TAKES_VALUE("--save")) {
+      a->save_dir = value;
+      a->training_option = "--save";
+    } else if (TAKES_VALUE("--save-every")) {
+      if (!parse_count("--save-every", value, false, &a->save_every)) return 3;
+      a->training_option = "--save-every";
+    } else if (TAKES_VALUE("--resume")) {
+      a->resume_dir = value;
+      a->training_option = "--resume";
+    } else if (TAKES_VALUE("--dump-gradients")) {
+      a->dump_gradients = value;
+      a->training_option = "--dump-gradients";
     } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
       a->quiet = true;
     } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
       a->verbose = true;
     } else if (strcmp(arg, "--input") == 0 || strcmp(arg, "--output-dir") == 0 ||
                strcmp(arg, "--threads") == 0 || strcmp(arg, "--repeat") == 0 ||
-               strcmp(arg, "--warmup") == 0) {
+               strcmp(arg, "--warmup") == 0 || strcmp(arg, "--data") == 0 ||
+               strcmp(arg, "--epochs") == 0 || strcmp(arg, "--steps") == 0 ||
+               strcmp(arg, "--seed") == 0 || strcmp(arg, "--log") == 0 ||
+               strcmp(arg, "--log-every") == 0 || strcmp(arg, "--save") == 0 ||
+               strcmp(arg, "--save-every") == 0 || strcmp(arg, "--resume") == 0 ||
+               strcmp(arg, "--dump-gradients") == 0) {
       fprintf(stderr, "moai-run: %s needs a value (see moai-run --help)\n", arg);
       return 3;
     } else if (arg[0] == '-' && arg[1] != '\0') {
@@ -117,6 +197,14 @@ static int parse_args(int argc, char **argv, run_args_t *a) {
   if (!a->plan_dir) {
     fprintf(stderr, "moai-run: no plan directory given (usage: moai-run PLAN_DIR --input "
                     "NAME=FILE.npy ...; see --help)\n");
+    return 3;
+  }
+  if (a->epochs && a->steps) {
+    fprintf(stderr, "moai-run: give --epochs or --steps, not both\n");
+    return 3;
+  }
+  if (a->save_every && !a->save_dir) {
+    fprintf(stderr, "moai-run: --save-every needs --save DIR\n");
     return 3;
   }
   if (a->warmup < 0) a->warmup = a->repeat > 0 ? 1 : 0;
@@ -203,6 +291,33 @@ static moai_status_t run_steps(const run_args_t *a, moai_plan_t *plan,
   return status;
 }
 
+/* Binds the inputs, runs, writes or prints the outputs. */
+static moai_status_t run_inference(const run_args_t *a, moai_plan_t *plan, input_set_t *inputs) {
+  if (a->data || a->training_option)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                       "%s is for training plans; %s is an inference plan (compile with "
+                       "moaicc --train to train)", a->data ? "--data" : a->training_option,
+                       a->plan_dir);
+  MOAI_RETURN_IF_ERROR(inputs_open(a, plan, inputs));
+  if (a->output_dir) MOAI_RETURN_IF_ERROR(outputs_check_names(plan));
+  MOAI_RETURN_IF_ERROR(run_steps(a, plan, inputs));
+  if (a->output_dir) return outputs_write(plan, a->output_dir, a->quiet);
+  return a->quiet ? moai_ok_status() : outputs_print(plan);
+}
+
+/* A training plan takes --data, and none of the inference options. */
+static moai_status_t check_training_args(const run_args_t *a) {
+  const char *bad = a->input_count ? "--input" : a->output_dir ? "--output-dir"
+                    : a->repeat    ? "--repeat" : a->warmup > 0 ? "--warmup" : NULL;
+  if (bad)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s is for inference plans; %s is a training "
+                       "plan: give its examples with --data (see --help)", bad, a->plan_dir);
+  if (!a->data)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s is a training plan: give its examples with "
+                       "--data FILE.safetensors or --data DIR (see --help)", a->plan_dir);
+  return moai_ok_status();
+}
+
 int main(int argc, char **argv) {
   run_args_t a = {0};
   int rc = parse_args(argc, argv, &a);
@@ -217,17 +332,18 @@ int main(int argc, char **argv) {
   moai_plan_t *plan = NULL;
   input_set_t inputs = {0};
   moai_status_t status = moai_plan_open(a.plan_dir, &options, moai_allocator_system(), &plan);
-  if (!status) status = inputs_open(&a, plan, &inputs);
-  if (!status && a.output_dir) status = outputs_check_names(plan);
-  if (!status) status = run_steps(&a, plan, &inputs);
-  if (!status && a.output_dir) status = outputs_write(plan, a.output_dir, a.quiet);
-  else if (!status && !a.quiet) status = outputs_print(plan);
+  if (!status && moai_plan_training(plan)) {
+    status = check_training_args(&a);
+    if (!status) status = train_run(&a, plan, &log);
+  } else if (!status) {
+    status = run_inference(&a, plan, &inputs);
+  }
   rc = 0;
   if (status) {
     report(status);
     rc = 1;
   }
-  if (plan) inputs_close(&inputs);
+  if (plan) inputs_close(&inputs); /* fine when never opened */
   moai_plan_close(plan);
   free(a.inputs);
   return rc;

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/status.h"
 #include "io/npy.h"
@@ -21,6 +22,19 @@ typedef struct run_args_t {
   long repeat;  /* timed steps; 0: one untimed step */
   long warmup;  /* untimed steps before the timed ones (-1: default) */
   bool quiet, verbose;
+  /* Training mode (train.c; docs/training.md, "Running training"). */
+  const char *data;           /* --data FILE.safetensors or DIR of .npy */
+  long epochs, steps;         /* 0: not given (default: 1 epoch) */
+  bool shuffle;
+  uint64_t seed;
+  bool drop_last;             /* default true */
+  const char *log_jsonl;      /* --log */
+  long log_every;             /* 0: not given */
+  const char *save_dir;
+  long save_every;
+  const char *resume_dir;
+  const char *dump_gradients;
+  const char *training_option; /* the first training option given, for messages */
 } run_args_t;
 
 /* One plan input's data, from a .npy file or a tensor of a .safetensors. */
@@ -58,5 +72,10 @@ moai_status_t outputs_check_names(const moai_plan_t *plan) MOAI_MUST_USE;
 moai_status_t outputs_write(const moai_plan_t *plan, const char *dir, bool quiet) MOAI_MUST_USE;
 /* Prints each output's dtype, shape and first values on stdout. */
 moai_status_t outputs_print(const moai_plan_t *plan) MOAI_MUST_USE;
+
+/* Trains a training plan (moai_plan_training(plan) != NULL) as the
+ * training options say; progress on stderr, a summary on stdout. */
+moai_status_t train_run(const run_args_t *args, moai_plan_t *plan,
+                        const moai_log_sink_t *log) MOAI_MUST_USE;
 
 #endif /* MOAI_TOOLS_MOAI_RUN_H */
