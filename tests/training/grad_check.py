@@ -44,7 +44,7 @@ class Case:
                  n_outputs=1, extra_nodes=(), extra_inits=(), loss_is_output=False,
                  dtype=np.float64, rtol=1e-6):
         self.op, self.floats, self.ints = op, floats, list(ints)
-        self.attrs, self.opset = attrs or {}, opset
+        self.attrs, self.opset, self.out_shape = attrs or {}, opset, out_shape
         self.n_outputs, self.extra_nodes, self.extra_inits = n_outputs, extra_nodes, extra_inits
         self.loss_is_output, self.dtype, self.rtol = loss_is_output, dtype, rtol
 
@@ -74,6 +74,11 @@ def build(name, c, workdir, rng):
     nodes = list(c.extra_nodes) + [helper.make_node(c.op, node_inputs, outs, **c.attrs)]
     if c.loss_is_output:
         nodes.append(helper.make_node("Identity", [outs[0]], ["loss"]))
+    elif c.out_shape is not None:
+        r = rng.uniform(-1.0, 1.0, size=c.out_shape).astype(c.dtype)
+        inits.append(numpy_helper.from_array(r, "R"))
+        nodes += [helper.make_node("Mul", [outs[0], "R"], ["yr"]),
+                  helper.make_node("ReduceSum", ["yr"], ["loss"], keepdims=0)]
     else:
         # Shapes come from ONNX's own shape inference of the op.
         probe = helper.make_graph(nodes, "probe", inputs,
@@ -93,6 +98,9 @@ def build(name, c, workdir, rng):
     graph = helper.make_graph(nodes, name, inputs,
                               [helper.make_tensor_value_info("loss", elem, [])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", c.opset)])
+    # Only the graph inputs are differentiated: no initializer is trainable.
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "moai.trainable_parameters", "[]"
     path = os.path.join(workdir, "model.onnx")
     onnx.save(model, path)
     return path, feeds, names
@@ -225,11 +233,12 @@ def cases():
         "batch_norm_training": Case(
             "BatchNormalization", [t([4, 3, 2, 2]), t([3], 0.5, 1.5), t([3])],
             ints=[(rng.uniform(-1, 1, 3), 3), (rng.uniform(0.5, 1, 3), 4)],
-            attrs={"training_mode": 1}, opset=15),
+            attrs={"training_mode": 1}, opset=15, n_outputs=3, out_shape=[4, 3, 2, 2]),
         "layer_norm": Case("LayerNormalization", [t([2, 3, 5]), t([5], 0.5, 1.5), t([5])],
                            attrs={"axis": -1}),
-        "gelu_exact": Case("Gelu", [t([3, 4])], opset=20),
-        "gelu_tanh": Case("Gelu", [t([3, 4])], opset=20, attrs={"approximate": "tanh"}),
+        "gelu_exact": Case("Gelu", [t([3, 4])], opset=20, out_shape=[3, 4]),
+        "gelu_tanh": Case("Gelu", [t([3, 4])], opset=20, out_shape=[3, 4],
+                          attrs={"approximate": "tanh"}),
     }
     return cs
 
