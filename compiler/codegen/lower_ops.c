@@ -534,6 +534,11 @@ static const moai_lower_rule_t kRules[] = {
     {"global_average_pool", K(GLOBAL_AVERAGE_POOL), rule_plain},
     {"batch_normalization", K(BATCH_NORMALIZATION), rule_batch_norm},
     {"layer_normalization", K(LAYER_NORMALIZATION), rule_layer_norm},
+    /* training (lower_train.c) */
+    {"accumulate", K(ADD), moai_lower_rule_accumulate},
+    {"adamw", K(ADAMW), moai_lower_rule_optimizer},
+    {"sgd", K(SGD), moai_lower_rule_optimizer},
+    {"optimizer_finish", K(OPTIMIZER_FINISH), moai_lower_rule_optimizer_finish},
 };
 #undef K
 

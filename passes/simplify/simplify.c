@@ -8,11 +8,16 @@
 #include "ir/op_defs.h"
 #include "ir/pass_util.h"
 
+/* Ops that may be merged or removed: moai ops that neither draw random
+ * numbers nor write an operand in place (moai.accumulate and the optimizer
+ * ops have no results, so they would look dead, and two identical
+ * accumulations are two additions). Two moai.state ops of one name are the
+ * same tensor, so merging them is sound. */
 static bool op_is_pure_moai(MlirOperation op) {
   if (!moai_op_is_moai(op)) return false;
   MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(op));
   const moai_op_def_t *def = moai_op_def_find(name.data, name.length);
-  return def && !(def->flags & MOAI_OP_FLAG_RANDOM);
+  return def && !(def->flags & (MOAI_OP_FLAG_RANDOM | MOAI_OP_FLAG_SIDE_EFFECT));
 }
 
 static bool op_is_dead(MlirOperation op) {

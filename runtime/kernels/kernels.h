@@ -34,6 +34,7 @@ void moai_kernels_fill(moai_isa_t isa, moai_kernel_fn_t *table);
  * file set). Each sets the entries it implements for `isa`. */
 void moai_kernels_register_elementwise(moai_isa_t isa, moai_kernel_fn_t *table);
 void moai_kernels_register_nn(moai_isa_t isa, moai_kernel_fn_t *table);
+void moai_kernels_register_train(moai_isa_t isa, moai_kernel_fn_t *table);
 
 /* Where kernels report failures: ex->runtime points to one of these (the
  * loader embeds it in its own state as the first member). */

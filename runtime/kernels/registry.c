@@ -43,6 +43,7 @@ void moai_kernels_fill(moai_isa_t isa, moai_kernel_fn_t *table) {
     if (level == MOAI_ISA_REFERENCE && isa != MOAI_ISA_REFERENCE) continue;
     moai_kernels_register_elementwise((moai_isa_t)level, table);
     moai_kernels_register_nn((moai_isa_t)level, table);
+    moai_kernels_register_train((moai_isa_t)level, table);
   }
 }
 
