@@ -69,7 +69,27 @@ typedef struct moai_device_weight_t {
                             directory; NULL when none */
   int64_t file_offset;   /* raw and external: where the bytes start */
   int64_t file_length;
+  bool trainable;        /* training modules: trained, so placed in
+                            MOAI_REGION_PERSIST (its weight_ios entry points
+                            there; the weights file holds its initial value) */
 } moai_device_weight_t;
+
+/* A training-state tensor (moai.state), in MOAI_REGION_PERSIST. */
+typedef struct moai_device_state_t {
+  char *name;
+  char *param; /* the weight it belongs to, or NULL */
+  uint32_t role; /* moai_state_role_t */
+  moai_tensor_t tensor;
+} moai_device_state_t;
+
+/* One list of op descriptors, one after another (each a multiple of 8
+ * bytes); offsets[i] is where descriptor i starts. */
+typedef struct moai_device_ops_t {
+  unsigned char *descs;
+  size_t descs_size;
+  size_t *offsets;
+  uint32_t count;
+} moai_device_ops_t;
 
 /* A graph input, output or weight of the binary. */
 typedef struct moai_device_io_t {
@@ -96,6 +116,15 @@ typedef struct moai_device_program_t {
   uint64_t weights_size;         /* the weights file's data section */
   size_t lowered_ops;            /* moai ops lowered (views that are no-ops
                                     included) */
+  /* Training modules (docs/training.md), else all zero: @update's op
+   * descriptors (run by table->training->update), the persistent region's
+   * size (trainable weights, then state) and the state tensors in order of
+   * first appearance (@main, then @update). */
+  bool training;
+  moai_device_ops_t update;
+  uint64_t persist_size;
+  moai_device_state_t *state;
+  uint32_t num_state;
 } moai_device_program_t;
 
 /* Places the weights in the weights file: sets each weights[i].offset (bytes
@@ -111,9 +140,12 @@ typedef struct moai_lower_options_t {
   void *layout_user;
 } moai_lower_options_t;
 
-/* Lowers the function @main of `module` (or its only func.func). Errors in
- * the model are diagnostics at the op (and the returned status carries the
- * first); a module without a memory plan is FAILED_PRECONDITION. */
+/* Lowers the function @main of `module` (or its only func.func). A module
+ * carrying the `moai.training` attribute is a training module: @main is the
+ * step, @update (required) the optimizer update, and trainable weights and
+ * moai.state tensors are placed in MOAI_REGION_PERSIST. Errors in the model
+ * are diagnostics at the op (and the returned status carries the first); a
+ * module without a memory plan is FAILED_PRECONDITION. */
 moai_status_t moai_device_lower(MlirModule module,
                                 const moai_lower_options_t *options,
                                 moai_allocator_t allocator,
@@ -126,6 +158,15 @@ static inline const moai_op_desc_t *moai_device_program_op(
     const moai_device_program_t *p, uint32_t i) {
   return (const moai_op_desc_t *)(const void *)(p->descs + p->desc_offsets[i]);
 }
+
+/* Descriptor i of a training program's update. */
+static inline const moai_op_desc_t *moai_device_program_update_op(
+    const moai_device_program_t *p, uint32_t i) {
+  return (const moai_op_desc_t *)(const void *)(p->update.descs + p->update.offsets[i]);
+}
+
+/* Whether `module` is a training module (carries `moai.training`). */
+bool moai_module_is_training(MlirModule module);
 
 /* ---- weights --------------------------------------------------------------- */
 

@@ -7,12 +7,18 @@
  *   @moai_inputs/outputs/weights   moai_io_desc_t arrays {ptr, tensor bytes}
  *   @moai_step        step(ex, ith, nth): per op, ex->kernels[id](ex, desc,
  *                     ith, nth) then ex->barrier(ex)
+ *   @moai_uop_<i>, @moai_update, @moai_state, @moai_training
+ *                     training modules: the update's descriptors and
+ *                     function (like step), the moai_state_desc_t array and
+ *                     the moai_device_training_t the table points to
  *   @moai_table       the moai_device_table_t
  *   moai_device_table_v2()   returns &moai_table (the only exported symbol)
  *
  * The struct types spell out moai_abi.h's layouts for x86-64 System V; the
  * static assertions below tie the two together. */
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codegen/codegen.h"
@@ -36,6 +42,15 @@ _Static_assert(offsetof(moai_device_table_t, moai_version) == 8 &&
                    offsetof(moai_device_table_t, training) == 120 &&
                    sizeof(moai_device_table_t) == 128,
                "moai_device_table_t layout");
+_Static_assert(offsetof(moai_state_desc_t, role) == 16 &&
+                   offsetof(moai_state_desc_t, tensor) == 24 &&
+                   sizeof(moai_state_desc_t) == 112,
+               "moai_state_desc_t layout");
+_Static_assert(offsetof(moai_device_training_t, num_state) == 8 &&
+                   offsetof(moai_device_training_t, state) == 16 &&
+                   offsetof(moai_device_training_t, update) == 24 &&
+                   sizeof(moai_device_training_t) == 32,
+               "moai_device_training_t layout");
 
 /* moai_exec_t and moai_device_table_t as LLVM struct types. */
 #define EXEC_TYPE "!llvm.struct<(ptr, array<4 x ptr>, ptr, ptr)>"
@@ -115,25 +130,105 @@ static void global_ios(moai_strbuf_t *sb, const char *name,
   moai_strbuf_appendf(sb, "    llvm.return %%v%u : !llvm.array<%u x " IO_TYPE ">\n  }\n", n, n);
 }
 
-static void emit_step(moai_strbuf_t *sb, const moai_device_program_t *p) {
-  moai_strbuf_append(sb,
-      "  llvm.func internal @moai_step(%ex: !llvm.ptr {llvm.noundef}, "
-      "%ith: i32 {llvm.noundef}, %nth: i32 {llvm.noundef}) "
-      "attributes {passthrough = [\"nounwind\"]} {\n");
-  for (uint32_t i = 0; i < p->num_ops; ++i) {
-    const moai_op_desc_t *d = moai_device_program_op(p, i);
+/* A step-like function @<fn>: per op, the kernel call on @<prefix><i>, then
+ * the barrier. */
+static void emit_ops_function(moai_strbuf_t *sb, const char *fn, const char *prefix,
+                              const unsigned char *descs, const size_t *offsets,
+                              uint32_t count) {
+  moai_strbuf_appendf(sb,
+      "  llvm.func internal @%s(%%ex: !llvm.ptr {llvm.noundef}, "
+      "%%ith: i32 {llvm.noundef}, %%nth: i32 {llvm.noundef}) "
+      "attributes {passthrough = [\"nounwind\"]} {\n", fn);
+  for (uint32_t i = 0; i < count; ++i) {
+    const moai_op_desc_t *d = (const moai_op_desc_t *)(const void *)(descs + offsets[i]);
     moai_strbuf_appendf(sb,
         "    %%k%u = llvm.load %%ex : !llvm.ptr -> !llvm.ptr\n"
         "    %%fa%u = llvm.getelementptr %%k%u[%u] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr\n"
         "    %%f%u = llvm.load %%fa%u : !llvm.ptr -> !llvm.ptr\n"
-        "    %%d%u = llvm.mlir.addressof @moai_op_%u : !llvm.ptr\n"
+        "    %%d%u = llvm.mlir.addressof @%s%u : !llvm.ptr\n"
         "    llvm.call %%f%u(%%ex, %%d%u, %%ith, %%nth) : !llvm.ptr, (!llvm.ptr, !llvm.ptr, i32, i32) -> ()\n"
         "    %%ba%u = llvm.getelementptr %%ex[0, 2] : (!llvm.ptr) -> !llvm.ptr, " EXEC_TYPE "\n"
         "    %%b%u = llvm.load %%ba%u : !llvm.ptr -> !llvm.ptr\n"
         "    llvm.call %%b%u(%%ex) : !llvm.ptr, (!llvm.ptr) -> ()\n",
-        i, i, i, d->kernel, i, i, i, i, i, i, i, i, i, i);
+        i, i, i, d->kernel, i, i, i, prefix, i, i, i, i, i, i, i);
   }
   moai_strbuf_append(sb, "    llvm.return\n  }\n");
+}
+
+/* The training table (moai_device_training_t): the state descriptors
+ * (moai_state_desc_t) and @moai_update. */
+#define STATE_TYPE "!llvm.struct<(ptr, ptr, i32, i32, array<88 x i8>)>"
+#define TRAINING_TYPE "!llvm.struct<(i64, i32, i32, ptr, ptr)>"
+
+static void emit_training(moai_strbuf_t *sb, const moai_device_program_t *p,
+                          unsigned *counter) {
+  char name[32];
+  for (uint32_t i = 0; i < p->update.count; ++i) {
+    const moai_op_desc_t *d = moai_device_program_update_op(p, i);
+    snprintf(name, sizeof(name), "moai_uop_%u", i);
+    global_bytes(sb, name, d, d->size, 16);
+  }
+  emit_ops_function(sb, "moai_update", "moai_uop_", p->update.descs, p->update.offsets,
+                    p->update.count);
+  uint32_t n = p->num_state;
+  if (n) {
+    unsigned *names = malloc(2 * (size_t)n * sizeof(unsigned));
+    for (uint32_t i = 0; names && i < n; ++i) {
+      names[2 * i] = global_string(sb, counter, p->state[i].name);
+      names[2 * i + 1] = p->state[i].param ? global_string(sb, counter, p->state[i].param)
+                                           : UINT32_MAX;
+    }
+    moai_strbuf_appendf(sb,
+                        "  llvm.mlir.global internal constant @moai_state() {addr_space = 0 : "
+                        "i32, alignment = 16 : i64} : !llvm.array<%u x " STATE_TYPE "> {\n"
+                        "    %%v0 = llvm.mlir.zero : !llvm.array<%u x " STATE_TYPE ">\n",
+                        n, n);
+    for (uint32_t i = 0; names && i < n; ++i) {
+      const moai_device_state_t *st = &p->state[i];
+      unsigned v = 4 * i;
+      moai_strbuf_appendf(sb, "    %%n%u = llvm.mlir.addressof @moai_str_%u : !llvm.ptr\n"
+                              "    %%v%u = llvm.insertvalue %%n%u, %%v%u[%u, 0] : !llvm.array<%u x " STATE_TYPE ">\n",
+                          i, names[2 * i], v + 1, i, v, i, n);
+      if (st->param)
+        moai_strbuf_appendf(sb, "    %%q%u = llvm.mlir.addressof @moai_str_%u : !llvm.ptr\n"
+                                "    %%v%u = llvm.insertvalue %%q%u, %%v%u[%u, 1] : !llvm.array<%u x " STATE_TYPE ">\n",
+                            i, names[2 * i + 1], v + 2, i, v + 1, i, n);
+      else
+        moai_strbuf_appendf(sb, "    %%v%u = llvm.insertvalue %%n%u, %%v%u[%u, 0] : !llvm.array<%u x " STATE_TYPE ">\n",
+                            v + 2, i, v + 1, i, n);
+      moai_strbuf_appendf(sb, "    %%r%u = llvm.mlir.constant(%u : i32) : i32\n"
+                              "    %%v%u = llvm.insertvalue %%r%u, %%v%u[%u, 2] : !llvm.array<%u x " STATE_TYPE ">\n"
+                              "    %%t%u = llvm.mlir.constant(",
+                          i, st->role, v + 3, i, v + 2, i, n, i);
+      append_bytes_attr(sb, &st->tensor, sizeof(moai_tensor_t));
+      moai_strbuf_appendf(sb, ") : !llvm.array<88 x i8>\n"
+                              "    %%v%u = llvm.insertvalue %%t%u, %%v%u[%u, 4] : !llvm.array<%u x " STATE_TYPE ">\n",
+                          v + 4, i, v + 3, i, n);
+    }
+    moai_strbuf_appendf(sb, "    llvm.return %%v%u : !llvm.array<%u x " STATE_TYPE ">\n  }\n",
+                        names ? 4 * n : 0, n);
+    free(names);
+  }
+  moai_strbuf_appendf(sb,
+      "  llvm.mlir.global internal constant @moai_training() {addr_space = 0 : i32, "
+      "alignment = 16 : i64} : " TRAINING_TYPE " {\n"
+      "    %%w0 = llvm.mlir.zero : " TRAINING_TYPE "\n"
+      "    %%c0 = llvm.mlir.constant(%llu : i64) : i64\n"
+      "    %%w1 = llvm.insertvalue %%c0, %%w0[0] : " TRAINING_TYPE "\n"
+      "    %%c1 = llvm.mlir.constant(%u : i32) : i32\n"
+      "    %%w2 = llvm.insertvalue %%c1, %%w1[1] : " TRAINING_TYPE "\n"
+      "    %%c2 = llvm.mlir.constant(%u : i32) : i32\n"
+      "    %%w3 = llvm.insertvalue %%c2, %%w2[2] : " TRAINING_TYPE "\n"
+      "    %%c4 = llvm.mlir.addressof @moai_update : !llvm.ptr\n"
+      "    %%w4 = llvm.insertvalue %%c4, %%w3[4] : " TRAINING_TYPE "\n",
+      (unsigned long long)p->persist_size, n, p->update.count);
+  if (n)
+    moai_strbuf_append(sb,
+        "    %c3 = llvm.mlir.addressof @moai_state : !llvm.ptr\n"
+        "    %w5 = llvm.insertvalue %c3, %w4[3] : " TRAINING_TYPE "\n"
+        "    llvm.return %w5 : " TRAINING_TYPE "\n  }\n");
+  else
+    moai_strbuf_append(sb, "    llvm.return %w4 : " TRAINING_TYPE "\n  }\n");
 }
 
 /* One field of the table: `value` is an SSA value already defined. */
@@ -194,6 +289,7 @@ static void emit_table(moai_strbuf_t *sb, const moai_device_program_t *p,
   table_ptr(sb, &v, 15, p->num_outputs ? "moai_outputs" : NULL);
   table_ptr(sb, &v, 16, p->num_weights ? "moai_weights" : NULL);
   table_ptr(sb, &v, 17, "moai_step");
+  table_ptr(sb, &v, 18, p->training ? "moai_training" : NULL);
   moai_strbuf_appendf(sb, "    llvm.return %%s%u : " TABLE_TYPE "\n  }\n", v);
   moai_strbuf_append(sb,
       "  llvm.func @" MOAI_DEVICE_TABLE_SYMBOL "() -> !llvm.ptr {\n"
@@ -219,7 +315,8 @@ void moai_codegen_emit_text(const moai_device_program_t *p,
   global_ios(sb, "moai_inputs", p->inputs, p->num_inputs, &counter);
   global_ios(sb, "moai_outputs", p->outputs, p->num_outputs, &counter);
   global_ios(sb, "moai_weights", p->weight_ios, p->num_weights, &counter);
-  emit_step(sb, p);
+  emit_ops_function(sb, "moai_step", "moai_op_", p->descs, p->desc_offsets, p->num_ops);
+  if (p->training) emit_training(sb, p, &counter);
   emit_table(sb, p, s_version, s_triple, s_cpu, s_features);
   moai_strbuf_append(sb, "}\n");
 }

@@ -86,6 +86,9 @@ static bool lower_weight(moai_lower_t *L, MlirOperation op, size_t index) {
                        ? mlirIntegerAttrGetValueInt(off) : -1;
   w->file_length = !mlirAttributeIsNull(len) && mlirAttributeIsAInteger(len)
                        ? mlirIntegerAttrGetValueInt(len) : -1;
+  MlirAttribute trainable = moai_lower_get_attr(op, "trainable");
+  w->trainable = !mlirAttributeIsNull(L->training) && !mlirAttributeIsNull(trainable) &&
+                 mlirAttributeIsAInteger(trainable) && mlirIntegerAttrGetValueInt(trainable) != 0;
   w->dtype = t.dtype;
   w->rank = t.rank;
   memcpy(w->dims, t.dims, sizeof(w->dims));
@@ -94,17 +97,36 @@ static bool lower_weight(moai_lower_t *L, MlirOperation op, size_t index) {
   return moai_ptr_map_put(L, &L->weight_index, op.ptr, index);
 }
 
-/* Collects the weights the function uses and places them in the file. */
-static bool lower_weights(moai_lower_t *L, MlirBlock body,
+static bool is_used_weight(MlirOperation op) {
+  return moai_lower_str_eq(moai_lower_op_name(op), "moai.weight") &&
+         moai_lower_value_used(mlirOperationGetResult(op, 0));
+}
+
+/* The index of the weight named like `op` among the first n collected. */
+static bool find_weight(const moai_device_program_t *p, size_t n, MlirOperation op,
+                        size_t *out) {
+  MlirAttribute name = moai_lower_get_attr(op, "name");
+  if (mlirAttributeIsNull(name) || !mlirAttributeIsAString(name)) return false;
+  MlirStringRef s = mlirStringAttrGetValue(name);
+  for (size_t i = 0; i < n; ++i)
+    if (p->weights[i].name && moai_lower_str_eq(s, p->weights[i].name)) {
+      *out = i;
+      return true;
+    }
+  return false;
+}
+
+/* Collects the weights the functions use (one entry per name, in order of
+ * first use) and places them in the file. */
+static bool lower_weights(moai_lower_t *L, const MlirBlock *bodies, size_t nbodies,
                           const moai_lower_options_t *options,
                           moai_status_t *out_status) {
   moai_device_program_t *p = L->program;
   size_t n = 0;
-  for (MlirOperation op = mlirBlockGetFirstOperation(body);
-       !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op))
-    if (moai_lower_str_eq(moai_lower_op_name(op), "moai.weight") &&
-        moai_lower_value_used(mlirOperationGetResult(op, 0)))
-      ++n;
+  for (size_t b = 0; b < nbodies; ++b)
+    for (MlirOperation op = mlirBlockGetFirstOperation(bodies[b]);
+         !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op))
+      if (is_used_weight(op)) ++n;
   if (n == 0) return true;
   void *w = NULL, *io = NULL;
   moai_status_t s = moai_allocator_malloc(L->allocator, n * sizeof(moai_device_weight_t), &w);
@@ -114,15 +136,24 @@ static bool lower_weights(moai_lower_t *L, MlirBlock body,
     *out_status = s;
     return false;
   }
+  memset(w, 0, n * sizeof(moai_device_weight_t));
+  memset(io, 0, n * sizeof(moai_device_io_t));
   p->weights = w;
   p->weight_ios = io;
-  p->num_weights = (uint32_t)n;
   size_t i = 0;
-  for (MlirOperation op = mlirBlockGetFirstOperation(body);
-       !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op))
-    if (moai_lower_str_eq(moai_lower_op_name(op), "moai.weight") &&
-        moai_lower_value_used(mlirOperationGetResult(op, 0)))
+  for (size_t b = 0; b < nbodies; ++b)
+    for (MlirOperation op = mlirBlockGetFirstOperation(bodies[b]);
+         !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op)) {
+      if (!is_used_weight(op)) continue;
+      size_t known;
+      if (find_weight(p, i, op, &known)) {
+        if (!moai_ptr_map_put(L, &L->weight_index, op.ptr, known)) return false;
+        continue;
+      }
+      p->num_weights = (uint32_t)(i + 1);
       if (!lower_weight(L, op, i++)) return false;
+    }
+  n = i;
   s = options->layout(options->layout_user, p->weights, n, &p->weights_size);
   if (s) {
     *out_status = s;
@@ -222,7 +253,9 @@ static bool lower_op(moai_lower_t *L, MlirOperation op) {
                             (int)name.length, name.data);
   const char *mnemonic = name.data + 5;
   size_t mlen = name.length - 5;
-  if (moai_lower_str_eq(name, "moai.weight") || moai_lower_str_eq(name, "moai.constant")) return true;
+  if (moai_lower_str_eq(name, "moai.weight") || moai_lower_str_eq(name, "moai.constant") ||
+      moai_lower_str_eq(name, "moai.state"))
+    return true;
   if (moai_lower_str_eq(name, "moai.shape"))
     return moai_lower_error(o, "moai.shape was not folded (its input's shape "
                                "is not static); the backend cannot run it");
@@ -237,10 +270,50 @@ static bool lower_op(moai_lower_t *L, MlirOperation op) {
   return rule->fn(L, o);
 }
 
-static moai_status_t lower_func(moai_lower_t *L, MlirOperation func,
+/* Lowers the ops of `body` into the program's current descriptor list;
+ * func.return gives the outputs when `outputs`. */
+static bool lower_body(moai_lower_t *L, MlirOperation func, MlirBlock body, bool outputs) {
+  bool ok = true;
+  for (MlirOperation op = mlirBlockGetFirstOperation(body);
+       ok && !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op)) {
+    if (moai_lower_str_eq(moai_lower_op_name(op), "func.return"))
+      ok = !outputs || lower_outputs(L, func, op);
+    else
+      ok = lower_op(L, op);
+  }
+  return ok;
+}
+
+static MlirBlock func_body(MlirOperation func) {
+  return mlirRegionGetFirstBlock(mlirOperationGetRegion(func, 0));
+}
+
+/* @update into program->update: the descriptor list is swapped out while
+ * moai_lower_emit appends to it. */
+static bool lower_update(moai_lower_t *L, MlirOperation update) {
+  moai_device_program_t *p = L->program;
+  moai_device_ops_t main_ops = {p->descs, p->descs_size, p->desc_offsets, p->num_ops};
+  size_t caps[2] = {L->descs_capacity, L->offsets_capacity};
+  p->descs = NULL;
+  p->descs_size = 0;
+  p->desc_offsets = NULL;
+  p->num_ops = 0;
+  L->descs_capacity = L->offsets_capacity = 0;
+  bool ok = lower_body(L, update, func_body(update), false);
+  p->update = (moai_device_ops_t){p->descs, p->descs_size, p->desc_offsets, p->num_ops};
+  p->descs = main_ops.descs;
+  p->descs_size = main_ops.descs_size;
+  p->desc_offsets = main_ops.offsets;
+  p->num_ops = main_ops.count;
+  L->descs_capacity = caps[0];
+  L->offsets_capacity = caps[1];
+  return ok;
+}
+
+static moai_status_t lower_func(moai_lower_t *L, MlirOperation func, MlirOperation update,
                                 const moai_lower_options_t *options) {
   moai_device_program_t *p = L->program;
-  MlirBlock body = mlirRegionGetFirstBlock(mlirOperationGetRegion(func, 0));
+  MlirBlock body = func_body(func);
   if (mlirBlockIsNull(body))
     return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "@main has no body");
   MlirAttribute arena = moai_lower_get_attr(func, "moai.arena_size");
@@ -252,19 +325,42 @@ static moai_status_t lower_func(moai_lower_t *L, MlirOperation func,
   p->arena_size = (uint64_t)func_i64(func, "moai.arena_size", 0);
   p->live_lower_bound = (uint64_t)func_i64(func, "moai.live_lower_bound", 0);
   p->arena_alignment = (uint64_t)func_i64(func, "moai.arena_alignment", 64);
-  moai_status_t status = moai_ok_status();
-  bool ok = lower_weights(L, body, options, &status) &&
-            lower_inputs(L, func, body);
-  for (MlirOperation op = mlirBlockGetFirstOperation(body);
-       ok && !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op)) {
-    if (moai_lower_str_eq(moai_lower_op_name(op), "func.return"))
-      ok = lower_outputs(L, func, op);
-    else
-      ok = lower_op(L, op);
+  MlirBlock bodies[2] = {body, {NULL}};
+  size_t nbodies = 1;
+  if (!mlirOperationIsNull(update)) {
+    bodies[nbodies++] = func_body(update);
+    if (mlirBlockIsNull(bodies[1]))
+      return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "@update has no body");
+    if (mlirAttributeIsNull(moai_lower_get_attr(update, "moai.arena_size")))
+      return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                         "@update has no memory plan (no moai.arena_size); run the "
+                         "moai-memory-plan pass before code generation");
+    /* The step and the update run one after the other: one arena serves both. */
+    uint64_t update_arena = (uint64_t)func_i64(update, "moai.arena_size", 0);
+    if (update_arena > p->arena_size) p->arena_size = update_arena;
   }
+  moai_status_t status = moai_ok_status();
+  bool ok = lower_weights(L, bodies, nbodies, options, &status);
+  if (ok && p->training) {
+    for (size_t b = 0; ok && b < nbodies; ++b) ok = moai_lower_collect_state(L, bodies[b]);
+    if (ok) moai_lower_place_persist(L);
+  }
+  ok = ok && lower_inputs(L, func, body) && lower_body(L, func, body, true);
+  if (ok && !mlirOperationIsNull(update)) ok = lower_update(L, update);
   if (!ok && !status)
     status = MOAI_STATUS(MOAI_INTERNAL, "lowering to the device ABI failed");
   return status;
+}
+
+static MlirOperation find_named_func(MlirModule module, const char *name) {
+  for (MlirOperation op = mlirBlockGetFirstOperation(mlirModuleGetBody(module));
+       !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op)) {
+    if (!moai_lower_str_eq(moai_lower_op_name(op), "func.func")) continue;
+    MlirAttribute sym = moai_lower_get_attr(op, "sym_name");
+    if (!mlirAttributeIsNull(sym) && moai_lower_str_eq(mlirStringAttrGetValue(sym), name))
+      return op;
+  }
+  return (MlirOperation){NULL};
 }
 
 moai_status_t moai_device_lower(MlirModule module,
@@ -286,9 +382,21 @@ moai_status_t moai_device_lower(MlirModule module,
   MlirContext ctx = mlirOperationGetContext(func);
   moai_lower_t L = {.allocator = allocator, .ctx = ctx, .func = func,
                     .program = p};
+  MlirOperation update = {NULL};
+  moai_status_t status = moai_ok_status();
+  if (moai_module_is_training(module)) {
+    p->training = true;
+    L.training = mlirOperationGetAttributeByName(
+        mlirModuleGetOperation(module), mlirStringRefCreateFromCString("moai.training"));
+    update = find_named_func(module, "update");
+    if (mlirOperationIsNull(update) || update.ptr == func.ptr)
+      status = MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                           "a training module (moai.training) needs @main and @update; "
+                           "run the moai-optimizer pass");
+  }
   moai_diag_sink_t diag;
   moai_diag_attach(ctx, &diag, NULL);
-  moai_status_t status = lower_func(&L, func, options);
+  if (!status) status = lower_func(&L, func, update, options);
   /* A failing rule leaves a diagnostic (or ran out of memory): report that
    * rather than the generic failure. */
   if (status && (L.oom || diag.error_count) &&
@@ -302,6 +410,7 @@ moai_status_t moai_device_lower(MlirModule module,
   moai_diag_detach(&diag);
   moai_ptr_map_free(&L, &L.weight_index);
   moai_ptr_map_free(&L, &L.const_offset);
+  moai_ptr_map_free(&L, &L.state_index);
   moai_allocator_free(allocator, L.arg_offsets);
   if (status) {
     moai_device_program_destroy(p);
@@ -334,5 +443,12 @@ void moai_device_program_destroy(moai_device_program_t *p) {
     }
     moai_allocator_free(a, p->weights);
   }
+  moai_allocator_free(a, p->update.descs);
+  moai_allocator_free(a, p->update.offsets);
+  for (uint32_t i = 0; p->state && i < p->num_state; ++i) {
+    moai_allocator_free(a, p->state[i].name);
+    moai_allocator_free(a, p->state[i].param);
+  }
+  moai_allocator_free(a, p->state);
   moai_allocator_free(a, p);
 }

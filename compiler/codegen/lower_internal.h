@@ -36,6 +36,8 @@ typedef struct moai_lower_t {
   moai_device_program_t *program;
   moai_ptr_map_t weight_index; /* moai.weight op -> index in weights */
   moai_ptr_map_t const_offset; /* moai.constant op -> offset in const_data */
+  moai_ptr_map_t state_index;  /* moai.state op -> index in program->state */
+  MlirAttribute training;      /* the module's moai.training, or null */
   int64_t *arg_offsets;        /* per block argument */
   intptr_t num_args;
   size_t descs_capacity, offsets_capacity, const_capacity;
@@ -72,6 +74,19 @@ typedef struct moai_lower_rule_t {
   moai_lower_rule_fn_t fn;
 } moai_lower_rule_t;
 const moai_lower_rule_t *moai_lower_rule_find(const char *mnemonic, size_t len);
+
+/* ---- training (lower_train.c) ---------------------------------------------- */
+
+/* Collects the moai.state ops of `block` (state_index, program->state;
+ * same name = same tensor, which must have one type). */
+bool moai_lower_collect_state(moai_lower_t *L, MlirBlock block);
+/* Lays out MOAI_REGION_PERSIST: trainable weights (weight order), then the
+ * state, each 64-byte aligned; points their tensors there. */
+void moai_lower_place_persist(moai_lower_t *L);
+/* Rules of moai.accumulate, moai.adamw, moai.sgd, moai.optimizer_finish. */
+bool moai_lower_rule_accumulate(moai_lower_t *L, moai_lower_op_t *o);
+bool moai_lower_rule_optimizer(moai_lower_t *L, moai_lower_op_t *o);
+bool moai_lower_rule_optimizer_finish(moai_lower_t *L, moai_lower_op_t *o);
 
 /* ---- support (lower_support.c) -------------------------------------------- */
 

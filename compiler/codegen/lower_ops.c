@@ -560,6 +560,11 @@ static const moai_lower_rule_t kRules[] = {
     {"average_pool_grad", K(AVERAGE_POOL_GRAD), moai_lower_rule_pool_grad},
     {"batch_normalization_grad", K(BATCH_NORM_GRAD), moai_lower_rule_batch_norm_grad},
     {"layer_normalization_grad", K(LAYER_NORM_GRAD), moai_lower_rule_layer_norm_grad},
+    /* training (lower_train.c) */
+    {"accumulate", K(ADD), moai_lower_rule_accumulate},
+    {"adamw", K(ADAMW), moai_lower_rule_optimizer},
+    {"sgd", K(SGD), moai_lower_rule_optimizer},
+    {"optimizer_finish", K(OPTIMIZER_FINISH), moai_lower_rule_optimizer_finish},
 };
 #undef K
 

@@ -186,8 +186,15 @@ bool moai_lower_value(moai_lower_t *L, moai_lower_op_t *o, MlirValue v,
     if (moai_lower_str_eq(name, "moai.weight")) {
       if (!moai_ptr_map_get(&L->weight_index, def.ptr, &index))
         return moai_lower_error(o, "internal error: unplaced weight");
-      out->region = MOAI_REGION_WEIGHTS;
-      out->offset = p->weights[index].offset;
+      /* WEIGHTS, or PERSIST for a trained weight of a training module */
+      out->region = p->weight_ios[index].tensor.region;
+      out->offset = p->weight_ios[index].tensor.offset;
+      return true;
+    }
+    if (moai_lower_str_eq(name, "moai.state")) {
+      if (!moai_ptr_map_get(&L->state_index, def.ptr, &index))
+        return moai_lower_error(o, "internal error: unplaced moai.state");
+      *out = p->state[index].tensor;
       return true;
     }
     if (moai_lower_str_eq(name, "moai.constant")) {

@@ -11,6 +11,7 @@
 
 #include "codegen/codegen.h"
 #include "driver/pipeline.h"
+#include "io/file.h"
 #include "io/sha256.h"
 #include "ir/dtype.h"
 #include "ir/op_defs.h"
@@ -66,12 +67,35 @@ static void set_training_attr(MlirModule module, const moai_training_options_t *
                                   mlirDictionaryAttrGet(ctx, n, e));
 }
 
+/* Parses a module in the moai dialect (what moai-opt or moaicc --emit=mlir
+ * print). Weights keep their `file` attributes as written: relative ones
+ * resolve against the current directory (moai.source's directory for
+ * external data), as they did for the compile that printed them. */
+static moai_status_t parse_mlir_file(MlirContext ctx, const char *path,
+                                     moai_diag_sink_t *diag, MlirModule *out) {
+  moai_file_map_t map;
+  MOAI_RETURN_IF_ERROR_CTX(moai_file_map(path, &map), "reading %s", path);
+  MlirModule m = mlirModuleCreateParse(
+      ctx, (MlirStringRef){.data = map.data ? (const char *)map.data : "", .length = map.size});
+  moai_file_unmap(&map);
+  if (mlirModuleIsNull(m)) {
+    moai_status_t first = moai_diag_take_status(diag, MOAI_INVALID_ARGUMENT, "");
+    moai_status_t status = MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: not a valid MLIR module: %s",
+                                       path, moai_status_message(first));
+    moai_status_free(first);
+    return status;
+  }
+  *out = m;
+  return moai_ok_status();
+}
+
 moai_status_t moai_compile_module(MlirContext ctx,
                                   const moai_compile_options_t *options,
                                   moai_diag_sink_t *diag,
                                   MlirModule *out_module) {
   const char *path = options->model_path;
   MlirModule module = {NULL};
+  bool is_mlir = has_suffix(path, ".mlir");
   if (has_suffix(path, ".pt") || has_suffix(path, ".pth")) {
     return MOAI_STATUS(MOAI_UNIMPLEMENTED,
                        "%s: TorchScript archives are not supported yet; "
@@ -90,9 +114,12 @@ moai_status_t moai_compile_module(MlirContext ctx,
       .frozen_count = options->frozen_count,
       .check_external_data = options->check_external_data,
   };
-  MOAI_LOG(options->log, MOAI_LOG_LEVEL_INFO, "importing %s", path);
-  MOAI_RETURN_IF_ERROR(moai_onnx_import_file(ctx, path, &io,
-                                             moai_allocator_system(), &module));
+  MOAI_LOG(options->log, MOAI_LOG_LEVEL_INFO, "%s %s", is_mlir ? "parsing" : "importing", path);
+  if (is_mlir)
+    MOAI_RETURN_IF_ERROR(parse_mlir_file(ctx, path, diag, &module));
+  else
+    MOAI_RETURN_IF_ERROR(moai_onnx_import_file(ctx, path, &io,
+                                               moai_allocator_system(), &module));
   if (options->training) set_training_attr(module, options->training);
   if (options->gradients)
     mlirOperationSetAttributeByName(mlirModuleGetOperation(module),
@@ -431,6 +458,101 @@ static void io_descs(const moai_device_io_t *ios, uint32_t n,
   }
 }
 
+/* ---- the manifest's training object ----------------------------------------- */
+
+static MlirAttribute training_entry(MlirAttribute dict, const char *key) {
+  return mlirDictionaryAttrGetElementByName(dict, mlirStringRefCreateFromCString(key));
+}
+
+static double training_f64(MlirAttribute dict, const char *key, double fallback) {
+  MlirAttribute a = training_entry(dict, key);
+  if (mlirAttributeIsNull(a)) return fallback;
+  if (mlirAttributeIsAFloat(a)) return mlirFloatAttrGetValueDouble(a);
+  if (mlirAttributeIsAInteger(a)) return (double)mlirIntegerAttrGetValueInt(a);
+  return fallback;
+}
+
+static int64_t training_i64(MlirAttribute dict, const char *key, int64_t fallback,
+                            bool *out_present) {
+  MlirAttribute a = training_entry(dict, key);
+  bool present = !mlirAttributeIsNull(a) && mlirAttributeIsAInteger(a);
+  if (out_present) *out_present = present;
+  return present ? mlirIntegerAttrGetValueInt(a) : fallback;
+}
+
+/* A copy of the string entry `key` (fallback when absent), or NULL. */
+static char *training_str(MlirAttribute dict, const char *key, const char *fallback) {
+  MlirAttribute a = training_entry(dict, key);
+  if (!mlirAttributeIsNull(a) && mlirAttributeIsAString(a))
+    return dup_string_ref(mlirStringAttrGetValue(a));
+  return fallback ? dup_string_ref(mlirStringRefCreateFromCString(fallback)) : NULL;
+}
+
+typedef struct training_strings_t {
+  char *optimizer, *kind, *labels;
+  const char **trainable;
+} training_strings_t;
+
+static void training_strings_free(training_strings_t *s) {
+  free(s->optimizer);
+  free(s->kind);
+  free(s->labels);
+  free(s->trainable);
+}
+
+/* The manifest's training object from the module's moai.training attribute
+ * (docs/training.md) and the program (trained weights, persistent size). The
+ * step returns (loss, loss_weight, ...): outputs 0 and 1. */
+static moai_status_t fill_training(MlirModule module, const moai_device_program_t *p,
+                                   moai_manifest_training_t *t, training_strings_t *strs) {
+  MlirAttribute dict = mlirOperationGetAttributeByName(
+      mlirModuleGetOperation(module), mlirStringRefCreateFromCString("moai.training"));
+  if (p->num_outputs < 2)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                       "a training module's @main must return (loss, loss_weight, ...); it "
+                       "returns %u value(s): run moai-autodiff and moai-optimizer",
+                       p->num_outputs);
+  strs->optimizer = training_str(dict, "optimizer", "adamw");
+  strs->kind = training_str(dict, "loss_weight_kind", "one");
+  strs->labels = training_str(dict, "labels_input", NULL);
+  strs->trainable = calloc(p->num_weights + 1, sizeof(char *));
+  if (!strs->optimizer || !strs->kind || !strs->trainable)
+    return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory writing the manifest");
+  MlirAttribute schedule = training_entry(dict, "schedule");
+  bool cosine = !mlirAttributeIsNull(schedule) && mlirAttributeIsAString(schedule) &&
+                mlirStringRefEqual(mlirStringAttrGetValue(schedule),
+                                   mlirStringRefCreateFromCString("cosine"));
+  *t = (moai_manifest_training_t){
+      .optimizer = strs->optimizer,
+      .hyper = {.lr = training_f64(dict, "lr", 1e-3),
+                .beta1 = training_f64(dict, "beta1", 0.9),
+                .beta2 = training_f64(dict, "beta2", 0.999),
+                .eps = training_f64(dict, "eps", 1e-8),
+                .weight_decay = training_f64(dict, "weight_decay", 0.0),
+                .momentum = training_f64(dict, "momentum", 0.0),
+                .dampening = training_f64(dict, "dampening", 0.0),
+                .nesterov = training_i64(dict, "nesterov", 0, NULL) != 0,
+                .schedule = cosine ? MOAI_LR_COSINE : MOAI_LR_CONSTANT,
+                .warmup_steps = training_i64(dict, "warmup_steps", 0, NULL),
+                .total_steps = training_i64(dict, "total_steps", 0, NULL)},
+      .micro_batches = (uint32_t)training_i64(dict, "micro_batches", 1, NULL),
+      .loss_output = p->outputs[0].name,
+      .loss_weight_output = p->outputs[1].name,
+      .loss_weight_kind = strs->kind,
+      .labels_input = strs->labels,
+      .persist_bytes = p->persist_size,
+  };
+  t->ignore_index = training_i64(dict, "ignore_index", 0, &t->has_ignore_index);
+  for (uint32_t i = 0; i < p->num_weights; ++i)
+    if (p->weights[i].trainable) strs->trainable[t->trainable_count++] = p->weights[i].name;
+  t->trainable = strs->trainable;
+  if (t->trainable_count == 0)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                       "the training module trains no weight (no moai.weight with "
+                       "trainable = 1 is used)");
+  return moai_ok_status();
+}
+
 static moai_status_t write_manifest(const char *tmp, MlirModule module,
                                     const plan_device_t *d,
                                     const moai_manifest_device_t *dev) {
@@ -442,8 +564,12 @@ static moai_status_t write_manifest(const char *tmp, MlirModule module,
   char *source = dup_string_ref(module_string(module, "moai.source"));
   char *producer = dup_string_ref(module_string(module, "moai.producer"));
   moai_status_t status = moai_ok_status();
+  moai_manifest_training_t train = {0};
+  training_strings_t strs = {0};
   if (!ins || !outs || !source || !producer) {
     status = MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory writing the manifest");
+  } else if (p->training && (status = fill_training(module, p, &train, &strs))) {
+    /* reported below */
   } else {
     io_descs(p->inputs, p->num_inputs, ins);
     io_descs(p->outputs, p->num_outputs, outs);
@@ -464,12 +590,14 @@ static moai_status_t write_manifest(const char *tmp, MlirModule module,
         .inputs = ins,
         .outputs = outs,
         .devices = (moai_manifest_device_t *)dev,
-        .training = false,
+        .training = p->training,
+        .train = train,
     };
     char path[4200];
     snprintf(path, sizeof(path), "%s/manifest.json", tmp);
     status = moai_manifest_write(path, &m);
   }
+  training_strings_free(&strs);
   free(ins);
   free(outs);
   free(source);
@@ -496,6 +624,10 @@ static void summarize_backend(const plan_device_t *d, moai_strbuf_t *sb) {
                       (unsigned long long)p->live_lower_bound, p->num_weights,
                       (unsigned long long)p->weights_size,
                       (unsigned long long)p->const_size);
+  if (p->training)
+    moai_strbuf_appendf(sb, "  training: update %u kernel calls, %u state tensors, persistent "
+                            "region %llu bytes\n",
+                        p->update.count, p->num_state, (unsigned long long)p->persist_size);
 }
 
 static moai_status_t write_plan_files(const char *tmp, MlirModule module,

@@ -144,8 +144,12 @@ static bool dropout_is_identity(MlirOperation op, const moai_op_def_t *def) {
 }
 
 static op_kind_t classify(MlirOperation op) {
+  /* moai.state lives in the persistent region (training plans); ops without
+   * results (moai.accumulate, the optimizer ops) need no buffer but, as
+   * users, keep their operands alive until they run. */
   if (!moai_op_is_moai(op) || name_is(op, "moai.weight") ||
-      name_is(op, "moai.constant"))
+      name_is(op, "moai.constant") || name_is(op, "moai.state") ||
+      mlirOperationGetNumResults(op) == 0)
     return KIND_NONE;
   MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(op));
   const moai_op_def_t *def = moai_op_def_find(name.data, name.length);

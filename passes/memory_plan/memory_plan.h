@@ -14,7 +14,12 @@
  *   op:    moai.offsets (DenseI64ArrayAttr, one offset per result),
  *          moai.inplace = operand index (result 0 reuses that operand's
  *          buffer), moai.alias = 0 (a view of operand 0)
- * Weights and constants get nothing. */
+ * Weights, constants and training state (moai.state, in the persistent
+ * region) get nothing; ops without results (moai.accumulate, moai.adamw,
+ * moai.sgd, moai.optimizer_finish) get nothing but keep their operands alive
+ * up to their position, and are never an in-place or view target. A
+ * function without arguments or results (a training module's @update) is
+ * planned like any other (its arena is usually empty). */
 #ifndef MOAI_PASSES_MEMORY_PLAN_H
 #define MOAI_PASSES_MEMORY_PLAN_H
 

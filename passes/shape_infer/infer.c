@@ -525,6 +525,11 @@ typedef struct si_rule_entry_t {
 
 static const si_rule_entry_t kRules[] = {
     {"weight", si_rule_weight},
+    {"state", si_rule_weight},
+    {"accumulate", si_rule_no_results},
+    {"adamw", si_rule_no_results},
+    {"sgd", si_rule_no_results},
+    {"optimizer_finish", si_rule_no_results},
     {"constant", si_rule_constant},
     {"constant_of_shape", si_rule_constant_of_shape},
     {"shape", si_rule_shape},

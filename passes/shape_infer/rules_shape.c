@@ -62,6 +62,13 @@ bool si_rule_weight(si_op_t *si) {
   return true;
 }
 
+/* moai.accumulate and the optimizer ops: they update operands in place and
+ * have no results to infer; the backend checks their operands. */
+bool si_rule_no_results(si_op_t *si) {
+  (void)si;
+  return true;
+}
+
 bool si_rule_constant_of_shape(si_op_t *si) {
   si_type_t in;
   MlirAttribute value;

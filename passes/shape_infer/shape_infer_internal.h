@@ -166,6 +166,7 @@ bool si_rule_dropout(si_op_t *si);
 
 bool si_rule_constant(si_op_t *si);
 bool si_rule_weight(si_op_t *si);
+bool si_rule_no_results(si_op_t *si);
 bool si_rule_constant_of_shape(si_op_t *si);
 bool si_rule_shape(si_op_t *si);
 bool si_rule_reshape(si_op_t *si);

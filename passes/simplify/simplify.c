@@ -8,6 +8,11 @@
 #include "ir/op_defs.h"
 #include "ir/pass_util.h"
 
+/* Ops that may be merged or removed: moai ops that neither draw random
+ * numbers nor write an operand in place (moai.accumulate and the optimizer
+ * ops have no results, so they would look dead, and two identical
+ * accumulations are two additions). Two moai.state ops of one name are the
+ * same tensor, so merging them is sound. */
 static bool op_is_pure_moai(MlirOperation op) {
   if (!moai_op_is_moai(op)) return false;
   MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(op));

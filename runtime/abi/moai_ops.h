@@ -267,7 +267,7 @@ static inline double moai_optimizer_lr(const moai_attrs_optimizer_t *a,
                                        int64_t step) {
   if (a->schedule != MOAI_LR_COSINE) return a->lr;
   if (step < a->warmup_steps)
-    return a->lr * (double)step / (double)(a->warmup_steps > 1 ? a->warmup_steps : 1);
+    return a->lr * ((double)step / (double)(a->warmup_steps > 1 ? a->warmup_steps : 1));
   int64_t decay = a->total_steps - a->warmup_steps;
   double progress = (double)(step - a->warmup_steps) / (double)(decay > 1 ? decay : 1);
   double f = 0.5 * (1.0 + __builtin_cos(3.14159265358979323846 * progress));

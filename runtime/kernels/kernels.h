@@ -39,6 +39,7 @@ void moai_kernels_register_nn(moai_isa_t isa, moai_kernel_fn_t *table);
 void moai_kernels_register_grad_index(moai_isa_t isa, moai_kernel_fn_t *table);
 /* Gradients of conv, pools and normalisations (runtime/kernels/grad). */
 void moai_kernels_register_grad_nn(moai_isa_t isa, moai_kernel_fn_t *table);
+void moai_kernels_register_train(moai_isa_t isa, moai_kernel_fn_t *table);
 
 /* Where kernels report failures: ex->runtime points to one of these (the
  * loader embeds it in its own state as the first member). */

@@ -78,16 +78,12 @@ moai_status_t moai_plan_set_input(moai_plan_t *plan, const char *name, int32_t d
   return moai_ok_status();
 }
 
-moai_status_t moai_plan_run(moai_plan_t *plan, int threads) {
-  for (size_t i = 0; i < plan->manifest->input_count; ++i)
-    if (!plan->input_set[i])
-      return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
-                         "input '%s' is not set: every input must be set before each run",
-                         plan->manifest->inputs[i].name);
+/* One parallel region in which every thread calls fn (the step or the
+ * update); the first kernel failure becomes the status. */
+static moai_status_t run_region(moai_plan_t *plan, int threads,
+                                void (*fn)(const moai_exec_t *, int, int), const char *what) {
   if (threads <= 0) threads = omp_get_max_threads();
   memset(&plan->kernel_status, 0, sizeof(plan->kernel_status));
-  plan->has_run = false;
-  const moai_device_table_t *table = plan->table;
   const moai_exec_t *ex = &plan->exec;
   int used = 0;
   /* Exactly `threads` threads unless the OpenMP implementation cannot give
@@ -99,18 +95,93 @@ moai_status_t moai_plan_run(moai_plan_t *plan, int threads) {
   {
     int ith = omp_get_thread_num(), nth = omp_get_num_threads();
     if (ith == 0) used = nth;
-    table->step(ex, ith, nth);
+    fn(ex, ith, nth);
   }
   omp_set_dynamic(dynamic);
   plan->last_threads = used;
-  /* A step may have reused input memory: the next run needs fresh inputs. */
-  memset(plan->input_set, 0, plan->manifest->input_count * sizeof(bool));
   const moai_kernel_status_t *ks = &plan->kernel_status;
   if (__atomic_load_n(&ks->failed, __ATOMIC_ACQUIRE))
-    return MOAI_STATUS(MOAI_UNIMPLEMENTED, "%s: step failed at op %u '%s': %s", plan->dir,
+    return MOAI_STATUS(MOAI_UNIMPLEMENTED, "%s: %s failed at op %u '%s': %s", plan->dir, what,
                        ks->op_index, ks->op_name, ks->message);
-  plan->has_run = true;
   return moai_ok_status();
+}
+
+moai_status_t moai_plan_run(moai_plan_t *plan, int threads) {
+  for (size_t i = 0; i < plan->manifest->input_count; ++i)
+    if (!plan->input_set[i])
+      return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                         "input '%s' is not set: every input must be set before each run",
+                         plan->manifest->inputs[i].name);
+  plan->has_run = false;
+  moai_status_t status = run_region(plan, threads, plan->table->step, "step");
+  /* A step may have reused input memory: the next run needs fresh inputs. */
+  memset(plan->input_set, 0, plan->manifest->input_count * sizeof(bool));
+  if (!status) plan->has_run = true;
+  return status;
+}
+
+/* ---- training ----------------------------------------------------------------- */
+
+const moai_manifest_training_t *moai_plan_training(const moai_plan_t *plan) {
+  return plan->manifest->training ? &plan->manifest->train : NULL;
+}
+
+moai_status_t moai_plan_run_update(moai_plan_t *plan, int threads) {
+  const moai_device_training_t *tr = plan->table->training;
+  if (!tr)
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                       "%s: an inference plan has no optimizer update; compile the model "
+                       "with moaicc --train", plan->dir);
+  /* The update may use the arena for intermediates: outputs are gone. */
+  plan->has_run = false;
+  return run_region(plan, threads, tr->update, "update");
+}
+
+size_t moai_plan_tensor_count(const moai_plan_t *plan) {
+  const moai_device_table_t *t = plan->table;
+  return t->num_weights + (t->training ? t->training->num_state : 0);
+}
+
+static void fill_tensor(const moai_plan_t *plan, const moai_tensor_t *x, moai_plan_tensor_t *out) {
+  out->dtype = x->dtype;
+  out->rank = x->rank;
+  memcpy(out->dims, x->dims, sizeof(out->dims));
+  uint64_t nbytes = 0;
+  moai_shape_nbytes(x->dtype, x->rank, x->dims, &nbytes);
+  out->nbytes = nbytes;
+  out->data = moai_tensor_ptr(&plan->exec, x);
+}
+
+bool moai_plan_tensor(const moai_plan_t *plan, size_t i, moai_plan_tensor_t *out) {
+  const moai_device_table_t *t = plan->table;
+  moai_plan_tensor_t r;
+  memset(&r, 0, sizeof(r));
+  if (i < t->num_weights) {
+    const moai_io_desc_t *w = &t->weights[i];
+    r.name = w->name;
+    r.writable = w->tensor.region == MOAI_REGION_PERSIST;
+    r.kind = r.writable ? MOAI_PLAN_TENSOR_TRAINABLE : MOAI_PLAN_TENSOR_WEIGHT;
+    fill_tensor(plan, &w->tensor, &r);
+  } else if (t->training && i - t->num_weights < t->training->num_state) {
+    const moai_state_desc_t *st = &t->training->state[i - t->num_weights];
+    r.name = st->name;
+    r.param = st->param;
+    r.kind = MOAI_PLAN_TENSOR_STATE;
+    r.role = st->role;
+    r.writable = true;
+    fill_tensor(plan, &st->tensor, &r);
+  } else {
+    return false;
+  }
+  *out = r;
+  return true;
+}
+
+long moai_plan_find_tensor(const moai_plan_t *plan, const char *name) {
+  moai_plan_tensor_t t;
+  for (size_t i = 0; name && moai_plan_tensor(plan, i, &t); ++i)
+    if (strcmp(t.name, name) == 0) return (long)i;
+  return -1;
 }
 
 int moai_plan_last_thread_count(const moai_plan_t *plan) { return plan->last_threads; }

@@ -193,6 +193,108 @@ static moai_status_t parse_target(const parser_t *p, const json_t *root, moai_ma
   return moai_ok_status();
 }
 
+static bool find_tensor(const moai_tensor_desc_t *t, size_t n, const char *name) {
+  for (size_t i = 0; i < n; ++i)
+    if (strcmp(t[i].name, name) == 0) return true;
+  return false;
+}
+
+static moai_status_t get_real(const parser_t *p, const json_t *obj, const char *key,
+                              double *out) {
+  char f[64];
+  join(f, sizeof(f), "training", key);
+  json_t *v = json_object_get(obj, key);
+  if (!json_is_number(v)) return field_error(p, f, "must be a number");
+  *out = json_number_value(v);
+  if (!(*out >= 0.0) || *out > 1e30) return field_error(p, f, "must be a finite number >= 0");
+  return moai_ok_status();
+}
+
+/* The training object (docs/plan-format.md). Inputs and outputs are parsed
+ * first: the loss outputs and the labels input must name them. */
+static moai_status_t parse_training(const parser_t *p, const json_t *t, moai_manifest_t *m) {
+  static const char *const keys[] = {
+      "optimizer", "lr", "beta1", "beta2", "eps", "weight_decay", "momentum", "dampening",
+      "nesterov", "schedule", "warmup_steps", "total_steps", "micro_batches", "loss_output",
+      "loss_weight_output", "loss_weight_kind", "labels_input", "ignore_index", "trainable",
+      "persist_bytes", NULL};
+  MOAI_RETURN_IF_ERROR(check_keys(p, t, "training", keys));
+  moai_manifest_training_t *tr = &m->train;
+  MOAI_RETURN_IF_ERROR(get_string(p, t, "training", "optimizer", true, &tr->optimizer));
+  if (strcmp(tr->optimizer, "adamw") != 0 && strcmp(tr->optimizer, "sgd") != 0)
+    return field_error(p, "training.optimizer", "must be \"adamw\" or \"sgd\"");
+  static const char *const reals[] = {"lr", "beta1", "beta2", "eps", "weight_decay",
+                                      "momentum", "dampening"};
+  double *outs[] = {&tr->hyper.lr, &tr->hyper.beta1, &tr->hyper.beta2, &tr->hyper.eps,
+                    &tr->hyper.weight_decay, &tr->hyper.momentum, &tr->hyper.dampening};
+  for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); ++i)
+    MOAI_RETURN_IF_ERROR(get_real(p, t, reals[i], outs[i]));
+  if (tr->hyper.beta1 >= 1.0 || tr->hyper.beta2 >= 1.0)
+    return field_error(p, "training.beta1", "and beta2 must be below 1");
+  json_t *nesterov = json_object_get(t, "nesterov");
+  if (!json_is_boolean(nesterov)) return field_error(p, "training.nesterov", "must be a boolean");
+  tr->hyper.nesterov = json_is_true(nesterov);
+  const char *schedule = json_string_value(json_object_get(t, "schedule"));
+  if (!schedule || (strcmp(schedule, "constant") != 0 && strcmp(schedule, "cosine") != 0))
+    return field_error(p, "training.schedule", "must be \"constant\" or \"cosine\"");
+  tr->hyper.schedule = strcmp(schedule, "cosine") == 0 ? MOAI_LR_COSINE : MOAI_LR_CONSTANT;
+  MOAI_RETURN_IF_ERROR(get_int(p, t, "training", "warmup_steps", 0, &tr->hyper.warmup_steps));
+  MOAI_RETURN_IF_ERROR(get_int(p, t, "training", "total_steps", 0, &tr->hyper.total_steps));
+  int64_t micro = 0, persist = 0;
+  MOAI_RETURN_IF_ERROR(get_int(p, t, "training", "micro_batches", 1, &micro));
+  if (micro > UINT32_MAX) return field_error(p, "training.micro_batches", "is out of range");
+  tr->micro_batches = (uint32_t)micro;
+  MOAI_RETURN_IF_ERROR(get_int(p, t, "training", "persist_bytes", 0, &persist));
+  tr->persist_bytes = (uint64_t)persist;
+  MOAI_RETURN_IF_ERROR(get_string(p, t, "training", "loss_output", true, &tr->loss_output));
+  MOAI_RETURN_IF_ERROR(
+      get_string(p, t, "training", "loss_weight_output", true, &tr->loss_weight_output));
+  if (!find_tensor(m->outputs, m->output_count, tr->loss_output))
+    return field_error(p, "training.loss_output", "must name one of 'outputs'");
+  if (!find_tensor(m->outputs, m->output_count, tr->loss_weight_output))
+    return field_error(p, "training.loss_weight_output", "must name one of 'outputs'");
+  MOAI_RETURN_IF_ERROR(
+      get_string(p, t, "training", "loss_weight_kind", true, &tr->loss_weight_kind));
+  bool tokens = strcmp(tr->loss_weight_kind, "tokens") == 0;
+  if (!tokens && strcmp(tr->loss_weight_kind, "one") != 0)
+    return field_error(p, "training.loss_weight_kind", "must be \"tokens\" or \"one\"");
+  json_t *labels = json_object_get(t, "labels_input");
+  if (tokens) {
+    MOAI_RETURN_IF_ERROR(get_string(p, t, "training", "labels_input", true, &tr->labels_input));
+    if (!find_tensor(m->inputs, m->input_count, tr->labels_input))
+      return field_error(p, "training.labels_input", "must name one of 'inputs'");
+  } else if (!json_is_null(labels)) {
+    return field_error(p, "training.labels_input", "must be null unless loss_weight_kind is "
+                       "\"tokens\"");
+  }
+  json_t *ignore = json_object_get(t, "ignore_index");
+  if (!json_is_null(ignore)) {
+    if (!json_is_integer(ignore))
+      return field_error(p, "training.ignore_index", "must be an integer or null");
+    tr->ignore_index = (int64_t)json_integer_value(ignore);
+    tr->has_ignore_index = true;
+  }
+  json_t *names = json_object_get(t, "trainable");
+  if (!json_is_array(names) || json_array_size(names) == 0)
+    return field_error(p, "training.trainable", "must be a non-empty array of weight names");
+  size_t n = json_array_size(names);
+  MOAI_RETURN_IF_ERROR(
+      moai_allocator_malloc(p->allocator, n * sizeof(char *), (void **)&tr->trainable));
+  for (size_t i = 0; i < n; ++i) {
+    const char *name = json_string_value(json_array_get(names, i));
+    if (!name || !name[0])
+      return field_error(p, "training.trainable", "must hold non-empty strings");
+    for (size_t j = 0; j < i; ++j)
+      if (strcmp(tr->trainable[j], name) == 0)
+        return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: '%s' is listed twice in "
+                           "'training.trainable'", p->name, name);
+    char *copy = NULL;
+    MOAI_RETURN_IF_ERROR(moai_allocator_strdup(p->allocator, name, &copy));
+    tr->trainable[tr->trainable_count++] = copy;
+  }
+  return moai_ok_status();
+}
+
 static moai_status_t parse_root(const parser_t *p, const json_t *root, moai_manifest_t *m) {
   if (!json_is_object(root))
     return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: not a JSON object", p->name);
@@ -240,6 +342,7 @@ static moai_status_t parse_root(const parser_t *p, const json_t *root, moai_mani
   if (!json_is_null(training) && !json_is_object(training))
     return field_error(p, "training", "must be null or an object");
   m->training = json_is_object(training);
+  if (m->training) return parse_training(p, training, m);
   return moai_ok_status();
 }
 
@@ -303,5 +406,14 @@ void moai_manifest_free(moai_manifest_t *m) {
     moai_allocator_free(a, (void *)m->devices[i].weights);
   }
   moai_allocator_free(a, m->devices);
+  moai_manifest_training_t *tr = &m->train;
+  moai_allocator_free(a, (void *)tr->optimizer);
+  moai_allocator_free(a, (void *)tr->loss_output);
+  moai_allocator_free(a, (void *)tr->loss_weight_output);
+  moai_allocator_free(a, (void *)tr->loss_weight_kind);
+  moai_allocator_free(a, (void *)tr->labels_input);
+  for (size_t i = 0; tr->trainable && i < tr->trainable_count; ++i)
+    moai_allocator_free(a, (void *)tr->trainable[i]);
+  moai_allocator_free(a, (void *)tr->trainable);
   moai_allocator_free(a, m);
 }

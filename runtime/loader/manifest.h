@@ -59,6 +59,8 @@ typedef struct moai_manifest_training_t {
   bool has_ignore_index;
   size_t trainable_count;
   const char **trainable;         /* the trained weights' names */
+  uint64_t persist_bytes;         /* size of MOAI_REGION_PERSIST (device 0);
+                                     must equal the table's persist_size */
 } moai_manifest_training_t;
 
 typedef struct moai_manifest_t {

@@ -21,6 +21,37 @@ static json_t *tensors_json(const moai_tensor_desc_t *t, size_t n) {
   return arr;
 }
 
+/* The training object, or null for an inference plan. */
+static json_t *training_json(const moai_manifest_t *m) {
+  if (!m->training) return json_null();
+  const moai_manifest_training_t *t = &m->train;
+  json_t *names = json_array();
+  for (size_t i = 0; names && i < t->trainable_count; ++i)
+    json_array_append_new(names, json_string(t->trainable[i]));
+  json_t *obj = json_pack(
+      "{s:s?, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:b, s:s, s:I, s:I, s:I, s:s?, s:s?, s:s?}",
+      "optimizer", t->optimizer, "lr", t->hyper.lr, "beta1", t->hyper.beta1, "beta2",
+      t->hyper.beta2, "eps", t->hyper.eps, "weight_decay", t->hyper.weight_decay, "momentum",
+      t->hyper.momentum, "dampening", t->hyper.dampening, "nesterov", t->hyper.nesterov != 0,
+      "schedule", t->hyper.schedule == MOAI_LR_COSINE ? "cosine" : "constant",
+      "warmup_steps", (json_int_t)t->hyper.warmup_steps, "total_steps",
+      (json_int_t)t->hyper.total_steps, "micro_batches", (json_int_t)t->micro_batches,
+      "loss_output", t->loss_output, "loss_weight_output", t->loss_weight_output,
+      "loss_weight_kind", t->loss_weight_kind);
+  if (!obj) {
+    json_decref(names);
+    return NULL;
+  }
+  json_object_set_new(obj, "labels_input",
+                      t->labels_input ? json_string(t->labels_input) : json_null());
+  json_object_set_new(obj, "ignore_index", t->has_ignore_index
+                                               ? json_integer((json_int_t)t->ignore_index)
+                                               : json_null());
+  if (names) json_object_set_new(obj, "trainable", names);
+  json_object_set_new(obj, "persist_bytes", json_integer((json_int_t)t->persist_bytes));
+  return obj;
+}
+
 static json_t *manifest_json(const moai_manifest_t *m) {
   json_t *features = json_array();
   for (size_t i = 0; features && i < m->feature_count; ++i)
@@ -40,14 +71,14 @@ static json_t *manifest_json(const moai_manifest_t *m) {
   /* Missing values (NULL strings, failed sub-objects) leave fields out; the
    * round trip through the parser in moai_manifest_write reports them. */
   return json_pack(
-      "{s:s, s:I, s:s?, s:I, s:{s:s?, s:s?, s:o?}, s:{s:s?, s:I, s:s?}, s:o?, s:o?, s:o?, s:o}",
+      "{s:s, s:I, s:s?, s:I, s:{s:s?, s:s?, s:o?}, s:{s:s?, s:I, s:s?}, s:o?, s:o?, s:o?, s:o?}",
       "format", MOAI_PLAN_FORMAT_NAME, "format_version", (json_int_t)m->format_version,
       "moai_version", m->moai_version, "abi_version", (json_int_t)m->abi_version, "target",
       "triple", m->target_triple, "cpu", m->target_cpu, "features", features, "model", "source",
       m->model_source, "opset", (json_int_t)m->model_opset, "producer", m->model_producer,
       "inputs", tensors_json(m->inputs, m->input_count), "outputs",
       tensors_json(m->outputs, m->output_count), "devices", devices, "training",
-      m->training ? json_object() : json_null());
+      training_json(m));
 }
 
 moai_status_t moai_manifest_write(const char *path, const moai_manifest_t *manifest) {

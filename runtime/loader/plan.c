@@ -175,11 +175,23 @@ static moai_status_t check_weights(const char *so, const char *st_path,
       return MOAI_STATUS(MOAI_DATA_LOSS,
                          "%s: weight '%s' used by the binary is not in %s; recompile the plan",
                          so, w->name, st_path);
-    if (w->tensor.region != MOAI_REGION_WEIGHTS || e->dtype != w->tensor.dtype ||
+    bool persist = w->tensor.region == MOAI_REGION_PERSIST;
+    if ((w->tensor.region != MOAI_REGION_WEIGHTS && !persist) || e->dtype != w->tensor.dtype ||
         !same_shape(&w->tensor, e->rank, e->dims))
       return MOAI_STATUS(MOAI_DATA_LOSS,
                          "%s: weight '%s' has another dtype or shape in %s than in the "
                          "binary; recompile the plan", so, w->name, st_path);
+    if (persist) {
+      /* A trained weight: its initial value is copied into the persistent
+       * region at load (copy_trainable). */
+      const moai_device_training_t *tr = table->training;
+      if (!tr || w->tensor.offset % 64 || w->tensor.offset > tr->persist_size ||
+          e->nbytes > tr->persist_size - w->tensor.offset)
+        return MOAI_STATUS(MOAI_DATA_LOSS,
+                           "%s: trained weight '%s' lies outside the persistent region; "
+                           "recompile the plan", so, w->name);
+      continue;
+    }
     if (e->offset != w->tensor.offset)
       return MOAI_STATUS(MOAI_DATA_LOSS,
                          "%s: weight '%s' is at data offset %llu in %s but the binary reads "
@@ -191,6 +203,71 @@ static moai_status_t check_weights(const char *so, const char *st_path,
                          "%s: weight '%s' is not aligned to its element size; the file was "
                          "not written by moai", st_path, w->name);
   }
+  return moai_ok_status();
+}
+
+static bool listed(const char *const *names, size_t n, const char *name) {
+  for (size_t i = 0; i < n; ++i)
+    if (strcmp(names[i], name) == 0) return true;
+  return false;
+}
+
+/* The training table against the manifest's training object: present iff
+ * the manifest has one, the persistent size, the state descriptors (inside
+ * the region, 64-byte aligned, sane roles), and the trained weights (those
+ * in PERSIST are exactly the manifest's trainable list). */
+static moai_status_t check_training(const moai_plan_t *plan, const char *so,
+                                    const char *manifest_path,
+                                    const moai_device_table_t *t) {
+  const moai_manifest_t *m = plan->manifest;
+  const moai_device_training_t *tr = t->training;
+  if (!m->training && tr)
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: 'training' is null, but %s is a training binary; the manifest "
+                       "was edited: recompile the plan", manifest_path, so);
+  if (!m->training) return moai_ok_status();
+  if (!tr)
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: has a 'training' object, but %s is an inference binary; "
+                       "recompile the plan", manifest_path, so);
+  if (!tr->update || (tr->num_state && !tr->state))
+    return MOAI_STATUS(MOAI_DATA_LOSS, "%s: the training table is incomplete", so);
+  if (tr->persist_size != m->train.persist_bytes)
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: 'training.persist_bytes' is %llu, but %s's persistent region is "
+                       "%llu bytes; recompile the plan", manifest_path,
+                       (unsigned long long)m->train.persist_bytes, so,
+                       (unsigned long long)tr->persist_size);
+  for (uint32_t i = 0; i < tr->num_state; ++i) {
+    const moai_state_desc_t *st = &tr->state[i];
+    const moai_tensor_t *x = &st->tensor;
+    uint64_t nbytes = 0;
+    if (!st->name || st->role < MOAI_STATE_GRAD || st->role > MOAI_STATE_LOSS_WEIGHT ||
+        x->region != MOAI_REGION_PERSIST || x->rank < 0 || x->rank > MOAI_MAX_RANK ||
+        !moai_shape_nbytes(x->dtype, x->rank, x->dims, &nbytes) || x->offset % 64 ||
+        x->offset > tr->persist_size || nbytes > tr->persist_size - x->offset)
+      return MOAI_STATUS(MOAI_DATA_LOSS,
+                         "%s: training state %u ('%s') is malformed or lies outside the "
+                         "persistent region; recompile the plan", so, i,
+                         st->name ? st->name : "(null)");
+  }
+  size_t trained = 0;
+  for (uint32_t i = 0; i < t->num_weights; ++i) {
+    const moai_io_desc_t *w = &t->weights[i];
+    bool persist = w->tensor.region == MOAI_REGION_PERSIST;
+    bool want = w->name && listed(m->train.trainable, m->train.trainable_count, w->name);
+    if (persist != want)
+      return MOAI_STATUS(MOAI_DATA_LOSS,
+                         "%s: 'training.trainable' %s '%s', but %s %s it; recompile the plan",
+                         manifest_path, want ? "lists" : "does not list",
+                         w->name ? w->name : "(null)", so, persist ? "trains" : "does not train");
+    trained += persist;
+  }
+  if (trained != m->train.trainable_count)
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: 'training.trainable' lists %zu weights, but %s trains %zu; "
+                       "recompile the plan", manifest_path, m->train.trainable_count, so,
+                       trained);
   return moai_ok_status();
 }
 
@@ -232,7 +309,11 @@ static moai_status_t check_table(const moai_plan_t *plan, const char *so, const 
                        "%s: %u inputs and %u outputs, but manifest.json lists %zu and %zu; "
                        "recompile the plan", so, t->num_inputs, t->num_outputs,
                        m->input_count, m->output_count);
-  const uint64_t sizes[MOAI_REGION_COUNT] = {t->arena_size, t->weights_size, t->const_size};
+  char manifest_path[PATH_MAX];
+  MOAI_RETURN_IF_ERROR(plan_path(plan, "manifest.json", manifest_path, sizeof(manifest_path)));
+  MOAI_RETURN_IF_ERROR(check_training(plan, so, manifest_path, t));
+  const uint64_t sizes[MOAI_REGION_COUNT] = {t->arena_size, t->weights_size, t->const_size,
+                                             t->training ? t->training->persist_size : 0};
   for (uint32_t i = 0; i < t->num_inputs; ++i)
     MOAI_RETURN_IF_ERROR(check_io(so, "input", i, &t->inputs[i], &m->inputs[i], sizes));
   for (uint32_t i = 0; i < t->num_outputs; ++i)
@@ -307,8 +388,35 @@ static void plan_barrier(const moai_exec_t *ex) {
 #pragma omp barrier
 }
 
+/* Allocates the persistent region zeroed and copies every trained weight's
+ * initial value from the weights file into it (check_weights checked
+ * dtype, shape and place). */
+static moai_status_t prepare_persist(moai_plan_t *plan) {
+  const moai_device_table_t *t = plan->table;
+  uint64_t size = t->training->persist_size;
+  if (size > SIZE_MAX - 64)
+    return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "%s: persistent region of %llu bytes is too large",
+                       plan->dir, (unsigned long long)size);
+  MOAI_RETURN_IF_ERROR_CTX(
+      moai_allocator_malloc(plan->allocator, (size_t)size + 63, (void **)&plan->persist_block),
+      "allocating the %llu-byte persistent region of %s", (unsigned long long)size, plan->dir);
+  plan->persist = (unsigned char *)(((uintptr_t)plan->persist_block + 63) & ~(uintptr_t)63);
+  const unsigned char *data = moai_safetensors_data(plan->weights);
+  for (uint32_t i = 0; i < t->num_weights; ++i) {
+    const moai_io_desc_t *w = &t->weights[i];
+    if (w->tensor.region != MOAI_REGION_PERSIST) continue;
+    const moai_safetensors_entry_t *e = moai_safetensors_find(plan->weights, w->name);
+    if (e->nbytes) memcpy(plan->persist + w->tensor.offset, data + e->offset, (size_t)e->nbytes);
+  }
+  return moai_ok_status();
+}
+
 static moai_status_t prepare_exec(moai_plan_t *plan) {
   const moai_device_table_t *t = plan->table;
+  if (t->training) {
+    MOAI_RETURN_IF_ERROR(prepare_persist(plan));
+    plan->exec.base[MOAI_REGION_PERSIST] = plan->persist;
+  }
   if (t->arena_size > SIZE_MAX - 64)
     return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "%s: arena of %llu bytes is too large", plan->dir,
                        (unsigned long long)t->arena_size);
@@ -398,6 +506,7 @@ void moai_plan_close(moai_plan_t *plan) {
   moai_safetensors_close(plan->weights);
   moai_manifest_free(plan->manifest);
   moai_allocator_free(a, plan->arena_block);
+  moai_allocator_free(a, plan->persist_block);
   moai_allocator_free(a, plan->input_set);
   moai_allocator_free(a, plan->dir);
   moai_allocator_free(a, plan);

@@ -20,6 +20,8 @@ struct moai_plan_t {
   moai_safetensors_t *weights;
   unsigned char *arena_block; /* what the allocator returned */
   unsigned char *arena;       /* 64-byte aligned inside it */
+  unsigned char *persist_block; /* training plans: MOAI_REGION_PERSIST */
+  unsigned char *persist;       /* 64-byte aligned inside it */
   moai_kernel_fn_t kernels[MOAI_KERNEL_COUNT];
   moai_exec_t exec;
   bool *input_set; /* per input, since the last run */

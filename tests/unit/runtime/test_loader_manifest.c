@@ -135,11 +135,41 @@ static void test_write_round_trip(void) {
   RT_ASSERT_OK(parse(k_good, &m));
   if (!m) return;
   m->training = true;
+  const char *trainable[] = {"w"};
+  m->train = (moai_manifest_training_t){
+      .optimizer = "sgd",
+      .hyper = {.lr = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .momentum = 0.9,
+                .nesterov = 1, .schedule = MOAI_LR_COSINE, .warmup_steps = 10,
+                .total_steps = 100},
+      .micro_batches = 4,
+      .loss_output = "loss",
+      .loss_weight_output = m->outputs[0].name,
+      .loss_weight_kind = "one",
+      .ignore_index = -100,
+      .has_ignore_index = true,
+      .trainable_count = 1,
+      .trainable = trainable,
+      .persist_bytes = 128,
+  };
   RT_ASSERT_OK(moai_manifest_write(path, m));
+  memset(&m->train, 0, sizeof(m->train)); /* borrowed strings: not the manifest's to free */
   moai_manifest_t *back = NULL;
   RT_ASSERT_OK(moai_manifest_read(path, moai_allocator_system(), &back));
   if (back) {
     CU_ASSERT_TRUE(back->training);
+    CU_ASSERT_STRING_EQUAL(back->train.optimizer, "sgd");
+    CU_ASSERT_EQUAL(back->train.hyper.lr, 0.1);
+    CU_ASSERT_EQUAL(back->train.hyper.eps, 1e-8);
+    CU_ASSERT_EQUAL(back->train.hyper.nesterov, 1);
+    CU_ASSERT_EQUAL(back->train.hyper.schedule, MOAI_LR_COSINE);
+    CU_ASSERT_EQUAL(back->train.hyper.total_steps, 100);
+    CU_ASSERT_EQUAL(back->train.micro_batches, 4);
+    CU_ASSERT_TRUE(back->train.has_ignore_index);
+    CU_ASSERT_EQUAL(back->train.ignore_index, -100);
+    CU_ASSERT_PTR_NULL(back->train.labels_input);
+    CU_ASSERT_EQUAL(back->train.trainable_count, 1);
+    CU_ASSERT_STRING_EQUAL(back->train.trainable[0], "w");
+    CU_ASSERT_EQUAL(back->train.persist_bytes, 128);
     CU_ASSERT_EQUAL(back->output_count, 2);
     CU_ASSERT_STRING_EQUAL(back->outputs[1].name, "loss");
     CU_ASSERT_EQUAL(back->outputs[1].dtype, MOAI_ABI_BF16);
