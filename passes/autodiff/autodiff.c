@@ -78,8 +78,19 @@ static MlirValue build_loss_weight(ad_t *ad, MlirOperation module, MlirOperation
   MlirAttribute ii = ad_attr(sce, "ignore_index");
   mlirOperationSetAttributeByName(module, mlirStringRefCreateFromCString("moai.loss_weight_kind"),
                                   ad_str_attr(ad, "tokens"));
-  if (mlirValueIsABlockArgument(labels)) {
-    MlirStringRef n = io_name(func, "arg_attrs", mlirBlockArgumentGetArgNumber(labels));
+  /* The graph input the labels come from, through views, slices and casts
+   * (a causal LM shifts them: labels[:, 1:]). A row of that input that is
+   * all ignore_index carries no loss weight. */
+  MlirValue src = labels;
+  while (mlirValueIsAOpResult(src)) {
+    MlirOperation def = mlirOpResultGetOwner(src);
+    if (!is_view(def) && !name_is(def, "moai.slice") && !name_is(def, "moai.cast") &&
+        !name_is(def, "moai.transpose"))
+      break;
+    src = mlirOperationGetOperand(def, 0);
+  }
+  if (mlirValueIsABlockArgument(src)) {
+    MlirStringRef n = io_name(func, "arg_attrs", mlirBlockArgumentGetArgNumber(src));
     if (n.length)
       mlirOperationSetAttributeByName(module, mlirStringRefCreateFromCString("moai.labels_input"),
                                       mlirStringAttrGet(ad->ctx, n));

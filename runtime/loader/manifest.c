@@ -259,11 +259,12 @@ static moai_status_t parse_training(const parser_t *p, const json_t *t, moai_man
   if (!tokens && strcmp(tr->loss_weight_kind, "one") != 0)
     return field_error(p, "training.loss_weight_kind", "must be \"tokens\" or \"one\"");
   json_t *labels = json_object_get(t, "labels_input");
-  if (tokens) {
+  if (tokens && !json_is_null(labels)) {
+    /* null when the labels are computed in the graph, not an input */
     MOAI_RETURN_IF_ERROR(get_string(p, t, "training", "labels_input", true, &tr->labels_input));
     if (!find_tensor(m->inputs, m->input_count, tr->labels_input))
       return field_error(p, "training.labels_input", "must name one of 'inputs'");
-  } else if (!json_is_null(labels)) {
+  } else if (!tokens && !json_is_null(labels)) {
     return field_error(p, "training.labels_input", "must be null unless loss_weight_kind is "
                        "\"tokens\"");
   }

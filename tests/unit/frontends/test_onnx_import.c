@@ -456,7 +456,8 @@ static void test_input_shapes(void) {
   char *msg = ts_import_error(ctx, &b, NULL, MOAI_INVALID_ARGUMENT);
   CU_ASSERT_STRING_EQUAL(msg,
                          "m.onnx: graph input 'ids' has a symbolic "
-                         "dimension 0 ('N'); fix its shape with an input "
+                         "dimension 0 ('N'); fix it with a dimension option "
+                         "(N=N) or its shape with an input "
                          "shape option (ids=D0xD1x...)");
   free(msg);
 
