@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes the bundled tokenised training set for the Mistral-style example.
 
-examples/mistral/data/train.safetensors holds one int64 array per input of
+examples/mistral/data/train.safetensors (384 examples) and valid.safetensors
+(64, a different seed: held out) hold one int64 array per input of
 mistral_train.onnx (input_ids, attention_mask, position_ids, labels), first
 dimension = examples, each row 16 tokens. The "text" is a toy language the
 small model can learn in a few dozen steps: every sequence is an arithmetic
@@ -11,7 +12,7 @@ pad by default: pad positions have attention_mask 0, token id 0, and label
 -100 (ignored by the loss), and position_ids count real tokens only.
 
 Deterministic (NumPy seed); rerunning it rewrites the same bytes.
-Usage: /usr/bin/python3 examples/make_train_data.py [--out FILE] [--left-pad]
+Usage: /usr/bin/python3 examples/make_train_data.py [--out FILE --examples N --seed S] [--left-pad]
 """
 import argparse
 import json
@@ -72,15 +73,23 @@ def write_safetensors(path, arrays, metadata=None):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=os.path.join(here, "mistral", "data", "train.safetensors"))
+    p.add_argument("--out", help="write one set here (default: the bundled train and "
+                   "validation sets under examples/mistral/data/)")
     p.add_argument("--examples", type=int, default=EXAMPLES)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--left-pad", action="store_true", help="pad on the left instead")
     args = p.parse_args()
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    write_safetensors(args.out, make(args.examples, args.seed, args.left_pad),
-                      {"description": "toy arithmetic-progression language, 16 tokens per row"})
-    print(f"wrote {args.out}: {args.examples} examples")
+    desc = {"description": "toy arithmetic-progression language, 16 tokens per row"}
+    if args.out:
+        sets = [(args.out, args.examples, args.seed)]
+    else:
+        d = os.path.join(here, "mistral", "data")
+        sets = [(os.path.join(d, "train.safetensors"), EXAMPLES, 7),
+                (os.path.join(d, "valid.safetensors"), 64, 8)]
+    for path, n, seed in sets:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_safetensors(path, make(n, seed, args.left_pad), desc)
+        print(f"wrote {path}: {n} examples")
 
 
 if __name__ == "__main__":
