@@ -7,6 +7,8 @@
 #include "ir/dialect.h"
 #include "ir/op_defs.h"
 #include "ir/pass_util.h"
+#include "mlir-c/BuiltinAttributes.h"
+#include "mlir-c/BuiltinTypes.h"
 
 /* Ops that may be merged or removed: moai ops that neither draw random
  * numbers nor write an operand in place (moai.accumulate and the optimizer
@@ -126,6 +128,58 @@ static MlirOperation table_find_or_insert(cse_table_t *t, MlirOperation op) {
 static void simplify_block(MlirBlock block, const moai_simplify_options_t *o,
                            moai_simplify_stats_t *stats);
 
+/* The splat value of a moai.constant operand as a double; false if `v` is
+ * not one. */
+static bool const_splat(MlirValue v, double *out) {
+  if (!mlirValueIsAOpResult(v)) return false;
+  MlirOperation def = mlirOpResultGetOwner(v);
+  MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(def));
+  if (name.length != 13 || memcmp(name.data, "moai.constant", 13) != 0) return false;
+  MlirAttribute a = mlirOperationGetAttributeByName(def, mlirStringRefCreateFromCString("value"));
+  if (mlirAttributeIsNull(a) || !mlirAttributeIsADenseElements(a) ||
+      !mlirDenseElementsAttrIsSplat(a))
+    return false;
+  MlirType t = mlirShapedTypeGetElementType(mlirAttributeGetType(a));
+  if (mlirTypeIsAF32(t)) *out = mlirDenseElementsAttrGetFloatSplatValue(a);
+  else if (mlirTypeIsAF64(t)) *out = mlirDenseElementsAttrGetDoubleSplatValue(a);
+  else if (mlirTypeIsAInteger(t) && mlirIntegerTypeGetWidth(t) == 1)
+    *out = mlirDenseElementsAttrGetBoolSplatValue(a) ? 1.0 : 0.0;
+  else return false;
+  return true;
+}
+
+/* A Dropout that is the identity (inference mode, or a ratio of exactly 0:
+ * PyTorch's p=0) and whose mask is unused: replaced by its input, so no pass
+ * after this one needs to know about it. */
+static bool remove_identity_dropout(MlirOperation op) {
+  MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(op));
+  if (name.length != 12 || memcmp(name.data, "moai.dropout", 12) != 0) return false;
+  if (mlirOperationGetNumResults(op) > 1 &&
+      !mlirOpOperandIsNull(mlirValueGetFirstUse(mlirOperationGetResult(op, 1))))
+    return false;
+  const moai_op_def_t *def = moai_op_def_find("dropout", 7);
+  int32_t counts[MOAI_OP_MAX_OPERANDS] = {1, 0, 0};
+  MlirAttribute seg = mlirOperationGetAttributeByName(
+      op, mlirStringRefCreateFromCString("operandSegmentSizes"));
+  if (!mlirAttributeIsNull(seg) && mlirAttributeIsADenseI32Array(seg)) {
+    int32_t sizes[MOAI_OP_MAX_OPERANDS * MOAI_VARIADIC_SLOTS];
+    intptr_t n = mlirDenseArrayGetNumElements(seg);
+    if (n > (intptr_t)(sizeof(sizes) / sizeof(sizes[0]))) return false;
+    for (intptr_t i = 0; i < n; ++i) sizes[i] = mlirDenseI32ArrayGetElement(seg, i);
+    if (!def || !moai_op_def_decode_segments(def, false, sizes, (size_t)n, counts)) return false;
+  } else if (mlirOperationGetNumOperands(op) != 1) {
+    return false;
+  }
+  double ratio = 0.5, mode = 0.0;
+  bool training = counts[2] && !(const_splat(mlirOperationGetOperand(op, 1 + counts[1]), &mode) &&
+                                 mode == 0.0);
+  bool zero = counts[1] && const_splat(mlirOperationGetOperand(op, 1), &ratio) && ratio == 0.0;
+  if (training && !zero) return false;
+  mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, 0), mlirOperationGetOperand(op, 0));
+  mlirOperationDestroy(op);
+  return true;
+}
+
 static void simplify_regions(MlirOperation op, const moai_simplify_options_t *o,
                              moai_simplify_stats_t *stats) {
   for (intptr_t r = 0; r < mlirOperationGetNumRegions(op); ++r) {
@@ -145,6 +199,8 @@ static void simplify_block(MlirBlock block, const moai_simplify_options_t *o,
       MlirOperation next = mlirOperationGetNextInBlock(op);
       if (mlirOperationGetNumRegions(op)) {
         simplify_regions(op, o, stats);
+      } else if (remove_identity_dropout(op)) {
+        stats->erased++;
       } else if (op_is_pure_moai(op)) {
         MlirOperation prior = table_find_or_insert(&table, op);
         if (!mlirOperationIsNull(prior)) {

@@ -6,6 +6,7 @@
                   (R a fixed random tensor), in float64 where the kernels
                   support it; the analytic gradient <g, v> along random
                   directions v must equal (loss(x + h v) - loss(x - h v)) / 2h.
+  cnn_grads       the same for the CNN training export (examples/cnn/ref/grad)
   mistral_grads   the Mistral-style training export's gradients (divided by
                   the loss weight) against PyTorch's (examples/mistral/ref/grad),
                   within 1e-5 absolute.
@@ -275,6 +276,34 @@ def mistral_grads(args):
     print(f"mistral_grads: {count} gradients, worst max abs error {worst:.3g} (bound 1e-5)")
 
 
+def cnn_grads(args):
+    """The CNN training export (Conv, training-mode BatchNormalization, ReLU,
+    MaxPool, LeakyReLU, AveragePool, Clip, GlobalAveragePool, Dropout(p=0),
+    Gemm, GELU as Erf, cross-entropy): gradients against PyTorch's."""
+    work = os.path.join(args.workdir, "cnn_grads")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    ex = os.path.join(ROOT, "examples", "cnn")
+    plan = os.path.join(work, "plan")
+    run([args.moaicc, os.path.join(ex, "cnn_train.onnx"), "--gradients", "-o", plan])
+    feeds = {n: np.load(os.path.join(ex, "ref", n + ".npy")) for n in ["image", "target"]}
+    out = run_plan(args.moai_run, plan, feeds, os.path.join(work, "out"))
+    w = float(out["loss_weight"])
+    if w != feeds["target"].size:
+        sys.exit(f"loss weight {w}, expected {feeds['target'].size}")
+    worst, count = 0.0, 0
+    for f in sorted(os.listdir(os.path.join(ex, "ref", "grad"))):
+        name = f[:-4]
+        ref = np.load(os.path.join(ex, "ref", "grad", f))
+        err = float(np.abs(ref - out[f"grad.{name}"] / w).max())
+        worst, count = max(worst, err), count + 1
+        if err > 1e-5:
+            sys.exit(f"gradient of {name}: max abs error {err:.3g} > 1e-5")
+    if count != 10:
+        sys.exit(f"expected 10 parameter gradients in the reference, found {count}")
+    print(f"cnn_grads: {count} gradients, worst max abs error {worst:.3g} (bound 1e-5)")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--moaicc", required=True)
@@ -285,10 +314,12 @@ def main():
     args = p.parse_args()
     cs = cases()
     if args.list:
-        print(" ".join(["mistral_grads"] + [f"fd.{n}" for n in cs]))
+        print(" ".join(["mistral_grads", "cnn_grads"] + [f"fd.{n}" for n in cs]))
         return
     if args.case == "mistral_grads":
         mistral_grads(args)
+    elif args.case == "cnn_grads":
+        cnn_grads(args)
     elif args.case and args.case.startswith("fd.") and args.case[3:] in cs:
         fd_check(args.case[3:], cs[args.case[3:]], args)
     else:
