@@ -434,7 +434,7 @@ MlirValue ad_reshape(ad_t *ad, MlirValue v, int rank, const int64_t *dims) {
   if (mlirValueIsNull(v)) return v;
   int64_t cur[AD_MAX_RANK];
   int r = ad_dims(v, cur);
-  if (r == rank && memcmp(cur, dims, sizeof(int64_t) * (size_t)rank) == 0) return v;
+  if (r == rank && (rank == 0 || memcmp(cur, dims, sizeof(int64_t) * (size_t)rank) == 0)) return v;
   MlirValue shape = ad_i64s(ad, rank, dims);
   MlirType t = ad_tensor_type(ad, rank, dims, ad_elem(v));
   MlirValue in[2] = {v, shape};
@@ -475,7 +475,7 @@ MlirValue ad_expand(ad_t *ad, MlirValue v, int rank, const int64_t *dims) {
   if (mlirValueIsNull(v)) return v;
   int64_t cur[AD_MAX_RANK];
   int r = ad_dims(v, cur);
-  if (r == rank && memcmp(cur, dims, sizeof(int64_t) * (size_t)rank) == 0) return v;
+  if (r == rank && (rank == 0 || memcmp(cur, dims, sizeof(int64_t) * (size_t)rank) == 0)) return v;
   MlirValue shape = ad_i64s(ad, rank, dims);
   MlirType t = ad_tensor_type(ad, rank, dims, ad_elem(v));
   MlirValue in[2] = {v, shape};
