@@ -113,20 +113,33 @@ static bool grad_same_dims(const moai_tensor_t *a, const moai_tensor_t *b) {
   return true;
 }
 
+/* The dtype that x, scale, dy and the three results share, f32 or f64;
+ * false, reported once, when they differ or it is another. */
+static bool norm_grad_dtype(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                            const char *kernel, int32_t *out_dtype) {
+  int32_t dtype = moai_op_in(op, 0)->dtype;
+  bool same = true;
+  for (uint32_t i = 0; i < 3; ++i)
+    same = same && moai_op_in(op, i)->dtype == dtype && moai_op_out(op, i)->dtype == dtype;
+  if (!same) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s: operand dtypes differ", kernel);
+    moai_grad_fail(ex, op, ith, msg);
+    return false;
+  }
+  if (dtype != MOAI_ABI_F32 && dtype != MOAI_ABI_F64) {
+    moai_nn_fail_dtype(ex, op, ith, kernel, dtype);
+    return false;
+  }
+  *out_dtype = dtype;
+  return true;
+}
+
 static void bng_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth,
                     int optimised) {
   const moai_tensor_t *tx = moai_op_in(op, 0), *ts = moai_op_in(op, 1), *tdy = moai_op_in(op, 2);
-  int32_t dtype = tx->dtype;
-  bool same = ts->dtype == dtype && tdy->dtype == dtype;
-  for (uint32_t i = 0; i < 3; ++i) same = same && moai_op_out(op, i)->dtype == dtype;
-  if (!same) {
-    moai_grad_fail(ex, op, ith, "batch_normalization_grad: operand dtypes differ");
-    return;
-  }
-  if (dtype != MOAI_ABI_F32 && dtype != MOAI_ABI_F64) {
-    moai_nn_fail_dtype(ex, op, ith, "batch_normalization_grad", dtype);
-    return;
-  }
+  int32_t dtype;
+  if (!norm_grad_dtype(ex, op, ith, "batch_normalization_grad", &dtype)) return;
   moai_attrs_batch_norm_t at;
   if (!moai_kernel_attrs_load(op, &at, sizeof at, sizeof at)) {
     moai_grad_fail(ex, op, ith, "batch_normalization_grad: missing attributes");
@@ -316,17 +329,8 @@ LNG_OPT(lng_opt_f64, double, moai_nn_row_stats_f64)
 static void lng_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth,
                     int optimised) {
   const moai_tensor_t *tx = moai_op_in(op, 0), *ts = moai_op_in(op, 1), *tdy = moai_op_in(op, 2);
-  int32_t dtype = tx->dtype;
-  bool same = ts->dtype == dtype && tdy->dtype == dtype;
-  for (uint32_t i = 0; i < 3; ++i) same = same && moai_op_out(op, i)->dtype == dtype;
-  if (!same) {
-    moai_grad_fail(ex, op, ith, "layer_normalization_grad: operand dtypes differ");
-    return;
-  }
-  if (dtype != MOAI_ABI_F32 && dtype != MOAI_ABI_F64) {
-    moai_nn_fail_dtype(ex, op, ith, "layer_normalization_grad", dtype);
-    return;
-  }
+  int32_t dtype;
+  if (!norm_grad_dtype(ex, op, ith, "layer_normalization_grad", &dtype)) return;
   moai_attrs_layer_norm_t at;
   if (!moai_kernel_attrs_load(op, &at, sizeof at, sizeof at) || at.axis < 0 ||
       at.axis > tx->rank) {
