@@ -430,7 +430,10 @@ MlirValue ad_cast(ad_t *ad, MlirValue v, MlirType elem) {
   return ad_build(ad, "cast", &v, 1, 0, &t, 1, &a, 1, NULL);
 }
 
-MlirValue ad_reshape(ad_t *ad, MlirValue v, int rank, const int64_t *dims) {
+/* v as `dims` through `op_name` (reshape or expand, which take the target
+ * shape as an i64 operand); v itself when it has those dims already. */
+static MlirValue ad_to_shape(ad_t *ad, const char *op_name, MlirValue v, int rank,
+                             const int64_t *dims) {
   if (mlirValueIsNull(v)) return v;
   int64_t cur[AD_MAX_RANK];
   int r = ad_dims(v, cur);
@@ -438,7 +441,11 @@ MlirValue ad_reshape(ad_t *ad, MlirValue v, int rank, const int64_t *dims) {
   MlirValue shape = ad_i64s(ad, rank, dims);
   MlirType t = ad_tensor_type(ad, rank, dims, ad_elem(v));
   MlirValue in[2] = {v, shape};
-  return ad_build(ad, "reshape", in, 2, 0, &t, 1, NULL, 0, NULL);
+  return ad_build(ad, op_name, in, 2, 0, &t, 1, NULL, 0, NULL);
+}
+
+MlirValue ad_reshape(ad_t *ad, MlirValue v, int rank, const int64_t *dims) {
+  return ad_to_shape(ad, "reshape", v, rank, dims);
 }
 
 MlirValue ad_reshape_like(ad_t *ad, MlirValue v, MlirValue like) {
@@ -472,14 +479,7 @@ MlirValue ad_transpose_last2(ad_t *ad, MlirValue v) {
 }
 
 MlirValue ad_expand(ad_t *ad, MlirValue v, int rank, const int64_t *dims) {
-  if (mlirValueIsNull(v)) return v;
-  int64_t cur[AD_MAX_RANK];
-  int r = ad_dims(v, cur);
-  if (r == rank && (rank == 0 || memcmp(cur, dims, sizeof(int64_t) * (size_t)rank) == 0)) return v;
-  MlirValue shape = ad_i64s(ad, rank, dims);
-  MlirType t = ad_tensor_type(ad, rank, dims, ad_elem(v));
-  MlirValue in[2] = {v, shape};
-  return ad_build(ad, "expand", in, 2, 0, &t, 1, NULL, 0, NULL);
+  return ad_to_shape(ad, "expand", v, rank, dims);
 }
 
 MlirValue ad_reduce_sum(ad_t *ad, MlirValue v, int n_axes, const int64_t *axes,

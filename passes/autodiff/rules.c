@@ -367,9 +367,12 @@ static void rule_trilu(ad_t *ad, MlirOperation op, const MlirValue *g) {
 
 /* ---- reductions ------------------------------------------------------------- */
 
-/* The reduced axes of a Reduce op (all when none are given); false if they
- * are not constants or the op reduces nothing. */
-static bool reduce_axes(ad_t *ad, MlirOperation op, int rank, bool *mask) {
+/* The reduced axes of a Reduce op (all when none are given), for x =
+ * operand 0 and its gradient g. False, with the rule's work done, if they
+ * are not constants (an error) or the op reduces nothing (g passes to x). */
+static bool reduce_axes(ad_t *ad, MlirOperation op, MlirValue g, bool *mask) {
+  MlirValue x = OPERAND(op, 0);
+  int rank = ad_rank(x);
   int64_t axes[AD_MAX_RANK];
   int n = NOPS(op) > 1 ? ad_const_ints(OPERAND(op, 1), axes, AD_MAX_RANK) : 0;
   if (n < 0) {
@@ -377,7 +380,10 @@ static bool reduce_axes(ad_t *ad, MlirOperation op, int rank, bool *mask) {
     return false;
   }
   for (int i = 0; i < rank; ++i) mask[i] = n == 0;
-  if (n == 0 && ad_attr_int(op, "noop_with_empty_axes", 0)) return false;
+  if (n == 0 && ad_attr_int(op, "noop_with_empty_axes", 0)) {
+    if (!ad->failed) ad_accumulate(ad, x, ad_reshape_like(ad, g, x));
+    return false;
+  }
   for (int i = 0; i < n; ++i) mask[norm_axis(axes[i], rank)] = true;
   return true;
 }
@@ -400,10 +406,7 @@ static MlirValue unreduce(ad_t *ad, MlirOperation op, MlirValue x, MlirValue g, 
 static void rule_reduce_sum(ad_t *ad, MlirOperation op, const MlirValue *g) {
   MlirValue x = OPERAND(op, 0);
   bool mask[AD_MAX_RANK];
-  if (!reduce_axes(ad, op, ad_rank(x), mask)) {
-    if (!ad->failed) ad_accumulate(ad, x, ad_reshape_like(ad, g[0], x));
-    return;
-  }
+  if (!reduce_axes(ad, op, g[0], mask)) return;
   int64_t count;
   ad_accumulate(ad, x, unreduce(ad, op, x, g[0], mask, &count));
 }
@@ -411,10 +414,7 @@ static void rule_reduce_sum(ad_t *ad, MlirOperation op, const MlirValue *g) {
 static void rule_reduce_mean(ad_t *ad, MlirOperation op, const MlirValue *g) {
   MlirValue x = OPERAND(op, 0);
   bool mask[AD_MAX_RANK];
-  if (!reduce_axes(ad, op, ad_rank(x), mask)) {
-    if (!ad->failed) ad_accumulate(ad, x, ad_reshape_like(ad, g[0], x));
-    return;
-  }
+  if (!reduce_axes(ad, op, g[0], mask)) return;
   int64_t count;
   MlirValue e = unreduce(ad, op, x, g[0], mask, &count);
   /* torch: grad.expand(...) / count */
@@ -424,10 +424,7 @@ static void rule_reduce_mean(ad_t *ad, MlirOperation op, const MlirValue *g) {
 static void rule_reduce_max(ad_t *ad, MlirOperation op, const MlirValue *g) {
   MlirValue x = OPERAND(op, 0), y = RESULT(op, 0);
   bool mask[AD_MAX_RANK];
-  if (!reduce_axes(ad, op, ad_rank(x), mask)) {
-    if (!ad->failed) ad_accumulate(ad, x, ad_reshape_like(ad, g[0], x));
-    return;
-  }
+  if (!reduce_axes(ad, op, g[0], mask)) return;
   int64_t count;
   MlirValue ge = unreduce(ad, op, x, g[0], mask, &count);
   MlirValue ye = unreduce(ad, op, x, y, mask, &count);

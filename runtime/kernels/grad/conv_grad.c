@@ -28,16 +28,6 @@ typedef struct conv_grad_problem_t {
   void *dx, *dw;
 } conv_grad_problem_t;
 
-/* The output position o of tap k along axis a that reads input position i,
- * or -1 when none does (i + pb - k*dl is not a multiple of the stride, or
- * falls outside the output). */
-static inline int64_t cg_output_of(const moai_nn_window_t *g, int a, int64_t i, int64_t k) {
-  int64_t t = i + g->pb[a] - k * g->dl[a];
-  if (t < 0 || t % g->s[a] != 0) return -1;
-  t /= g->s[a];
-  return t < g->out[a] ? t : -1;
-}
-
 /* ---- conv_grad_input ---- */
 
 #define CGI_REF(name, T)                                                             \
@@ -55,21 +45,11 @@ static inline int64_t cg_output_of(const moai_nn_window_t *g, int a, int64_t i, 
       int64_t cc = c % p->cg, m0 = (c / p->cg) * p->mg;                              \
       double acc = 0.0;                                                              \
       for (int64_t m = m0; m < m0 + p->mg; ++m)                                      \
-        for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                   \
-          int64_t oz = cg_output_of(g, 0, iz, kz);                                   \
-          if (oz < 0) continue;                                                      \
-          for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                 \
-            int64_t oy = cg_output_of(g, 1, iy, ky);                                 \
-            if (oy < 0) continue;                                                    \
-            for (int64_t kx = 0; kx < g->k[2]; ++kx) {                               \
-              int64_t ox = cg_output_of(g, 2, ix, kx);                               \
-              if (ox < 0) continue;                                                  \
-              double d = DY[(((n * g->m + m) * g->out[0] + oz) * g->out[1] + oy) * g->out[2] + ox]; \
-              double wv = W[(((m * p->cg + cc) * g->k[0] + kz) * g->k[1] + ky) * g->k[2] + kx]; \
-              acc += d * wv;                                                         \
-            }                                                                        \
-          }                                                                          \
-        }                                                                            \
+        MOAI_NN_WINDOW_FOR_OUTPUTS(g, iz, iy, ix, {                                  \
+          double d = DY[(((n * g->m + m) * g->out[0] + oz) * g->out[1] + oy) * g->out[2] + ox]; \
+          double wv = W[(((m * p->cg + cc) * g->k[0] + kz) * g->k[1] + ky) * g->k[2] + kx]; \
+          acc += d * wv;                                                             \
+        });                                                                          \
       DX[e] = (T)acc;                                                                \
     }                                                                                \
   }
@@ -91,30 +71,24 @@ CGI_REF(cgi_ref_f64, double)
       T *restrict dxrow = (T *)p->dx + r * iw;                                       \
       for (int64_t ix = 0; ix < iw; ++ix) dxrow[ix] = 0;                             \
       for (int64_t m = m0; m < m0 + p->mg; ++m)                                      \
-        for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                   \
-          int64_t oz = cg_output_of(g, 0, iz, kz);                                   \
-          if (oz < 0) continue;                                                      \
-          for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                 \
-            int64_t oy = cg_output_of(g, 1, iy, ky);                                 \
-            if (oy < 0) continue;                                                    \
-            const T *dyrow = DY + (((n * g->m + m) * g->out[0] + oz) * g->out[1] + oy) * g->out[2]; \
-            const T *wk = W + (((m * p->cg + cc) * g->k[0] + kz) * g->k[1] + ky) * g->k[2]; \
-            for (int64_t kx = 0; kx < g->k[2]; ++kx) {                               \
-              int64_t lo, hi;                                                        \
-              moai_nn_window_valid_outputs(g, 2, kx, &lo, &hi);                      \
-              if (lo >= hi) continue;                                                \
-              T wv = wk[kx];                                                         \
-              int64_t off = kx * g->dl[2] - g->pb[2];                                \
-              if (sx == 1) {                                                         \
-                T *restrict xs = dxrow + (lo + off);                                 \
-                const T *restrict ys = dyrow + lo;                                   \
-                for (int64_t j = 0; j < hi - lo; ++j) xs[j] += wv * ys[j];           \
-              } else {                                                               \
-                for (int64_t ox = lo; ox < hi; ++ox) dxrow[ox * sx + off] += wv * dyrow[ox]; \
-              }                                                                      \
+        MOAI_NN_WINDOW_FOR_ROW_OUTPUTS(g, iz, iy, {                                  \
+          const T *dyrow = DY + (((n * g->m + m) * g->out[0] + oz) * g->out[1] + oy) * g->out[2]; \
+          const T *wk = W + (((m * p->cg + cc) * g->k[0] + kz) * g->k[1] + ky) * g->k[2]; \
+          for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                 \
+            int64_t lo, hi;                                                          \
+            moai_nn_window_valid_outputs(g, 2, kx, &lo, &hi);                        \
+            if (lo >= hi) continue;                                                  \
+            T wv = wk[kx];                                                           \
+            int64_t off = kx * g->dl[2] - g->pb[2];                                  \
+            if (sx == 1) {                                                           \
+              T *restrict xs = dxrow + (lo + off);                                   \
+              const T *restrict ys = dyrow + lo;                                     \
+              for (int64_t j = 0; j < hi - lo; ++j) xs[j] += wv * ys[j];             \
+            } else {                                                                 \
+              for (int64_t ox = lo; ox < hi; ++ox) dxrow[ox * sx + off] += wv * dyrow[ox]; \
             }                                                                        \
           }                                                                          \
-        }                                                                            \
+        });                                                                          \
     }                                                                                \
   }
 

@@ -37,31 +37,6 @@ typedef struct bng_problem_t {
   double eps;
 } bng_problem_t;
 
-/* Biased mean and variance of channel c, two passes in double (norm.c's
- * BN_STATS). */
-#define BNG_STATS(name, T)                                                       \
-  static void name(const bng_problem_t *p, int64_t c, double *out_mean, double *out_var) { \
-    const T *X = p->x;                                                           \
-    double sum = 0.0, sq = 0.0, cnt = (double)(p->n * p->s);                     \
-    for (int64_t n = 0; n < p->n; ++n) {                                         \
-      const T *xp = X + (n * p->c + c) * p->s;                                   \
-      for (int64_t i = 0; i < p->s; ++i) sum += (double)xp[i];                   \
-    }                                                                            \
-    double mean = sum / cnt;                                                     \
-    for (int64_t n = 0; n < p->n; ++n) {                                         \
-      const T *xp = X + (n * p->c + c) * p->s;                                   \
-      for (int64_t i = 0; i < p->s; ++i) {                                       \
-        double d = (double)xp[i] - mean;                                         \
-        sq += d * d;                                                             \
-      }                                                                          \
-    }                                                                            \
-    *out_mean = mean;                                                            \
-    *out_var = sq / cnt;                                                         \
-  }
-
-BNG_STATS(bng_stats_f32, float)
-BNG_STATS(bng_stats_f64, double)
-
 #define BNG_REF(name, T, STATS)                                                  \
   static void name(const bng_problem_t *p, int ith, int nth) {                   \
     const T *X = p->x, *S = p->scale, *DY = p->dy;                               \
@@ -71,7 +46,7 @@ BNG_STATS(bng_stats_f64, double)
     moai_split_range(p->c, ith, nth, &begin, &end);                              \
     for (long long c = begin; c < end; ++c) {                                    \
       double mean, var, sum_g = 0.0, sum_gxhat = 0.0;                            \
-      STATS(p, c, &mean, &var);                                                  \
+      STATS(p->x, p->n, p->c, p->s, c, &mean, &var);                             \
       double inv = 1.0 / sqrt(var + p->eps);                                     \
       for (int64_t n = 0; n < p->n; ++n)                                         \
         for (int64_t i = 0; i < p->s; ++i) {                                     \
@@ -91,8 +66,8 @@ BNG_STATS(bng_stats_f64, double)
     }                                                                            \
   }
 
-BNG_REF(bng_ref_f32, float, bng_stats_f32)
-BNG_REF(bng_ref_f64, double, bng_stats_f64)
+BNG_REF(bng_ref_f32, float, moai_nn_channel_stats_f32)
+BNG_REF(bng_ref_f64, double, moai_nn_channel_stats_f64)
 
 /* dx = dy * k1 + (x - mean) * k2 + k3 with k1 = scale * inv,
  * k2 = -k1 * inv * dscale / M, k3 = -k1 * dbias / M. */
@@ -104,7 +79,7 @@ BNG_REF(bng_ref_f64, double, bng_stats_f64)
     moai_split_range(p->c, ith, nth, &begin, &end);                              \
     for (long long c = begin; c < end; ++c) {                                    \
       double mean, var, sum_g = 0.0, sum_gd = 0.0;                               \
-      STATS(p, c, &mean, &var);                                                  \
+      STATS(p->x, p->n, p->c, p->s, c, &mean, &var);                             \
       double inv = 1.0 / sqrt(var + p->eps);                                     \
       T m = (T)mean;                                                             \
       for (int64_t n = 0; n < p->n; ++n) {                                       \
@@ -128,8 +103,8 @@ BNG_REF(bng_ref_f64, double, bng_stats_f64)
     }                                                                            \
   }
 
-BNG_OPT(bng_opt_f32, float, bng_stats_f32)
-BNG_OPT(bng_opt_f64, double, bng_stats_f64)
+BNG_OPT(bng_opt_f32, float, moai_nn_channel_stats_f32)
+BNG_OPT(bng_opt_f64, double, moai_nn_channel_stats_f64)
 
 static bool grad_same_dims(const moai_tensor_t *a, const moai_tensor_t *b) {
   if (a->rank != b->rank) return false;
@@ -138,20 +113,33 @@ static bool grad_same_dims(const moai_tensor_t *a, const moai_tensor_t *b) {
   return true;
 }
 
+/* The dtype that x, scale, dy and the three results share, f32 or f64;
+ * false, reported once, when they differ or it is another. */
+static bool norm_grad_dtype(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                            const char *kernel, int32_t *out_dtype) {
+  int32_t dtype = moai_op_in(op, 0)->dtype;
+  bool same = true;
+  for (uint32_t i = 0; i < 3; ++i)
+    same = same && moai_op_in(op, i)->dtype == dtype && moai_op_out(op, i)->dtype == dtype;
+  if (!same) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s: operand dtypes differ", kernel);
+    moai_grad_fail(ex, op, ith, msg);
+    return false;
+  }
+  if (dtype != MOAI_ABI_F32 && dtype != MOAI_ABI_F64) {
+    moai_nn_fail_dtype(ex, op, ith, kernel, dtype);
+    return false;
+  }
+  *out_dtype = dtype;
+  return true;
+}
+
 static void bng_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth,
                     int optimised) {
   const moai_tensor_t *tx = moai_op_in(op, 0), *ts = moai_op_in(op, 1), *tdy = moai_op_in(op, 2);
-  int32_t dtype = tx->dtype;
-  bool same = ts->dtype == dtype && tdy->dtype == dtype;
-  for (uint32_t i = 0; i < 3; ++i) same = same && moai_op_out(op, i)->dtype == dtype;
-  if (!same) {
-    moai_grad_fail(ex, op, ith, "batch_normalization_grad: operand dtypes differ");
-    return;
-  }
-  if (dtype != MOAI_ABI_F32 && dtype != MOAI_ABI_F64) {
-    moai_nn_fail_dtype(ex, op, ith, "batch_normalization_grad", dtype);
-    return;
-  }
+  int32_t dtype;
+  if (!norm_grad_dtype(ex, op, ith, "batch_normalization_grad", &dtype)) return;
   moai_attrs_batch_norm_t at;
   if (!moai_kernel_attrs_load(op, &at, sizeof at, sizeof at)) {
     moai_grad_fail(ex, op, ith, "batch_normalization_grad: missing attributes");
@@ -198,24 +186,6 @@ static inline int64_t lng_scale_offset(const lng_problem_t *p, int64_t j) {
   return p->scale_cols ? j : p->ns == 1 ? 0 : moai_nn_bcast_offset(p->tscale, p->tx, j);
 }
 
-/* Mean and 1/sqrt(var + eps) of row r, two passes in double (norm.c). */
-#define LNG_STATS(name, T)                                                       \
-  static void name(const lng_problem_t *p, int64_t r, double *out_mean, double *out_inv) { \
-    const T *xr = (const T *)p->x + r * p->cols;                                 \
-    double sum = 0.0, sq = 0.0;                                                  \
-    for (int64_t j = 0; j < p->cols; ++j) sum += (double)xr[j];                  \
-    double mean = sum / (double)p->cols;                                         \
-    for (int64_t j = 0; j < p->cols; ++j) {                                      \
-      double d = (double)xr[j] - mean;                                           \
-      sq += d * d;                                                               \
-    }                                                                            \
-    *out_mean = mean;                                                            \
-    *out_inv = 1.0 / sqrt(sq / (double)p->cols + p->eps);                        \
-  }
-
-LNG_STATS(lng_stats_f32, float)
-LNG_STATS(lng_stats_f64, double)
-
 /* Reference: dx row by row; each dscale/dbias element sums, over every row,
  * the columns that map to it. */
 #define LNG_REF(name, T, STATS)                                                  \
@@ -227,7 +197,7 @@ LNG_STATS(lng_stats_f64, double)
     moai_split_range(p->rows, ith, nth, &begin, &end);                           \
     for (long long r = begin; r < end; ++r) {                                    \
       double mean, inv, s1 = 0.0, s2 = 0.0;                                      \
-      STATS(p, r, &mean, &inv);                                                  \
+      STATS((const T *)p->x + r * p->cols, p->cols, p->eps, &mean, &inv);        \
       for (int64_t j = 0; j < p->cols; ++j) {                                    \
         int64_t e = r * p->cols + j;                                             \
         double gs = (double)DY[e] * (double)S[lng_scale_offset(p, j)];           \
@@ -246,7 +216,7 @@ LNG_STATS(lng_stats_f64, double)
       double ds = 0.0, db = 0.0;                                                 \
       for (int64_t r = 0; r < p->rows; ++r) {                                    \
         double mean, inv;                                                        \
-        STATS(p, r, &mean, &inv);                                                \
+        STATS((const T *)p->x + r * p->cols, p->cols, p->eps, &mean, &inv);      \
         for (int64_t j = 0; j < p->cols; ++j) {                                  \
           if (lng_scale_offset(p, j) != k) continue;                             \
           int64_t e = r * p->cols + j;                                           \
@@ -259,15 +229,15 @@ LNG_STATS(lng_stats_f64, double)
     }                                                                            \
   }
 
-LNG_REF(lng_ref_f32, float, lng_stats_f32)
-LNG_REF(lng_ref_f64, double, lng_stats_f64)
+LNG_REF(lng_ref_f32, float, moai_nn_row_stats_f32)
+LNG_REF(lng_ref_f64, double, moai_nn_row_stats_f64)
 
 /* Rows whose statistics the optimised dscale/dbias pass keeps on the stack,
  * and the run of elements it sums at once (double accumulators). */
 #define LNG_ROW_BLOCK 512
 #define LNG_COL_RUN 256
 
-#define LNG_OPT(name, T, STATS)                                             \
+#define LNG_OPT(name, T, STATS)                                                  \
   static void name(const lng_problem_t *p, int ith, int nth) {                   \
     const T *S = p->scale;                                                       \
     double cols = (double)p->cols;                                               \
@@ -278,7 +248,7 @@ LNG_REF(lng_ref_f64, double, lng_stats_f64)
       const T *restrict gr = (const T *)p->dy + r * p->cols;                     \
       T *restrict dxr = (T *)p->dx + r * p->cols;                                \
       double mean, inv, s1 = 0.0, s2 = 0.0;                                      \
-      STATS(p, r, &mean, &inv);                                                  \
+      STATS((const T *)p->x + r * p->cols, p->cols, p->eps, &mean, &inv);        \
       if (p->scale_cols) {                                                       \
         for (int64_t j = 0; j < p->cols; ++j) {                                  \
           double gs = (double)gr[j] * (double)S[j];                              \
@@ -310,7 +280,7 @@ LNG_REF(lng_ref_f64, double, lng_stats_f64)
         double ds = 0.0, db = 0.0;                                               \
         for (int64_t r = 0; r < p->rows; ++r) {                                  \
           double mean, inv;                                                      \
-          STATS(p, r, &mean, &inv);                                              \
+          STATS((const T *)p->x + r * p->cols, p->cols, p->eps, &mean, &inv);    \
           const T *xr = (const T *)p->x + r * p->cols;                           \
           const T *gr = (const T *)p->dy + r * p->cols;                          \
           for (int64_t j = 0; j < p->cols; ++j)                                  \
@@ -331,7 +301,8 @@ LNG_REF(lng_ref_f64, double, lng_stats_f64)
     double acc_s[LNG_COL_RUN], acc_b[LNG_COL_RUN];                               \
     for (int64_t r0 = 0; r0 < p->rows && begin < end; r0 += LNG_ROW_BLOCK) {     \
       int64_t nr = p->rows - r0 < LNG_ROW_BLOCK ? p->rows - r0 : LNG_ROW_BLOCK;  \
-      for (int64_t i = 0; i < nr; ++i) STATS(p, r0 + i, &bmean[i], &binv[i]);    \
+      for (int64_t i = 0; i < nr; ++i)                                           \
+        STATS((const T *)p->x + (r0 + i) * p->cols, p->cols, p->eps, &bmean[i], &binv[i]); \
       for (long long j0 = begin; j0 < end; j0 += LNG_COL_RUN) {                  \
         int64_t nj = end - j0 < LNG_COL_RUN ? end - j0 : LNG_COL_RUN;            \
         for (int64_t j = 0; j < nj; ++j) acc_s[j] = acc_b[j] = 0.0;              \
@@ -352,23 +323,14 @@ LNG_REF(lng_ref_f64, double, lng_stats_f64)
     }                                                                            \
   }
 
-LNG_OPT(lng_opt_f32, float, lng_stats_f32)
-LNG_OPT(lng_opt_f64, double, lng_stats_f64)
+LNG_OPT(lng_opt_f32, float, moai_nn_row_stats_f32)
+LNG_OPT(lng_opt_f64, double, moai_nn_row_stats_f64)
 
 static void lng_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth,
                     int optimised) {
   const moai_tensor_t *tx = moai_op_in(op, 0), *ts = moai_op_in(op, 1), *tdy = moai_op_in(op, 2);
-  int32_t dtype = tx->dtype;
-  bool same = ts->dtype == dtype && tdy->dtype == dtype;
-  for (uint32_t i = 0; i < 3; ++i) same = same && moai_op_out(op, i)->dtype == dtype;
-  if (!same) {
-    moai_grad_fail(ex, op, ith, "layer_normalization_grad: operand dtypes differ");
-    return;
-  }
-  if (dtype != MOAI_ABI_F32 && dtype != MOAI_ABI_F64) {
-    moai_nn_fail_dtype(ex, op, ith, "layer_normalization_grad", dtype);
-    return;
-  }
+  int32_t dtype;
+  if (!norm_grad_dtype(ex, op, ith, "layer_normalization_grad", &dtype)) return;
   moai_attrs_layer_norm_t at;
   if (!moai_kernel_attrs_load(op, &at, sizeof at, sizeof at) || at.axis < 0 ||
       at.axis > tx->rank) {

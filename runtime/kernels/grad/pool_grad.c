@@ -44,24 +44,10 @@ static inline void pg_tap_range(const moai_nn_window_t *g, int a, int64_t o, int
   *k1 = a1;
 }
 
-/* The output o of tap k along axis a that reads input position i, or -1. */
-static inline int64_t pg_output_of(const moai_nn_window_t *g, int a, int64_t i, int64_t k) {
-  int64_t t = i + g->pb[a] - k * g->dl[a];
-  if (t < 0 || t % g->s[a] != 0) return -1;
-  t /= g->s[a];
-  return t < g->out[a] ? t : -1;
-}
-
 /* The forward's divisor of output (oz, oy, ox) (pool.c's avgpool_count). */
-static int64_t pg_avg_count(const pool_grad_problem_t *p, int64_t oz, int64_t oy, int64_t ox) {
-  const moai_nn_window_t *g = &p->g;
-  int64_t o[3] = {oz, oy, ox}, n = 1;
-  for (int a = 0; a < 3; ++a) {
-    int64_t lo = p->count_include_pad ? -g->pb[a] : 0;
-    int64_t hi = p->count_include_pad ? g->in[a] + g->pe[a] : g->in[a];
-    n *= moai_nn_window_taps(g, a, o[a], lo, hi);
-  }
-  return n;
+static inline int64_t pg_avg_count(const pool_grad_problem_t *p, int64_t oz, int64_t oy,
+                                   int64_t ox) {
+  return moai_nn_window_avg_count(&p->g, p->count_include_pad, oz, oy, ox);
 }
 
 /* ---- max_pool_grad ---- */
@@ -83,22 +69,12 @@ static int64_t pg_avg_count(const pool_grad_problem_t *p, int64_t oz, int64_t oy
         int64_t oz = e / (g->out[2] * g->out[1]);                                    \
         T best = -INFINITY;                                                          \
         int64_t best_i = -1;                                                         \
-        for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                   \
-          int64_t iz = oz * g->s[0] - g->pb[0] + kz * g->dl[0];                      \
-          if (iz < 0 || iz >= g->in[0]) continue;                                    \
-          for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                 \
-            int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->dl[1];                    \
-            if (iy < 0 || iy >= g->in[1]) continue;                                  \
-            for (int64_t kx = 0; kx < g->k[2]; ++kx) {                               \
-              int64_t ix = ox * g->s[2] - g->pb[2] + kx * g->dl[2];                  \
-              if (ix < 0 || ix >= g->in[2]) continue;                                \
-              int64_t i = (iz * g->in[1] + iy) * g->in[2] + ix;                      \
-              int take = xp[i] > best;                                               \
-              if (take || best_i < 0) best_i = i;                                    \
-              if (take) best = xp[i];                                                \
-            }                                                                        \
-          }                                                                          \
-        }                                                                            \
+        MOAI_NN_WINDOW_FOR_TAPS(g, oz, oy, ox, {                                     \
+          int64_t i = (iz * g->in[1] + iy) * g->in[2] + ix;                          \
+          int take = xp[i] > best;                                                   \
+          if (take || best_i < 0) best_i = i;                                        \
+          if (take) best = xp[i];                                                    \
+        });                                                                          \
         if (best_i >= 0) dxp[best_i] += dyp[e];                                      \
       }                                                                              \
     }                                                                                \
@@ -173,20 +149,10 @@ MPG_OPT(mpg_opt_f64, double)
       int64_t ix = e % g->in[2], iy = (e / g->in[2]) % g->in[1];                     \
       int64_t iz = (e / (g->in[2] * g->in[1])) % g->in[0], plane = e / isz;          \
       double acc = 0.0;                                                              \
-      for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                     \
-        int64_t oz = pg_output_of(g, 0, iz, kz);                                     \
-        if (oz < 0) continue;                                                        \
-        for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                   \
-          int64_t oy = pg_output_of(g, 1, iy, ky);                                   \
-          if (oy < 0) continue;                                                      \
-          for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                 \
-            int64_t ox = pg_output_of(g, 2, ix, kx);                                 \
-            if (ox < 0) continue;                                                    \
-            double d = DY[plane * osz + (oz * g->out[1] + oy) * g->out[2] + ox];     \
-            acc += d / (double)pg_avg_count(p, oz, oy, ox);                          \
-          }                                                                          \
-        }                                                                            \
-      }                                                                              \
+      MOAI_NN_WINDOW_FOR_OUTPUTS(g, iz, iy, ix, {                                    \
+        double d = DY[plane * osz + (oz * g->out[1] + oy) * g->out[2] + ox];         \
+        acc += d / (double)pg_avg_count(p, oz, oy, ox);                              \
+      });                                                                            \
       DX[e] = (T)acc;                                                                \
     }                                                                                \
   }

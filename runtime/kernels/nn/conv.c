@@ -34,21 +34,11 @@ typedef struct conv_problem_t {
       double acc = B ? (double)B[m] : 0.0;                                           \
       for (int64_t cc = 0; cc < p->cg; ++cc) {                                       \
         int64_t c = (m / p->mg) * p->cg + cc;                                        \
-        for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                   \
-          int64_t iz = oz * g->s[0] - g->pb[0] + kz * g->dl[0];                      \
-          if (iz < 0 || iz >= g->in[0]) continue;                                    \
-          for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                 \
-            int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->dl[1];                    \
-            if (iy < 0 || iy >= g->in[1]) continue;                                  \
-            for (int64_t kx = 0; kx < g->k[2]; ++kx) {                               \
-              int64_t ix = ox * g->s[2] - g->pb[2] + kx * g->dl[2];                  \
-              if (ix < 0 || ix >= g->in[2]) continue;                                \
-              double xv = X[(((n * g->c + c) * g->in[0] + iz) * g->in[1] + iy) * g->in[2] + ix]; \
-              double wv = W[(((m * p->cg + cc) * g->k[0] + kz) * g->k[1] + ky) * g->k[2] + kx]; \
-              acc += xv * wv;                                                        \
-            }                                                                        \
-          }                                                                          \
-        }                                                                            \
+        MOAI_NN_WINDOW_FOR_TAPS(g, oz, oy, ox, {                                     \
+          double xv = X[(((n * g->c + c) * g->in[0] + iz) * g->in[1] + iy) * g->in[2] + ix]; \
+          double wv = W[(((m * p->cg + cc) * g->k[0] + kz) * g->k[1] + ky) * g->k[2] + kx]; \
+          acc += xv * wv;                                                            \
+        });                                                                          \
       }                                                                              \
       Y[e] = (T)acc;                                                                 \
     }                                                                                \
@@ -73,30 +63,24 @@ CONV_REF(conv_ref_f64, double)
       for (int64_t ox = 0; ox < ow; ++ox) yrow[ox] = bias;                           \
       for (int64_t cc = 0; cc < p->cg; ++cc) {                                       \
         int64_t c = (m / p->mg) * p->cg + cc;                                        \
-        for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                   \
-          int64_t iz = oz * g->s[0] - g->pb[0] + kz * g->dl[0];                      \
-          if (iz < 0 || iz >= g->in[0]) continue;                                    \
-          for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                 \
-            int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->dl[1];                    \
-            if (iy < 0 || iy >= g->in[1]) continue;                                  \
-            const T *xrow = X + (((n * g->c + c) * g->in[0] + iz) * g->in[1] + iy) * g->in[2]; \
-            const T *wk = W + (((m * p->cg + cc) * g->k[0] + kz) * g->k[1] + ky) * g->k[2]; \
-            for (int64_t kx = 0; kx < g->k[2]; ++kx) {                               \
-              int64_t lo, hi;                                                        \
-              moai_nn_window_valid_outputs(g, 2, kx, &lo, &hi);                      \
-              if (lo >= hi) continue;                                                \
-              T w = wk[kx];                                                          \
-              int64_t off = kx * g->dl[2] - g->pb[2];                                \
-              if (sx == 1) {                                                         \
-                const T *restrict xs = xrow + (lo + off);                            \
-                T *restrict ys = yrow + lo;                                          \
-                for (int64_t j = 0; j < hi - lo; ++j) ys[j] += w * xs[j];            \
-              } else {                                                               \
-                for (int64_t ox = lo; ox < hi; ++ox) yrow[ox] += w * xrow[ox * sx + off]; \
-              }                                                                      \
+        MOAI_NN_WINDOW_FOR_ROW_TAPS(g, oz, oy, {                                     \
+          const T *xrow = X + (((n * g->c + c) * g->in[0] + iz) * g->in[1] + iy) * g->in[2]; \
+          const T *wk = W + (((m * p->cg + cc) * g->k[0] + kz) * g->k[1] + ky) * g->k[2]; \
+          for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                 \
+            int64_t lo, hi;                                                          \
+            moai_nn_window_valid_outputs(g, 2, kx, &lo, &hi);                        \
+            if (lo >= hi) continue;                                                  \
+            T w = wk[kx];                                                            \
+            int64_t off = kx * g->dl[2] - g->pb[2];                                  \
+            if (sx == 1) {                                                           \
+              const T *restrict xs = xrow + (lo + off);                              \
+              T *restrict ys = yrow + lo;                                            \
+              for (int64_t j = 0; j < hi - lo; ++j) ys[j] += w * xs[j];              \
+            } else {                                                                 \
+              for (int64_t ox = lo; ox < hi; ++ox) yrow[ox] += w * xrow[ox * sx + off]; \
             }                                                                        \
           }                                                                          \
-        }                                                                            \
+        });                                                                          \
       }                                                                              \
     }                                                                                \
   }

@@ -6,6 +6,7 @@
 #ifndef MOAI_KERNELS_NN_INTERNAL_H
 #define MOAI_KERNELS_NN_INTERNAL_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,7 +54,7 @@ static inline void moai_nn_fail_dtype(const moai_exec_t *ex, const moai_op_desc_
 }
 
 /* Looks up a per-dtype function; NULL when dtype is out of the table. */
-#define MOAI_NN_LOOKUP(table, dtype)                                              \
+#define MOAI_NN_LOOKUP(table, dtype)                                                    \
   ((dtype) >= 0 && (dtype) < MOAI_NN_DTYPE_TABLE ? (table)[(dtype)] : NULL)
 
 /* Integer ceil division for non-negative a, positive b. */
@@ -87,5 +88,49 @@ static inline int64_t moai_nn_bcast_offset(const moai_tensor_t *t, const moai_te
   }
   return off;
 }
+
+/* Normalisation statistics shared by norm.c and its gradients (grad/
+ * norm_grad.c), which must recompute them bit for bit: two passes, summed in
+ * double (a channel can hold millions of elements).
+ *
+ * moai_nn_channel_stats_<T>: biased mean and variance of channel ch of x
+ * viewed as [n, c, s] (batch normalisation over N and the spatial axes).
+ * moai_nn_row_stats_<T>: mean and 1 / sqrt(var + eps) of the `cols`
+ * elements at xr (layer normalisation's rows). */
+#define MOAI_NN_NORM_STATS(T, SUFFIX)                                                   \
+  static inline void moai_nn_channel_stats_##SUFFIX(const T *x, int64_t n, int64_t c,   \
+                                                   int64_t s, int64_t ch,               \
+                                                   double *out_mean, double *out_var) { \
+    double sum = 0.0, sq = 0.0, cnt = (double)(n * s);                                  \
+    for (int64_t b = 0; b < n; ++b) {                                                   \
+      const T *xp = x + (b * c + ch) * s;                                               \
+      for (int64_t i = 0; i < s; ++i) sum += (double)xp[i];                             \
+    }                                                                                   \
+    double mean = sum / cnt;                                                            \
+    for (int64_t b = 0; b < n; ++b) {                                                   \
+      const T *xp = x + (b * c + ch) * s;                                               \
+      for (int64_t i = 0; i < s; ++i) {                                                 \
+        double d = (double)xp[i] - mean;                                                \
+        sq += d * d;                                                                    \
+      }                                                                                 \
+    }                                                                                   \
+    *out_mean = mean;                                                                   \
+    *out_var = sq / cnt;                                                                \
+  }                                                                                     \
+  static inline void moai_nn_row_stats_##SUFFIX(const T *xr, int64_t cols, double eps,  \
+                                               double *out_mean, double *out_inv) {     \
+    double sum = 0.0, sq = 0.0;                                                         \
+    for (int64_t j = 0; j < cols; ++j) sum += (double)xr[j];                            \
+    double mean = sum / (double)cols;                                                   \
+    for (int64_t j = 0; j < cols; ++j) {                                                \
+      double d = (double)xr[j] - mean;                                                  \
+      sq += d * d;                                                                      \
+    }                                                                                   \
+    *out_mean = mean;                                                                   \
+    *out_inv = 1.0 / sqrt(sq / (double)cols + eps);                                     \
+  }
+
+MOAI_NN_NORM_STATS(float, f32)
+MOAI_NN_NORM_STATS(double, f64)
 
 #endif /* MOAI_KERNELS_NN_INTERNAL_H */

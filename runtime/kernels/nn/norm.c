@@ -52,33 +52,9 @@ typedef struct bn_problem_t {
   double eps, momentum;
 } bn_problem_t;
 
-/* Biased batch mean and variance of channel c, two passes in double. */
-#define BN_STATS(name, T)                                                        \
-  static void name(const bn_problem_t *p, int64_t c, double *out_mean, double *out_var) { \
-    const T *X = p->x;                                                           \
-    double sum = 0.0, sq = 0.0, cnt = (double)(p->n * p->s);                     \
-    for (int64_t n = 0; n < p->n; ++n) {                                         \
-      const T *xp = X + (n * p->c + c) * p->s;                                   \
-      for (int64_t i = 0; i < p->s; ++i) sum += (double)xp[i];                   \
-    }                                                                            \
-    double mean = sum / cnt;                                                     \
-    for (int64_t n = 0; n < p->n; ++n) {                                         \
-      const T *xp = X + (n * p->c + c) * p->s;                                   \
-      for (int64_t i = 0; i < p->s; ++i) {                                       \
-        double d = (double)xp[i] - mean;                                         \
-        sq += d * d;                                                             \
-      }                                                                          \
-    }                                                                            \
-    *out_mean = mean;                                                            \
-    *out_var = sq / cnt;                                                         \
-  }
-
-BN_STATS(bn_stats_f32, float)
-BN_STATS(bn_stats_f64, double)
-
 /* Reference: every element from the formula, in double. */
 #define BN_REF(name, T, STATS)                                                   \
-  static void name(const bn_problem_t *p, int training, int ith, int nth) {     \
+  static void name(const bn_problem_t *p, int training, int ith, int nth) {      \
     const T *X = p->x, *S = p->scale, *B = p->b, *M = p->mean, *V = p->var;      \
     T *Y = p->y;                                                                 \
     long long begin, end;                                                        \
@@ -86,7 +62,7 @@ BN_STATS(bn_stats_f64, double)
     for (long long c = begin; c < end; ++c) {                                    \
       double mean = M[c], var = V[c];                                            \
       if (training) {                                                            \
-        STATS(p, c, &mean, &var);                                                \
+        STATS(p->x, p->n, p->c, p->s, c, &mean, &var);                           \
         if (p->run_mean)                                                         \
           ((T *)p->run_mean)[c] =                                                \
               (T)(p->momentum * (double)M[c] + (1.0 - p->momentum) * mean);      \
@@ -103,8 +79,8 @@ BN_STATS(bn_stats_f64, double)
     }                                                                            \
   }
 
-BN_REF(bn_ref_f32, float, bn_stats_f32)
-BN_REF(bn_ref_f64, double, bn_stats_f64)
+BN_REF(bn_ref_f32, float, moai_nn_channel_stats_f32)
+BN_REF(bn_ref_f64, double, moai_nn_channel_stats_f64)
 
 /* Optimised: (n, c) planes in inference, whole channels in training; one
  * multiply-add per element with the factor hoisted. */
@@ -117,7 +93,7 @@ BN_REF(bn_ref_f64, double, bn_stats_f64)
     T *yp = (T *)p->y + (n * p->c + c) * p->s;                                   \
     for (int64_t i = 0; i < p->s; ++i) yp[i] = (xp[i] - m) * a + b;              \
   }                                                                              \
-  static void name(const bn_problem_t *p, int training, int ith, int nth) {     \
+  static void name(const bn_problem_t *p, int training, int ith, int nth) {      \
     const T *M = p->mean, *V = p->var;                                           \
     long long begin, end;                                                        \
     if (!training) {                                                             \
@@ -129,7 +105,7 @@ BN_REF(bn_ref_f64, double, bn_stats_f64)
     moai_split_range(p->c, ith, nth, &begin, &end);                              \
     for (long long c = begin; c < end; ++c) {                                    \
       double mean, var;                                                          \
-      STATS(p, c, &mean, &var);                                                  \
+      STATS(p->x, p->n, p->c, p->s, c, &mean, &var);                             \
       if (p->run_mean)                                                           \
         ((T *)p->run_mean)[c] = (T)(p->momentum * (double)M[c] + (1.0 - p->momentum) * mean); \
       if (p->run_var)                                                            \
@@ -138,8 +114,8 @@ BN_REF(bn_ref_f64, double, bn_stats_f64)
     }                                                                            \
   }
 
-BN_OPT(bn_opt_f32, float, bn_stats_f32)
-BN_OPT(bn_opt_f64, double, bn_stats_f64)
+BN_OPT(bn_opt_f32, float, moai_nn_channel_stats_f32)
+BN_OPT(bn_opt_f64, double, moai_nn_channel_stats_f64)
 
 typedef void (*bn_fn_t)(const bn_problem_t *p, int training, int ith, int nth);
 
@@ -210,21 +186,15 @@ static int ln_rowwise(const moai_tensor_t *t, const moai_tensor_t *x, int64_t ax
   return t->rank >= x->rank - axis || moai_tensor_numel(t) == 1 ? 1 : 0;
 }
 
-#define LN_REF(name, T)                                                          \
+#define LN_REF(name, T, STATS)                                                   \
   static void name(const ln_problem_t *p, int ith, int nth) {                    \
     const T *X = p->x, *S = p->scale, *B = p->b;                                 \
     T *Y = p->y;                                                                 \
     long long begin, end;                                                        \
     moai_split_range(p->rows, ith, nth, &begin, &end);                           \
     for (long long r = begin; r < end; ++r) {                                    \
-      double sum = 0.0, sq = 0.0;                                                \
-      for (int64_t j = 0; j < p->cols; ++j) sum += (double)X[r * p->cols + j];   \
-      double mean = sum / (double)p->cols;                                       \
-      for (int64_t j = 0; j < p->cols; ++j) {                                    \
-        double d = (double)X[r * p->cols + j] - mean;                            \
-        sq += d * d;                                                             \
-      }                                                                          \
-      double inv = 1.0 / sqrt(sq / (double)p->cols + p->eps);                    \
+      double mean, inv;                                                          \
+      STATS(X + r * p->cols, p->cols, p->eps, &mean, &inv);                      \
       for (int64_t j = 0; j < p->cols; ++j) {                                    \
         int64_t e = r * p->cols + j;                                             \
         double y = ((double)X[e] - mean) * inv *                                 \
@@ -237,10 +207,10 @@ static int ln_rowwise(const moai_tensor_t *t, const moai_tensor_t *x, int64_t ax
     }                                                                            \
   }
 
-LN_REF(ln_ref_f32, float)
-LN_REF(ln_ref_f64, double)
+LN_REF(ln_ref_f32, float, moai_nn_row_stats_f32)
+LN_REF(ln_ref_f64, double, moai_nn_row_stats_f64)
 
-#define LN_OPT(name, T)                                                          \
+#define LN_OPT(name, T, STATS)                                                   \
   static void name(const ln_problem_t *p, int ith, int nth) {                    \
     const T *S = p->scale, *B = p->b;                                            \
     long long begin, end;                                                        \
@@ -248,14 +218,8 @@ LN_REF(ln_ref_f64, double)
     for (long long r = begin; r < end; ++r) {                                    \
       const T *xr = (const T *)p->x + r * p->cols; /* y may alias x */           \
       T *yr = (T *)p->y + r * p->cols;                                           \
-      double sum = 0.0, sq = 0.0;                                                \
-      for (int64_t j = 0; j < p->cols; ++j) sum += (double)xr[j];                \
-      double mean = sum / (double)p->cols;                                       \
-      for (int64_t j = 0; j < p->cols; ++j) {                                    \
-        double d = (double)xr[j] - mean;                                         \
-        sq += d * d;                                                             \
-      }                                                                          \
-      double inv = 1.0 / sqrt(sq / (double)p->cols + p->eps);                    \
+      double mean, inv;                                                          \
+      STATS(xr, p->cols, p->eps, &mean, &inv);                                   \
       T m = (T)mean, k = (T)inv;                                                 \
       if (p->scale_rowwise && (!B || p->b_rowwise)) {                            \
         const T *sr = S, *br = B;                                                \
@@ -283,8 +247,8 @@ LN_REF(ln_ref_f64, double)
     }                                                                            \
   }
 
-LN_OPT(ln_opt_f32, float)
-LN_OPT(ln_opt_f64, double)
+LN_OPT(ln_opt_f32, float, moai_nn_row_stats_f32)
+LN_OPT(ln_opt_f64, double, moai_nn_row_stats_f64)
 
 static void ln_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth,
                    norm_variant_t v) {

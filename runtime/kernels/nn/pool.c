@@ -63,20 +63,10 @@ static inline int64_t pool_flat_index(const pool_problem_t *p, int64_t plane, in
       int64_t oz = (e / (g->out[2] * g->out[1])) % g->out[0], plane = e / osz;       \
       const T *xp = X + plane * g->in[0] * g->in[1] * g->in[2];                      \
       T best = LOWEST;                                                               \
-      for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                     \
-        int64_t iz = oz * g->s[0] - g->pb[0] + kz * g->dl[0];                        \
-        if (iz < 0 || iz >= g->in[0]) continue;                                      \
-        for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                   \
-          int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->dl[1];                      \
-          if (iy < 0 || iy >= g->in[1]) continue;                                    \
-          for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                 \
-            int64_t ix = ox * g->s[2] - g->pb[2] + kx * g->dl[2];                    \
-            if (ix < 0 || ix >= g->in[2]) continue;                                  \
-            T v = xp[(iz * g->in[1] + iy) * g->in[2] + ix];                          \
-            if (v > best) best = v;                                                  \
-          }                                                                          \
-        }                                                                            \
-      }                                                                              \
+      MOAI_NN_WINDOW_FOR_TAPS(g, oz, oy, ox, {                                       \
+        T v = xp[(iz * g->in[1] + iy) * g->in[2] + ix];                              \
+        if (v > best) best = v;                                                      \
+      });                                                                            \
       Y[e] = best;                                                                   \
     }                                                                                \
   }
@@ -101,23 +91,12 @@ MAXPOOL_REF(maxpool_ref_u8, uint8_t, 0)
       const T *xp = X + plane * g->in[0] * g->in[1] * g->in[2];                      \
       T best = LOWEST;                                                               \
       int64_t best_index = -1;                                                       \
-      for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                     \
-        int64_t iz = oz * g->s[0] - g->pb[0] + kz * g->dl[0];                        \
-        if (iz < 0 || iz >= g->in[0]) continue;                                      \
-        for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                   \
-          int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->dl[1];                      \
-          if (iy < 0 || iy >= g->in[1]) continue;                                    \
-          for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                 \
-            int64_t ix = ox * g->s[2] - g->pb[2] + kx * g->dl[2];                    \
-            if (ix < 0 || ix >= g->in[2]) continue;                                  \
-            T v = xp[(iz * g->in[1] + iy) * g->in[2] + ix];                          \
-            int take = v > best;                                                     \
-            if (take || best_index < 0)                                              \
-              best_index = pool_flat_index(p, plane, iz, iy, ix);                    \
-            if (take) best = v;                                                      \
-          }                                                                          \
-        }                                                                            \
-      }                                                                              \
+      MOAI_NN_WINDOW_FOR_TAPS(g, oz, oy, ox, {                                       \
+        T v = xp[(iz * g->in[1] + iy) * g->in[2] + ix];                              \
+        int take = v > best;                                                         \
+        if (take || best_index < 0) best_index = pool_flat_index(p, plane, iz, iy, ix); \
+        if (take) best = v;                                                          \
+      });                                                                            \
       Y[e] = best;                                                                   \
       p->indices[e] = best_index;                                                    \
     }                                                                                \
@@ -136,24 +115,18 @@ MAXPOOL_IDX_REF(maxpool_idx_ref_u8, uint8_t, 0)
     int64_t oy_ = r % g->out[1], oz_ = (r / g->out[1]) % g->out[0];                  \
     int64_t plane_ = r / (g->out[0] * g->out[1]);                                    \
     const T *xp_ = (X) + plane_ * g->in[0] * g->in[1] * g->in[2];                    \
-    for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                       \
-      int64_t iz = oz_ * g->s[0] - g->pb[0] + kz * g->dl[0];                         \
-      if (iz < 0 || iz >= g->in[0]) continue;                                        \
-      for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                     \
-        int64_t iy = oy_ * g->s[1] - g->pb[1] + ky * g->dl[1];                       \
-        if (iy < 0 || iy >= g->in[1]) continue;                                      \
-        const T *xrow_ = xp_ + (iz * g->in[1] + iy) * g->in[2];                      \
-        for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                   \
-          int64_t lo_, hi_;                                                          \
-          moai_nn_window_valid_outputs(g, 2, kx, &lo_, &hi_);                        \
-          if (lo_ >= hi_) continue;                                                  \
-          const T *xs = xrow_ + lo_ * g->s[2] + kx * g->dl[2] - g->pb[2];            \
-          T *ys = yrow + lo_;                                                        \
-          int64_t len = hi_ - lo_, sx = g->s[2];                                     \
-          BODY;                                                                      \
-        }                                                                            \
+    MOAI_NN_WINDOW_FOR_ROW_TAPS(g, oz_, oy_, {                                       \
+      const T *xrow_ = xp_ + (iz * g->in[1] + iy) * g->in[2];                        \
+      for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                     \
+        int64_t lo_, hi_;                                                            \
+        moai_nn_window_valid_outputs(g, 2, kx, &lo_, &hi_);                          \
+        if (lo_ >= hi_) continue;                                                    \
+        const T *xs = xrow_ + lo_ * g->s[2] + kx * g->dl[2] - g->pb[2];              \
+        T *ys = yrow + lo_;                                                          \
+        int64_t len = hi_ - lo_, sx = g->s[2];                                       \
+        BODY;                                                                        \
       }                                                                              \
-    }                                                                                \
+    });                                                                              \
   } while (0)
 
 #define MAXPOOL_OPT(name, T, LOWEST)                                                 \
@@ -220,17 +193,9 @@ MAXPOOL_IDX_OPT(maxpool_idx_opt_u8, uint8_t, 0)
 
 /* ---- average_pool ---- */
 
-/* The divisor of output (oz, oy, ox): a product over axes (windows are
- * boxes). */
-static int64_t avgpool_count(const pool_problem_t *p, int64_t oz, int64_t oy, int64_t ox) {
-  const moai_nn_window_t *g = &p->g;
-  int64_t o[3] = {oz, oy, ox}, n = 1;
-  for (int a = 0; a < 3; ++a) {
-    int64_t lo = p->count_include_pad ? -g->pb[a] : 0;
-    int64_t hi = p->count_include_pad ? g->in[a] + g->pe[a] : g->in[a];
-    n *= moai_nn_window_taps(g, a, o[a], lo, hi);
-  }
-  return n;
+/* The divisor of output (oz, oy, ox) (window.h). */
+static inline int64_t avgpool_count(const pool_problem_t *p, int64_t oz, int64_t oy, int64_t ox) {
+  return moai_nn_window_avg_count(&p->g, p->count_include_pad, oz, oy, ox);
 }
 
 #define AVGPOOL_REF(name, T)                                                         \
@@ -246,19 +211,9 @@ static int64_t avgpool_count(const pool_problem_t *p, int64_t oz, int64_t oy, in
       int64_t oz = (e / (g->out[2] * g->out[1])) % g->out[0], plane = e / osz;       \
       const T *xp = X + plane * g->in[0] * g->in[1] * g->in[2];                      \
       double sum = 0.0;                                                              \
-      for (int64_t kz = 0; kz < g->k[0]; ++kz) {                                     \
-        int64_t iz = oz * g->s[0] - g->pb[0] + kz * g->dl[0];                        \
-        if (iz < 0 || iz >= g->in[0]) continue;                                      \
-        for (int64_t ky = 0; ky < g->k[1]; ++ky) {                                   \
-          int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->dl[1];                      \
-          if (iy < 0 || iy >= g->in[1]) continue;                                    \
-          for (int64_t kx = 0; kx < g->k[2]; ++kx) {                                 \
-            int64_t ix = ox * g->s[2] - g->pb[2] + kx * g->dl[2];                    \
-            if (ix < 0 || ix >= g->in[2]) continue;                                  \
-            sum += (double)xp[(iz * g->in[1] + iy) * g->in[2] + ix];                 \
-          }                                                                          \
-        }                                                                            \
-      }                                                                              \
+      MOAI_NN_WINDOW_FOR_TAPS(g, oz, oy, ox, {                                       \
+        sum += (double)xp[(iz * g->in[1] + iy) * g->in[2] + ix];                     \
+      });                                                                            \
       Y[e] = (T)(sum / (double)avgpool_count(p, oz, oy, ox));                        \
     }                                                                                \
   }

@@ -75,4 +75,81 @@ static inline void moai_nn_window_valid_outputs(const moai_nn_window_t *g, int a
   *o_hi = hi;
 }
 
+/* The output o of tap k along axis a that reads input position i, or -1
+ * when none does (i + pb - k*dl is not a multiple of the stride, or falls
+ * outside the output): the transposed walk of the gradient kernels. */
+static inline int64_t moai_nn_window_output_of(const moai_nn_window_t *g, int a, int64_t i,
+                                               int64_t k) {
+  int64_t t = i + g->pb[a] - k * g->dl[a];
+  if (t < 0 || t % g->s[a] != 0) return -1;
+  t /= g->s[a];
+  return t < g->out[a] ? t : -1;
+}
+
+/* An average pool's divisor for output (oz, oy, ox): the taps inside the
+ * input or, with count_include_pad, inside the padded input
+ * [-pb, in + pe); a product over axes (windows are boxes). */
+static inline int64_t moai_nn_window_avg_count(const moai_nn_window_t *g, int count_include_pad,
+                                               int64_t oz, int64_t oy, int64_t ox) {
+  int64_t o[3] = {oz, oy, ox}, n = 1;
+  for (int a = 0; a < 3; ++a) {
+    int64_t lo = count_include_pad ? -g->pb[a] : 0;
+    int64_t hi = count_include_pad ? g->in[a] + g->pe[a] : g->in[a];
+    n *= moai_nn_window_taps(g, a, o[a], lo, hi);
+  }
+  return n;
+}
+
+/* Loop nests over a window, for kernels written as macros per dtype. BODY
+ * (the variadic tail, so it may hold commas) runs in row-major tap order,
+ * which fixes every kernel's summation order.
+ *
+ * MOAI_NN_WINDOW_FOR_ROW_TAPS: the taps (kz, ky) of output row (oz, oy)
+ * whose input row (iz, iy) lies inside the input.
+ * MOAI_NN_WINDOW_FOR_TAPS: the taps (kz, ky, kx) of output (oz, oy, ox)
+ * whose input position (iz, iy, ix) lies inside the input. */
+#define MOAI_NN_WINDOW_FOR_ROW_TAPS(g, oz, oy, ...)                                  \
+  for (int64_t kz = 0; kz < (g)->k[0]; ++kz) {                                       \
+    int64_t iz = (oz) * (g)->s[0] - (g)->pb[0] + kz * (g)->dl[0];                    \
+    if (iz < 0 || iz >= (g)->in[0]) continue;                                        \
+    for (int64_t ky = 0; ky < (g)->k[1]; ++ky) {                                     \
+      int64_t iy = (oy) * (g)->s[1] - (g)->pb[1] + ky * (g)->dl[1];                  \
+      if (iy < 0 || iy >= (g)->in[1]) continue;                                      \
+      __VA_ARGS__                                                                    \
+    }                                                                                \
+  }
+
+#define MOAI_NN_WINDOW_FOR_TAPS(g, oz, oy, ox, ...)                                  \
+  MOAI_NN_WINDOW_FOR_ROW_TAPS(g, oz, oy, {                                           \
+    for (int64_t kx = 0; kx < (g)->k[2]; ++kx) {                                     \
+      int64_t ix = (ox) * (g)->s[2] - (g)->pb[2] + kx * (g)->dl[2];                  \
+      if (ix < 0 || ix >= (g)->in[2]) continue;                                      \
+      __VA_ARGS__                                                                    \
+    }                                                                                \
+  })
+
+/* The transposed walks: MOAI_NN_WINDOW_FOR_ROW_OUTPUTS runs over the taps
+ * (kz, ky) whose output row (oz, oy) reads input row (iz, iy), and
+ * MOAI_NN_WINDOW_FOR_OUTPUTS over the taps (kz, ky, kx) whose output
+ * (oz, oy, ox) reads input position (iz, iy, ix). */
+#define MOAI_NN_WINDOW_FOR_ROW_OUTPUTS(g, iz, iy, ...)                               \
+  for (int64_t kz = 0; kz < (g)->k[0]; ++kz) {                                       \
+    int64_t oz = moai_nn_window_output_of((g), 0, (iz), kz);                         \
+    if (oz < 0) continue;                                                            \
+    for (int64_t ky = 0; ky < (g)->k[1]; ++ky) {                                     \
+      int64_t oy = moai_nn_window_output_of((g), 1, (iy), ky);                       \
+      if (oy < 0) continue;                                                          \
+      __VA_ARGS__                                                                    \
+    }                                                                                \
+  }
+
+#define MOAI_NN_WINDOW_FOR_OUTPUTS(g, iz, iy, ix, ...)                               \
+  MOAI_NN_WINDOW_FOR_ROW_OUTPUTS(g, iz, iy, {                                        \
+    for (int64_t kx = 0; kx < (g)->k[2]; ++kx) {                                     \
+      int64_t ox = moai_nn_window_output_of((g), 2, (ix), kx);                       \
+      if (ox < 0) continue;                                                          \
+      __VA_ARGS__                                                                    \
+    }                                                                                \
+  })
+
 #endif /* MOAI_KERNELS_NN_WINDOW_H */

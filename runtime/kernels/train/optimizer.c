@@ -120,6 +120,39 @@ static void sgd_scalars(const moai_attrs_optimizer_t *a, int64_t step, float lw,
   };
 }
 
+/* Loads and checks adamw's operands (exp_avg and exp_avg_sq are required)
+ * and computes its scalars; false, reported once, on a bad descriptor. */
+static bool adamw_prepare(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                          opt_scalars_t *out_s) {
+  moai_attrs_optimizer_t a;
+  int64_t step;
+  float lw;
+  if (!load_common(ex, op, ith, 6, "adamw", &a, &step, &lw)) return false;
+  if (moai_op_in(op, 2)->region == MOAI_REGION_NONE ||
+      moai_op_in(op, 3)->region == MOAI_REGION_NONE) {
+    fail(ex, op, ith, "adamw: exp_avg and exp_avg_sq are required");
+    return false;
+  }
+  adamw_scalars(&a, step, lw, out_s);
+  return true;
+}
+
+/* Loads and checks sgd's operands (a momentum other than 0 needs the
+ * momentum buffer) and computes its scalars; false, reported once, on a bad
+ * descriptor. */
+static bool sgd_prepare(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                        moai_attrs_optimizer_t *out_attrs, opt_scalars_t *out_s) {
+  int64_t step;
+  float lw;
+  if (!load_common(ex, op, ith, 5, "sgd", out_attrs, &step, &lw)) return false;
+  if (out_attrs->momentum != 0.0 && moai_op_in(op, 2)->region == MOAI_REGION_NONE) {
+    fail(ex, op, ith, "sgd: momentum needs a momentum_buffer operand");
+    return false;
+  }
+  sgd_scalars(out_attrs, step, lw, out_s);
+  return true;
+}
+
 /* ---- reference: one element at a time, exactly the formulas above ---------- */
 
 static void adamw_element(const opt_scalars_t *s, float *p, float *grad, float *m, float *v) {
@@ -136,17 +169,8 @@ static void adamw_element(const opt_scalars_t *s, float *p, float *grad, float *
 }
 
 static void adamw_ref(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
-  moai_attrs_optimizer_t a;
-  int64_t step;
-  float lw;
-  if (!load_common(ex, op, ith, 6, "adamw", &a, &step, &lw)) return;
-  if (moai_op_in(op, 2)->region == MOAI_REGION_NONE ||
-      moai_op_in(op, 3)->region == MOAI_REGION_NONE) {
-    fail(ex, op, ith, "adamw: exp_avg and exp_avg_sq are required");
-    return;
-  }
   opt_scalars_t s;
-  adamw_scalars(&a, step, lw, &s);
+  if (!adamw_prepare(ex, op, ith, &s)) return;
   float *p = moai_tensor_ptr(ex, moai_op_in(op, 0)), *g = moai_tensor_ptr(ex, moai_op_in(op, 1)),
         *m = moai_tensor_ptr(ex, moai_op_in(op, 2)), *v = moai_tensor_ptr(ex, moai_op_in(op, 3));
   long long b, e;
@@ -156,16 +180,9 @@ static void adamw_ref(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, 
 
 static void sgd_ref(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
   moai_attrs_optimizer_t a;
-  int64_t step;
-  float lw;
-  if (!load_common(ex, op, ith, 5, "sgd", &a, &step, &lw)) return;
   opt_scalars_t s;
-  sgd_scalars(&a, step, lw, &s);
-  bool has_buf = a.momentum != 0.0 && moai_op_in(op, 2)->region != MOAI_REGION_NONE;
-  if (a.momentum != 0.0 && !has_buf) {
-    fail(ex, op, ith, "sgd: momentum needs a momentum_buffer operand");
-    return;
-  }
+  if (!sgd_prepare(ex, op, ith, &a, &s)) return;
+  bool has_buf = a.momentum != 0.0;
   float *p = moai_tensor_ptr(ex, moai_op_in(op, 0)), *g = moai_tensor_ptr(ex, moai_op_in(op, 1));
   float *buf = has_buf ? moai_tensor_ptr(ex, moai_op_in(op, 2)) : NULL;
   long long b, e;
@@ -191,17 +208,8 @@ static void sgd_ref(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, in
  * vectorises (no contraction: C11 mode keeps -ffp-contract=off) ------------- */
 
 static void adamw_opt(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
-  moai_attrs_optimizer_t a;
-  int64_t step;
-  float lw;
-  if (!load_common(ex, op, ith, 6, "adamw", &a, &step, &lw)) return;
-  if (moai_op_in(op, 2)->region == MOAI_REGION_NONE ||
-      moai_op_in(op, 3)->region == MOAI_REGION_NONE) {
-    fail(ex, op, ith, "adamw: exp_avg and exp_avg_sq are required");
-    return;
-  }
   opt_scalars_t s;
-  adamw_scalars(&a, step, lw, &s);
+  if (!adamw_prepare(ex, op, ith, &s)) return;
   float *restrict p = moai_tensor_ptr(ex, moai_op_in(op, 0));
   float *restrict g = moai_tensor_ptr(ex, moai_op_in(op, 1));
   float *restrict m = moai_tensor_ptr(ex, moai_op_in(op, 2));
@@ -228,15 +236,8 @@ static void adamw_opt(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, 
 
 static void sgd_opt(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
   moai_attrs_optimizer_t a;
-  int64_t step;
-  float lw;
-  if (!load_common(ex, op, ith, 5, "sgd", &a, &step, &lw)) return;
   opt_scalars_t s;
-  sgd_scalars(&a, step, lw, &s);
-  if (a.momentum != 0.0 && moai_op_in(op, 2)->region == MOAI_REGION_NONE) {
-    fail(ex, op, ith, "sgd: momentum needs a momentum_buffer operand");
-    return;
-  }
+  if (!sgd_prepare(ex, op, ith, &a, &s)) return;
   float *restrict p = moai_tensor_ptr(ex, moai_op_in(op, 0));
   float *restrict g = moai_tensor_ptr(ex, moai_op_in(op, 1));
   long long b, e;
