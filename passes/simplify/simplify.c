@@ -128,6 +128,60 @@ static MlirOperation table_find_or_insert(cse_table_t *t, MlirOperation op) {
 static void simplify_block(MlirBlock block, const moai_simplify_options_t *o,
                            moai_simplify_stats_t *stats);
 
+static bool op_named(MlirOperation op, const char *name) {
+  MlirStringRef s = mlirIdentifierStr(mlirOperationGetName(op));
+  return s.length == strlen(name) && memcmp(s.data, name, s.length) == 0;
+}
+
+/* A transpose's permutation (the default reverses the axes); false if it
+ * cannot be read. */
+static bool transpose_perm(MlirOperation op, int64_t *perm, intptr_t *rank) {
+  MlirType t = mlirValueGetType(mlirOperationGetOperand(op, 0));
+  if (!mlirTypeIsARankedTensor(t)) return false;
+  intptr_t r = mlirShapedTypeGetRank(t);
+  if (r > 8) return false;
+  MlirAttribute a = mlirOperationGetAttributeByName(op, mlirStringRefCreateFromCString("perm"));
+  if (mlirAttributeIsNull(a)) {
+    for (intptr_t i = 0; i < r; ++i) perm[i] = r - 1 - i;
+  } else {
+    if (!mlirAttributeIsADenseI64Array(a) || mlirDenseArrayGetNumElements(a) != r) return false;
+    for (intptr_t i = 0; i < r; ++i) perm[i] = mlirDenseI64ArrayGetElement(a, i);
+  }
+  *rank = r;
+  return true;
+}
+
+/* transpose(transpose(x, p), q) == transpose(x, p∘q): backward of a
+ * `x @ W^T` (nn.Linear) transposes the forward's W^T back. The pair becomes
+ * one transpose of x, or x itself when the composition is the identity. */
+static bool fold_transpose_pair(MlirOperation op) {
+  if (!op_named(op, "moai.transpose")) return false;
+  MlirValue in = mlirOperationGetOperand(op, 0);
+  if (!mlirValueIsAOpResult(in)) return false;
+  MlirOperation inner = mlirOpResultGetOwner(in);
+  if (!op_named(inner, "moai.transpose")) return false;
+  int64_t p[8], q[8], c[8];
+  intptr_t rp, rq;
+  if (!transpose_perm(inner, p, &rp) || !transpose_perm(op, q, &rq) || rp != rq) return false;
+  bool identity = true;
+  for (intptr_t i = 0; i < rq; ++i) {
+    c[i] = p[q[i]]; /* out[i] = mid[q[i]] = x[p[q[i]]] */
+    identity &= c[i] == i;
+  }
+  MlirValue x = mlirOperationGetOperand(inner, 0);
+  if (identity) {
+    mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, 0), x);
+  } else {
+    MlirContext ctx = mlirOperationGetContext(op);
+    mlirOperationSetOperand(op, 0, x);
+    mlirOperationSetAttributeByName(op, mlirStringRefCreateFromCString("perm"),
+                                    mlirDenseI64ArrayGet(ctx, rq, c));
+    return false; /* op stays, now of x; the inner one may have died */
+  }
+  mlirOperationDestroy(op);
+  return true;
+}
+
 /* The splat value of a moai.constant operand as a double; false if `v` is
  * not one. */
 static bool const_splat(MlirValue v, double *out) {
@@ -199,7 +253,7 @@ static void simplify_block(MlirBlock block, const moai_simplify_options_t *o,
       MlirOperation next = mlirOperationGetNextInBlock(op);
       if (mlirOperationGetNumRegions(op)) {
         simplify_regions(op, o, stats);
-      } else if (remove_identity_dropout(op)) {
+      } else if (remove_identity_dropout(op) || fold_transpose_pair(op)) {
         stats->erased++;
       } else if (op_is_pure_moai(op)) {
         MlirOperation prior = table_find_or_insert(&table, op);
