@@ -125,6 +125,18 @@ moai_status_t moai_compile_module(MlirContext ctx,
     mlirOperationSetAttributeByName(mlirModuleGetOperation(module),
                                     mlirStringRefCreateFromCString("moai.autodiff_inputs"),
                                     mlirUnitAttrGet(ctx));
+  if (options->parallel) {
+    moai_pipeline_options_t shape = {.pipeline = "builtin.module(moai-shape-infer)",
+                                     .verify_each = true};
+    MOAI_LOG(options->log, MOAI_LOG_LEVEL_INFO, "planning parallelism");
+    moai_status_t st = moai_pipeline_run(module, &shape, diag);
+    if (!st) st = moai_parallel_plan_module(module, options->parallel);
+    if (st || options->parallel->dry_run) {
+      if (st) mlirModuleDestroy(module);
+      else *out_module = module;
+      return st;
+    }
+  }
   moai_pipeline_options_t po = {
       .pipeline = options->pipeline    ? options->pipeline
                   : options->training  ? MOAI_TRAIN_PIPELINE

@@ -12,6 +12,7 @@
 #include "base/status.h"
 #include "ir/diag.h"
 #include "ir/strbuf.h"
+#include "driver/parallel.h"
 #include "mlir-c/IR.h"
 
 #ifdef __cplusplus
@@ -54,6 +55,10 @@ typedef struct moai_compile_options_t {
    * the outputs are the loss, its weight and the gradients of every
    * trainable weight and float graph input (gradient checking). */
   bool gradients;
+  /* Non-NULL: plan parallelism after moai-shape-infer and record
+   * `moai.parallel` before the pipeline; with dry_run the pipeline is not
+   * run (the module is only shape-inferred). */
+  moai_parallel_options_t *parallel;
 } moai_compile_options_t;
 
 /* Defaults: check external data, default pipeline. */

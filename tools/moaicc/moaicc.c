@@ -89,6 +89,22 @@ static void usage(FILE *out) {
       "  --micro-batches=K        gradient accumulation: each optimizer step runs K\n"
       "                           micro-batches of the model's batch size (default 1)\n"
       "\n"
+      "parallelism (docs/cost-model.md):\n"
+      "  --devices N              plan for N devices of this machine (its cores and\n"
+      "                           memory shared N ways)\n"
+      "  --cluster FILE.json      plan for the cluster described in FILE\n"
+      "                           (examples/clusters/)\n"
+      "  --strategy S             force a strategy, e.g.\n"
+      "                           dp=2,tp=2,pp=2,mb=8,recompute=selective,zero=1\n"
+      "                           (checked: it must divide and fit in memory)\n"
+      "  --explain                print the candidate table (chosen plan, fastest\n"
+      "                           alternatives, rejected ones and why); plans only\n"
+      "  --dry-run                plan only: shape-infer the model without reading\n"
+      "                           weights, print the chosen plan, its predicted\n"
+      "                           step time and memory; no plan directory\n"
+      "  The choice is recorded as the module attribute moai.parallel; plans\n"
+      "  with tp or pp > 1 cannot be compiled to binaries yet.\n"
+      "\n"
       "pipeline:\n"
       "  --pass-pipeline=P        run pipeline P instead of the default\n"
       "                           '" MOAI_DEFAULT_PIPELINE "'\n"
@@ -135,6 +151,9 @@ typedef struct args_t {
   moai_plan_options_t plan;
   bool train;
   moai_training_options_t training;
+  int64_t devices;
+  const char *cluster, *strategy;
+  bool explain, dry_run;
 } args_t;
 
 /* Parses a number option; prints the error and returns false when bad. */
@@ -257,6 +276,20 @@ static int parse_args(int argc, char **argv, args_t *a) {
         fprintf(stderr, "moaicc: --micro-batches must be at least 1\n");
         return 3;
       }
+    } else if (TAKES_VALUE("--devices")) {
+      if (!parse_count("--devices", value, &a->devices)) return 3;
+      if (a->devices < 1) {
+        fprintf(stderr, "moaicc: --devices must be at least 1\n");
+        return 3;
+      }
+    } else if (TAKES_VALUE("--cluster")) {
+      a->cluster = value;
+    } else if (TAKES_VALUE("--strategy")) {
+      a->strategy = value;
+    } else if (strcmp(arg, "--explain") == 0) {
+      a->explain = true;
+    } else if (strcmp(arg, "--dry-run") == 0) {
+      a->dry_run = true;
     } else if (TAKES_VALUE("--pass-pipeline")) {
       a->compile.pipeline = value;
     } else if (strcmp(arg, "--no-check-external-data") == 0) {
@@ -293,7 +326,11 @@ static int parse_args(int argc, char **argv, args_t *a) {
     fprintf(stderr, "moaicc: no model given (usage: moaicc MODEL.onnx -o PLAN_DIR; see --help)\n");
     return 3;
   }
-  if (a->emit == EMIT_PLAN && !a->output) {
+  if (a->devices && a->cluster) {
+    fprintf(stderr, "moaicc: --devices and --cluster exclude each other (a cluster file names its devices)\n");
+    return 3;
+  }
+  if (a->emit == EMIT_PLAN && !a->output && !a->dry_run && !a->explain) {
     fprintf(stderr, "moaicc: no output given: pass -o PLAN_DIR, or --emit=mlir to print the module\n");
     return 3;
   }
@@ -342,6 +379,30 @@ int main(int argc, char **argv) {
   a.compile.log = &log;
   a.compile.training = a.train ? &a.training : NULL;
   a.plan.log = &log;
+  moai_parallel_options_t par = {0};
+  moai_strategy_t forced;
+  moai_plan_result_t planned = {0};
+  moai_model_desc_t planned_model = {0};
+  bool parallel = a.devices || a.cluster || a.strategy || a.explain || a.dry_run;
+  bool plan_only = a.explain || a.dry_run;
+  if (parallel) {
+    moai_status_t st = a.cluster ? moai_cluster_load(a.cluster, &par.cluster)
+                                 : moai_cluster_from_host(a.devices ? a.devices : 1, &par.cluster);
+    if (!st && a.strategy) st = moai_strategy_parse(a.strategy, &forced);
+    if (st) {
+      fprintf(stderr, "moaicc: error: ");
+      moai_status_fprint(stderr, st, false);
+      moai_status_free(st);
+      return 1;
+    }
+    par.strategy = a.strategy ? &forced : NULL;
+    par.accumulation = a.train ? a.training.micro_batches : 1;
+    par.dry_run = plan_only;
+    par.out_result = &planned;
+    par.out_model = &planned_model;
+    a.compile.parallel = &par;
+    if (plan_only) a.compile.check_external_data = false;
+  }
 
   MlirContext ctx;
   moai_status_t status = moai_context_create(false, &ctx);
@@ -359,7 +420,30 @@ int main(int argc, char **argv) {
   status = moai_compile_module(ctx, &a.compile, &diag, &module);
   moai_strbuf_t sb;
   moai_strbuf_init(&sb, moai_allocator_system());
-  if (!status) {
+  if (parallel && (a.explain || (status && planned.count))) {
+    moai_strbuf_t ex;
+    moai_strbuf_init(&ex, moai_allocator_system());
+    moai_plan_explain(&planned, &planned_model, &par.cluster, 10, &ex);
+    fputs(ex.data ? ex.data : "", status ? stderr : stdout);
+    moai_strbuf_reset(&ex);
+  }
+  if (!status && plan_only) {
+    const moai_candidate_t *b = &planned.best;
+    moai_strbuf_append(&sb, "strategy: ");
+    moai_strategy_format(&b->strategy, &sb);
+    moai_strbuf_appendf(&sb, "\npredicted step: %.4f s (bubble %.1f%%, compute %.4f s, "
+                        "tp %.4f s, pp %.4f s, dp %.4f s)\n",
+                        b->cost.step_seconds, 100.0 * b->cost.bubble_fraction,
+                        b->cost.compute_seconds, b->cost.tp_comm_seconds,
+                        b->cost.pp_comm_seconds, b->cost.dp_comm_seconds);
+    moai_strbuf_appendf(&sb, "predicted memory per device: %.2f GiB (weights %.2f, grads %.2f, "
+                        "optimizer %.2f, activations %.2f, temporaries %.2f)\n",
+                        b->cost.memory_bytes / 1073741824.0, b->cost.weight_bytes / 1073741824.0,
+                        b->cost.grad_bytes / 1073741824.0, b->cost.optimizer_bytes / 1073741824.0,
+                        b->cost.activation_bytes / 1073741824.0,
+                        b->cost.temp_bytes / 1073741824.0);
+    if (!a.dry_run) moai_strbuf_reset(&sb), moai_strbuf_init(&sb, moai_allocator_system());
+  } else if (!status) {
     if (a.emit == EMIT_MLIR) {
       moai_module_print(module, a.debuginfo, &sb);
     } else if (a.emit == EMIT_LLVM) {
@@ -378,6 +462,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "moaicc: error: ");
     moai_status_fprint(stderr, status, false);
     moai_status_free(status);
+  } else if (plan_only) {
+    rc = write_text(NULL, sb.data ? sb.data : "");
   } else if (a.emit != EMIT_PLAN) {
     rc = write_text(a.output, sb.data ? sb.data : "");
   } else {
@@ -395,6 +481,7 @@ int main(int argc, char **argv) {
   if (!mlirModuleIsNull(module)) mlirModuleDestroy(module);
   moai_diag_detach(&diag);
   mlirContextDestroy(ctx);
+  moai_plan_result_reset(&planned);
   free(a.shapes.items);
   free(a.trainable.items);
   free(a.dims.items);
