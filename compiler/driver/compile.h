@@ -12,7 +12,7 @@
 #include "base/status.h"
 #include "ir/diag.h"
 #include "ir/strbuf.h"
-#include "driver/parallel.h"
+#include "cost/plan_module.h"
 #include "mlir-c/IR.h"
 
 #ifdef __cplusplus

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "auto_parallel/auto_parallel.h"
 #include "autodiff/autodiff.h"
 #include "memory_plan/memory_plan.h"
 #include "optimizer/optimizer.h"
@@ -40,6 +41,10 @@ static const moai_pass_info_t kPasses[] = {
      "Accumulate gradients and the loss weight into persistent state and add "
      "@update: one AdamW or SGD step per trainable weight (moai.training)",
      moai_optimizer_pass_create},
+    {"moai-auto-parallel",
+     "Choose data/tensor/pipeline degrees, micro-batches, recomputation and "
+     "ZeRO-1 with the cost model (moai.parallel_request -> moai.parallel)",
+     moai_auto_parallel_pass_create},
     {"moai-memory-plan",
      "Give graph inputs and activations static 64-byte-aligned offsets in one "
      "arena per function (lifetimes, views, in-place, best-fit placement)",

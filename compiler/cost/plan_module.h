@@ -2,8 +2,8 @@
  * shape-inferred module, search (or check a forced strategy) with the cost
  * model and record the choice as the module attribute `moai.parallel`
  * (docs/cost-model.md). */
-#ifndef MOAI_DRIVER_PARALLEL_H
-#define MOAI_DRIVER_PARALLEL_H
+#ifndef MOAI_COST_PLAN_MODULE_H
+#define MOAI_COST_PLAN_MODULE_H
 
 #include "cost/planner.h"
 #include "mlir-c/IR.h"
@@ -30,4 +30,4 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
 }
 #endif
 
-#endif /* MOAI_DRIVER_PARALLEL_H */
+#endif /* MOAI_COST_PLAN_MODULE_H */

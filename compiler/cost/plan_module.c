@@ -1,5 +1,5 @@
 /* moai.parallel: the planner's choice, recorded on the module. */
-#include "driver/parallel.h"
+#include "cost/plan_module.h"
 
 #include <string.h>
 
