@@ -54,6 +54,9 @@ typedef struct moai_compile_options_t {
    * the outputs are the loss, its weight and the gradients of every
    * trainable weight and float graph input (gradient checking). */
   bool gradients;
+  /* > 0: set the module attribute moai.parallel = {dp = N, tp = 1, pp = 1}
+   * (moaicc --data-parallel N; docs/training.md, "Data parallelism"). */
+  int64_t data_parallel;
 } moai_compile_options_t;
 
 /* Defaults: check external data, default pipeline. */

@@ -88,6 +88,9 @@ static void usage(FILE *out) {
       "  --total-steps=N          steps of the cosine schedule\n"
       "  --micro-batches=K        gradient accumulation: each optimizer step runs K\n"
       "                           micro-batches of the model's batch size (default 1)\n"
+      "  --data-parallel=N        data parallelism over N ranks (threads of one\n"
+      "                           moai-run, or mpirun -np N): each step takes N times\n"
+      "                           the micro-batches; gradients are summed over ranks\n"
       "\n"
       "pipeline:\n"
       "  --pass-pipeline=P        run pipeline P instead of the default\n"
@@ -255,6 +258,13 @@ static int parse_args(int argc, char **argv, args_t *a) {
       if (!parse_count("--micro-batches", value, &a->training.micro_batches)) return 3;
       if (a->training.micro_batches < 1) {
         fprintf(stderr, "moaicc: --micro-batches must be at least 1\n");
+        return 3;
+      }
+    } else if (TAKES_VALUE("--data-parallel")) {
+      training_flag = true;
+      if (!parse_count("--data-parallel", value, &a->compile.data_parallel)) return 3;
+      if (a->compile.data_parallel < 1) {
+        fprintf(stderr, "moaicc: --data-parallel must be at least 1\n");
         return 3;
       }
     } else if (TAKES_VALUE("--pass-pipeline")) {
