@@ -256,7 +256,7 @@ def edit_manifest(env, old, new):
 def case_newer_format(env):
     edit_manifest(env, '"format_version": 1', '"format_version": 3')
     expect_error(env, env.run(env.plan, *env.inputs()),
-                 "manifest.json: plan format 3 is newer than this runtime (1)")
+                 "manifest.json: plan format 3 is newer than this runtime (2)")
 
 
 def case_missing_feature(env):
