@@ -19,6 +19,8 @@ PACKAGES=(
   libjansson-dev libcunit1-dev
   # SHA-256 of plan files (OpenSSL's libcrypto, EVP)
   libssl-dev
+  # data-parallel training under mpirun: libmoai_mpi.so (docs/training.md)
+  libopenmpi-dev openmpi-bin
   # ONNX's own conformance data; PyTorch + onnx for test models and references
   libonnx-testdata python3-torch python3-onnx python3-numpy
   # the import benchmark checks with strace that weights are never opened

@@ -41,6 +41,10 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
     m = generic;
   }
   m.batch *= o->accumulation > 0 ? o->accumulation : 1;
+  /* A forced data-parallel degree runs the compiled (export-sized) batch on
+   * every rank: the global batch grows with dp (moai-run's data loader takes
+   * dp x micro-batches x batch examples per step). */
+  if (o->strategy && o->strategy->dp > 1) m.batch *= o->strategy->dp;
   moai_plan_result_t r;
   MOAI_RETURN_IF_ERROR(moai_plan_search(&m, &o->cluster, o->strategy, &r));
   if (o->out_model) *o->out_model = m;

@@ -67,6 +67,8 @@ static void set_training_attr(MlirModule module, const moai_training_options_t *
                                   mlirDictionaryAttrGet(ctx, n, e));
 }
 
+/* moai.parallel = {dp = N, tp = 1, pp = 1, micro_batches = K}: what the
+ * planner records for a data-parallel strategy (K from moai.training). */
 /* Parses a module in the moai dialect (what moai-opt or moaicc --emit=mlir
  * print). Weights keep their `file` attributes as written: relative ones
  * resolve against the current directory (moai.source's directory for
@@ -565,6 +567,49 @@ static moai_status_t fill_training(MlirModule module, const moai_device_program_
   return moai_ok_status();
 }
 
+/* The manifest's mesh and prediction from the module's moai.parallel
+ * attribute, whoever set it (moaicc --data-parallel or the planner). Absent:
+ * a format-1 manifest, one rank. Only data parallelism runs today. */
+static moai_status_t fill_parallel(MlirModule module, const moai_device_program_t *p,
+                                   moai_manifest_t *m) {
+  MlirAttribute dict = mlirOperationGetAttributeByName(
+      mlirModuleGetOperation(module), mlirStringRefCreateFromCString("moai.parallel"));
+  m->format_version = 1;
+  m->mesh_dp = m->mesh_tp = m->mesh_pp = 1;
+  if (mlirAttributeIsNull(dict)) return moai_ok_status();
+  if (!mlirAttributeIsADictionary(dict))
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "the module's moai.parallel attribute is not a "
+                       "dictionary");
+  int64_t dp = training_i64(dict, "dp", 1, NULL), tp = training_i64(dict, "tp", 1, NULL),
+          pp = training_i64(dict, "pp", 1, NULL);
+  if (dp < 1 || tp < 1 || pp < 1 || dp > 65536 || dp * tp * pp > 65536)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "moai.parallel: mesh dp=%lld tp=%lld pp=%lld is "
+                       "out of range (1 to 65536 ranks)", (long long)dp, (long long)tp,
+                       (long long)pp);
+  if (tp > 1 || pp > 1)
+    return MOAI_STATUS(MOAI_UNIMPLEMENTED, "moai.parallel asks for tp=%lld pp=%lld: only data "
+                       "parallelism (tp=1, pp=1) is implemented; choose a dp-only strategy",
+                       (long long)tp, (long long)pp);
+  if (dp > 1 && !p->training)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "moai.parallel: dp=%lld needs a training plan "
+                       "(moaicc --train)", (long long)dp);
+  int64_t mb = training_i64(dict, "micro_batches", 0, NULL);
+  MlirAttribute train = mlirOperationGetAttributeByName(
+      mlirModuleGetOperation(module), mlirStringRefCreateFromCString("moai.training"));
+  int64_t k = mlirAttributeIsNull(train) ? 1 : training_i64(train, "micro_batches", 1, NULL);
+  if (mb > 0 && p->training && mb != k)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "moai.parallel.micro_batches = %lld disagrees "
+                       "with moai.training.micro_batches = %lld", (long long)mb, (long long)k);
+  m->format_version = 2;
+  m->mesh_dp = (uint32_t)dp;
+  double secs = training_f64(dict, "predicted_step_seconds", -1);
+  int64_t mem = training_i64(dict, "predicted_memory_bytes", -1, NULL);
+  m->has_prediction = secs >= 0 && mem >= 0;
+  m->predicted_step_seconds = m->has_prediction ? secs : 0;
+  m->predicted_memory_bytes = m->has_prediction ? (uint64_t)mem : 0;
+  return moai_ok_status();
+}
+
 static moai_status_t write_manifest(const char *tmp, MlirModule module,
                                     const plan_device_t *d,
                                     const moai_manifest_device_t *dev) {
@@ -586,7 +631,6 @@ static moai_status_t write_manifest(const char *tmp, MlirModule module,
     io_descs(p->inputs, p->num_inputs, ins);
     io_descs(p->outputs, p->num_outputs, outs);
     moai_manifest_t m = {
-        .format_version = MOAI_PLAN_FORMAT_VERSION,
         .abi_version = MOAI_ABI_VERSION,
         .moai_version = moai_version_string(),
         .target_triple = d->target.triple,
@@ -605,9 +649,10 @@ static moai_status_t write_manifest(const char *tmp, MlirModule module,
         .training = p->training,
         .train = train,
     };
+    status = fill_parallel(module, p, &m);
     char path[4200];
     snprintf(path, sizeof(path), "%s/manifest.json", tmp);
-    status = moai_manifest_write(path, &m);
+    if (!status) status = moai_manifest_write(path, &m);
   }
   training_strings_free(&strs);
   free(ins);

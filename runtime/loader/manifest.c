@@ -296,6 +296,116 @@ static moai_status_t parse_training(const parser_t *p, const json_t *t, moai_man
   return moai_ok_status();
 }
 
+/* Checks that `groups.<axis>` lists exactly the ranks that share every
+ * coordinate but `axis` with rank r, in increasing order. */
+static moai_status_t check_group(const parser_t *p, const json_t *groups, const char *f,
+                                 const char *axis, const moai_manifest_t *m,
+                                 const moai_manifest_rank_t *r) {
+  char g[96];
+  snprintf(g, sizeof(g), "%s.groups.%s", f, axis);
+  json_t *v = json_object_get(groups, axis);
+  uint32_t size = axis[0] == 'd' ? m->mesh_dp : axis[0] == 't' ? m->mesh_tp : m->mesh_pp;
+  if (!json_is_array(v) || json_array_size(v) != size) {
+    char what[96];
+    snprintf(what, sizeof(what), "must list the %u rank(s) of its %s group", size, axis);
+    return field_error(p, g, what);
+  }
+  for (uint32_t i = 0; i < size; ++i) {
+    uint32_t dp = axis[0] == 'd' ? i : r->dp, tp = axis[0] == 't' ? i : r->tp,
+             pp = axis[0] == 'p' ? i : r->pp;
+    json_t *e = json_array_get(v, i);
+    if (!json_is_integer(e) ||
+        json_integer_value(e) != moai_manifest_rank_of(dp, tp, pp, m->mesh_tp, m->mesh_pp))
+      return field_error(p, g, "does not match the mesh: the manifest was edited; recompile "
+                               "the plan");
+  }
+  return moai_ok_status();
+}
+
+static moai_status_t parse_rank(const parser_t *p, const json_t *v, size_t i,
+                                moai_manifest_t *m) {
+  char f[48];
+  snprintf(f, sizeof(f), "ranks[%zu]", i);
+  static const char *const keys[] = {"rank", "dp", "tp", "pp", "device", "groups", NULL};
+  MOAI_RETURN_IF_ERROR(check_keys(p, v, f, keys));
+  int64_t rank = 0, c[3] = {0}, device = 0;
+  MOAI_RETURN_IF_ERROR(get_int(p, v, f, "rank", 0, &rank));
+  MOAI_RETURN_IF_ERROR(get_int(p, v, f, "dp", 0, &c[0]));
+  MOAI_RETURN_IF_ERROR(get_int(p, v, f, "tp", 0, &c[1]));
+  MOAI_RETURN_IF_ERROR(get_int(p, v, f, "pp", 0, &c[2]));
+  MOAI_RETURN_IF_ERROR(get_int(p, v, f, "device", 0, &device));
+  if ((size_t)rank != i) return field_error(p, f, "rank must equal its position in 'ranks'");
+  if (c[0] >= m->mesh_dp || c[1] >= m->mesh_tp || c[2] >= m->mesh_pp)
+    return field_error(p, f, "has coordinates outside the mesh");
+  moai_manifest_rank_t *r = &m->ranks[i];
+  *r = (moai_manifest_rank_t){.rank = (uint32_t)rank, .dp = (uint32_t)c[0],
+                              .tp = (uint32_t)c[1], .pp = (uint32_t)c[2]};
+  if (moai_manifest_rank_of(r->dp, r->tp, r->pp, m->mesh_tp, m->mesh_pp) != r->rank)
+    return field_error(p, f, "coordinates do not match its rank (rank = (dp * pp_size + pp) "
+                             "* tp_size + tp)");
+  if ((size_t)device >= m->device_count) return field_error(p, f, "device names no 'devices' entry");
+  r->device = (uint32_t)device;
+  static const char *const group_keys[] = {"dp", "tp", "pp", NULL};
+  char g[64];
+  snprintf(g, sizeof(g), "%s.groups", f);
+  json_t *groups = json_object_get(v, "groups");
+  MOAI_RETURN_IF_ERROR(check_keys(p, groups, g, group_keys));
+  MOAI_RETURN_IF_ERROR(check_group(p, groups, f, "dp", m, r));
+  MOAI_RETURN_IF_ERROR(check_group(p, groups, f, "tp", m, r));
+  return check_group(p, groups, f, "pp", m, r);
+}
+
+/* Format 2's mesh, ranks and prediction; format 1 reads as one rank. */
+static moai_status_t parse_parallel(const parser_t *p, const json_t *root, moai_manifest_t *m) {
+  m->mesh_dp = m->mesh_tp = m->mesh_pp = 1;
+  if (m->format_version < 2) {
+    MOAI_RETURN_IF_ERROR(moai_allocator_malloc(p->allocator, sizeof(*m->ranks),
+                                               (void **)&m->ranks));
+    m->rank_count = 1;
+    m->ranks[0] = (moai_manifest_rank_t){0};
+    return moai_ok_status();
+  }
+  static const char *const mesh_keys[] = {"dp", "tp", "pp", NULL};
+  json_t *mesh = json_object_get(root, "mesh");
+  MOAI_RETURN_IF_ERROR(check_keys(p, mesh, "mesh", mesh_keys));
+  int64_t dp = 0, tp = 0, pp = 0;
+  MOAI_RETURN_IF_ERROR(get_int(p, mesh, "mesh", "dp", 1, &dp));
+  MOAI_RETURN_IF_ERROR(get_int(p, mesh, "mesh", "tp", 1, &tp));
+  MOAI_RETURN_IF_ERROR(get_int(p, mesh, "mesh", "pp", 1, &pp));
+  if (dp > 65536 || tp > 65536 || pp > 65536 || dp * tp * pp > 65536)
+    return field_error(p, "mesh", "has more than 65536 ranks");
+  m->mesh_dp = (uint32_t)dp;
+  m->mesh_tp = (uint32_t)tp;
+  m->mesh_pp = (uint32_t)pp;
+  json_t *ranks = json_object_get(root, "ranks");
+  size_t n = (size_t)(dp * tp * pp);
+  if (!json_is_array(ranks) || json_array_size(ranks) != n) {
+    char what[160];
+    snprintf(what, sizeof(what), "must hold dp x tp x pp = %zu entries (mesh %lldx%lldx%lld); "
+             "the manifest was edited: recompile the plan", n, (long long)dp, (long long)tp,
+             (long long)pp);
+    return field_error(p, "ranks", what);
+  }
+  MOAI_RETURN_IF_ERROR(moai_allocator_malloc(p->allocator, n * sizeof(*m->ranks),
+                                             (void **)&m->ranks));
+  m->rank_count = n;
+  for (size_t i = 0; i < n; ++i)
+    MOAI_RETURN_IF_ERROR(parse_rank(p, json_array_get(ranks, i), i, m));
+  json_t *pred = json_object_get(root, "prediction");
+  if (json_is_null(pred)) return moai_ok_status();
+  static const char *const pred_keys[] = {"step_seconds", "memory_bytes", NULL};
+  MOAI_RETURN_IF_ERROR(check_keys(p, pred, "prediction", pred_keys));
+  json_t *secs = json_object_get(pred, "step_seconds");
+  if (!json_is_number(secs) || json_number_value(secs) < 0)
+    return field_error(p, "prediction.step_seconds", "must be a number >= 0");
+  int64_t mem = 0;
+  MOAI_RETURN_IF_ERROR(get_int(p, pred, "prediction", "memory_bytes", 0, &mem));
+  m->has_prediction = true;
+  m->predicted_step_seconds = json_number_value(secs);
+  m->predicted_memory_bytes = (uint64_t)mem;
+  return moai_ok_status();
+}
+
 static moai_status_t parse_root(const parser_t *p, const json_t *root, moai_manifest_t *m) {
   if (!json_is_object(root))
     return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: not a JSON object", p->name);
@@ -311,10 +421,14 @@ static moai_status_t parse_root(const parser_t *p, const json_t *root, moai_mani
                        "%s: plan format %lld is newer than this runtime (%d); use a newer "
                        "moai-run, or recompile the plan with this moai", p->name,
                        (long long)m->format_version, MOAI_PLAN_FORMAT_VERSION);
-  static const char *const keys[] = {"format", "format_version", "moai_version", "abi_version",
-                                     "target", "model", "inputs", "outputs", "devices",
-                                     "training", NULL};
-  MOAI_RETURN_IF_ERROR(check_keys(p, root, "", keys));
+  static const char *const keys_v1[] = {"format", "format_version", "moai_version",
+                                        "abi_version", "target", "model", "inputs", "outputs",
+                                        "devices", "training", NULL};
+  static const char *const keys_v2[] = {"format", "format_version", "moai_version",
+                                        "abi_version", "target", "model", "inputs", "outputs",
+                                        "devices", "training", "mesh", "ranks", "prediction",
+                                        NULL};
+  MOAI_RETURN_IF_ERROR(check_keys(p, root, "", m->format_version >= 2 ? keys_v2 : keys_v1));
   MOAI_RETURN_IF_ERROR(get_string(p, root, "", "moai_version", true, &m->moai_version));
   int64_t abi = 0;
   MOAI_RETURN_IF_ERROR(get_int(p, root, "", "abi_version", 1, &abi));
@@ -343,8 +457,8 @@ static moai_status_t parse_root(const parser_t *p, const json_t *root, moai_mani
   if (!json_is_null(training) && !json_is_object(training))
     return field_error(p, "training", "must be null or an object");
   m->training = json_is_object(training);
-  if (m->training) return parse_training(p, training, m);
-  return moai_ok_status();
+  if (m->training) MOAI_RETURN_IF_ERROR(parse_training(p, training, m));
+  return parse_parallel(p, root, m);
 }
 
 moai_status_t moai_manifest_parse(const char *name, const char *text, size_t size,
@@ -416,5 +530,6 @@ void moai_manifest_free(moai_manifest_t *m) {
   for (size_t i = 0; tr->trainable && i < tr->trainable_count; ++i)
     moai_allocator_free(a, (void *)tr->trainable[i]);
   moai_allocator_free(a, (void *)tr->trainable);
+  moai_allocator_free(a, m->ranks);
   moai_allocator_free(a, m);
 }

@@ -18,8 +18,10 @@
 extern "C" {
 #endif
 
-/* The manifest format this runtime reads and writes. */
-#define MOAI_PLAN_FORMAT_VERSION 1
+/* The newest manifest format this runtime reads and writes. Version 2 adds
+ * the parallel layout (mesh, ranks, prediction); version 1 manifests are
+ * still read (as a mesh of one rank) and written for plans without one. */
+#define MOAI_PLAN_FORMAT_VERSION 2
 #define MOAI_PLAN_FORMAT_NAME "moai-plan"
 /* manifest.json larger than this is refused. */
 #define MOAI_MANIFEST_MAX_BYTES (64u << 20)
@@ -63,6 +65,22 @@ typedef struct moai_manifest_training_t {
                                      must equal the table's persist_size */
 } moai_manifest_training_t;
 
+/* One rank of the plan's device mesh (format 2, docs/plan-format.md): its
+ * coordinates and the device entry (binary and weights) it runs. Its groups
+ * follow from the mesh (moai_manifest_rank_of). */
+typedef struct moai_manifest_rank_t {
+  uint32_t rank;
+  uint32_t dp, tp, pp; /* coordinates */
+  uint32_t device;     /* index into devices */
+} moai_manifest_rank_t;
+
+/* The rank at mesh coordinates (dp, tp, pp): tp varies fastest, then pp,
+ * then dp (rank = (dp * pp_size + pp) * tp_size + tp). */
+static inline uint32_t moai_manifest_rank_of(uint32_t dp, uint32_t tp, uint32_t pp,
+                                             uint32_t tp_size, uint32_t pp_size) {
+  return (dp * pp_size + pp) * tp_size + tp;
+}
+
 typedef struct moai_manifest_t {
   moai_allocator_t allocator; /* what the parser allocated this with */
   int64_t format_version;
@@ -81,6 +99,16 @@ typedef struct moai_manifest_t {
   moai_manifest_device_t *devices;
   bool training; /* a training plan: `train` below is filled in */
   moai_manifest_training_t train;
+  /* The parallel layout. A format-1 manifest reads as mesh 1x1x1 with one
+   * rank on device 0; the writer writes mesh, ranks and prediction only when
+   * format_version >= 2 (ranks NULL: derived from the mesh, every rank on
+   * device 0). */
+  uint32_t mesh_dp, mesh_tp, mesh_pp;
+  size_t rank_count;
+  moai_manifest_rank_t *ranks;
+  bool has_prediction;
+  double predicted_step_seconds;
+  uint64_t predicted_memory_bytes;
 } moai_manifest_t;
 
 /* Parses and validates manifest JSON text (`name` is used in messages):

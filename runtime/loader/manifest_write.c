@@ -52,6 +52,54 @@ static json_t *training_json(const moai_manifest_t *m) {
   return obj;
 }
 
+static json_t *group_json(const moai_manifest_t *m, const moai_manifest_rank_t *r, int axis) {
+  json_t *g = json_array();
+  uint32_t size = axis == 0 ? m->mesh_dp : axis == 1 ? m->mesh_tp : m->mesh_pp;
+  for (uint32_t i = 0; g && i < size; ++i)
+    json_array_append_new(
+        g, json_integer(moai_manifest_rank_of(axis == 0 ? i : r->dp, axis == 1 ? i : r->tp,
+                                              axis == 2 ? i : r->pp, m->mesh_tp, m->mesh_pp)));
+  return g;
+}
+
+/* Format 2's mesh, ranks and prediction (docs/plan-format.md). Without
+ * m->ranks every rank is derived from the mesh and runs device 0. */
+static void parallel_json(const moai_manifest_t *given, json_t *root) {
+  if (!root || given->format_version < 2) return;
+  moai_manifest_t copy = *given; /* a zero mesh size means 1 */
+  const moai_manifest_t *m = &copy;
+  if (!copy.mesh_dp) copy.mesh_dp = 1;
+  if (!copy.mesh_tp) copy.mesh_tp = 1;
+  if (!copy.mesh_pp) copy.mesh_pp = 1;
+  json_object_set_new(root, "mesh", json_pack("{s:I, s:I, s:I}", "dp", (json_int_t)m->mesh_dp,
+                                              "tp", (json_int_t)m->mesh_tp, "pp",
+                                              (json_int_t)m->mesh_pp));
+  json_t *ranks = json_array();
+  size_t n = (size_t)m->mesh_dp * m->mesh_tp * m->mesh_pp;
+  for (size_t i = 0; ranks && i < n; ++i) {
+    moai_manifest_rank_t r;
+    if (m->ranks && i < m->rank_count) {
+      r = m->ranks[i];
+    } else {
+      uint32_t tp = (uint32_t)(i % m->mesh_tp), rest = (uint32_t)(i / m->mesh_tp);
+      r = (moai_manifest_rank_t){.rank = (uint32_t)i, .dp = rest / m->mesh_pp,
+                                 .tp = tp, .pp = rest % m->mesh_pp, .device = 0};
+    }
+    json_array_append_new(
+        ranks, json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:o?, s:o?, s:o?}}", "rank",
+                         (json_int_t)r.rank, "dp", (json_int_t)r.dp, "tp", (json_int_t)r.tp,
+                         "pp", (json_int_t)r.pp, "device", (json_int_t)r.device, "groups",
+                         "dp", group_json(m, &r, 0), "tp", group_json(m, &r, 1), "pp",
+                         group_json(m, &r, 2)));
+  }
+  if (ranks) json_object_set_new(root, "ranks", ranks);
+  json_object_set_new(root, "prediction",
+                      m->has_prediction
+                          ? json_pack("{s:f, s:I}", "step_seconds", m->predicted_step_seconds,
+                                      "memory_bytes", (json_int_t)m->predicted_memory_bytes)
+                          : json_null());
+}
+
 static json_t *manifest_json(const moai_manifest_t *m) {
   json_t *features = json_array();
   for (size_t i = 0; features && i < m->feature_count; ++i)
@@ -70,7 +118,7 @@ static json_t *manifest_json(const moai_manifest_t *m) {
   }
   /* Missing values (NULL strings, failed sub-objects) leave fields out; the
    * round trip through the parser in moai_manifest_write reports them. */
-  return json_pack(
+  json_t *root = json_pack(
       "{s:s, s:I, s:s?, s:I, s:{s:s?, s:s?, s:o?}, s:{s:s?, s:I, s:s?}, s:o?, s:o?, s:o?, s:o?}",
       "format", MOAI_PLAN_FORMAT_NAME, "format_version", (json_int_t)m->format_version,
       "moai_version", m->moai_version, "abi_version", (json_int_t)m->abi_version, "target",
@@ -79,6 +127,8 @@ static json_t *manifest_json(const moai_manifest_t *m) {
       "inputs", tensors_json(m->inputs, m->input_count), "outputs",
       tensors_json(m->outputs, m->output_count), "devices", devices, "training",
       training_json(m));
+  parallel_json(m, root);
+  return root;
 }
 
 moai_status_t moai_manifest_write(const char *path, const moai_manifest_t *manifest) {

@@ -458,6 +458,10 @@ static moai_status_t open_plan(moai_plan_t *plan) {
     return MOAI_STATUS(MOAI_UNIMPLEMENTED,
                        "%s: the plan has %zu devices; this runtime runs single-device plans only",
                        path, m->device_count);
+  if (m->mesh_tp > 1 || m->mesh_pp > 1)
+    return MOAI_STATUS(MOAI_UNIMPLEMENTED,
+                       "%s: the plan's mesh is dp=%u tp=%u pp=%u; this runtime runs data "
+                       "parallelism only (tp=1, pp=1)", path, m->mesh_dp, m->mesh_tp, m->mesh_pp);
   const moai_manifest_device_t *dev = &m->devices[0];
   MOAI_RETURN_IF_ERROR(plan_path(plan, dev->binary, so, sizeof(so)));
   MOAI_RETURN_IF_ERROR(plan_path(plan, dev->weights, st_path, sizeof(st_path)));

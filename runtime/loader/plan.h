@@ -51,7 +51,11 @@ typedef struct moai_plan_t moai_plan_t;
  * untouched on failure. Errors name the file and field at fault and say
  * what to do, e.g. "PLAN/device-0.so: SHA-256 mismatch: the plan was modified
  * after it was written; recompile it". Plans with more than one device are
- * refused (MOAI_UNIMPLEMENTED) until multi-device execution lands. */
+ * refused (MOAI_UNIMPLEMENTED) until multi-device execution lands, and so are
+ * meshes with tp or pp > 1. A data-parallel plan (mesh dp > 1) opens as one
+ * rank: every rank opens the plan once (its own arena and persistent region)
+ * and the caller sums the accumulators over ranks (runtime/comm,
+ * docs/training.md "Data parallelism"). */
 moai_status_t moai_plan_open(const char *dir, const moai_plan_options_t *options,
                              moai_allocator_t allocator, moai_plan_t **out_plan) MOAI_MUST_USE;
 

@@ -102,22 +102,25 @@ moai_status_t moai_checkpoint_save(const char *dir, const moai_plan_tensor_t *te
   char sha[MOAI_SHA256_HEX_SIZE];
   moai_status_t status = hash_data(entries, sources, m, sha);
   if (!status) {
-    char step[32], epoch[32], pos[32], seed[32], mb[16], count[32];
+    char step[32], epoch[32], pos[32], seed[32], mb[16], count[32], step_ex[32];
     snprintf(step, sizeof(step), "%" PRId64, p->step);
     snprintf(epoch, sizeof(epoch), "%" PRIu64, p->epoch);
     snprintf(pos, sizeof(pos), "%" PRIu64, p->position);
     snprintf(seed, sizeof(seed), "%" PRIu64, p->seed);
     snprintf(mb, sizeof(mb), "%" PRIu32, p->micro_batches);
     snprintf(count, sizeof(count), "%" PRIu64, p->example_count);
+    snprintf(step_ex, sizeof(step_ex), "%" PRIu64, p->step_examples);
     const char *kv[] = {"format", MOAI_CHECKPOINT_FORMAT,
                         "format_version", MOAI_CHECKPOINT_FORMAT_VERSION,
                         "step", step, "epoch", epoch, "position", pos, "seed", seed,
                         "shuffle", p->shuffle ? "true" : "false",
                         "drop_last", p->drop_last ? "true" : "false",
-                        "micro_batches", mb, "example_count", count, "data_sha256", sha};
+                        "micro_batches", mb, "example_count", count, "data_sha256", sha,
+                        "step_examples", step_ex};
     const char *crash = getenv(MOAI_CHECKPOINT_CRASH_ENV);
     save_ctx_t ctx = {sources, entries, data_size, crash && strcmp(crash, "1") == 0};
     size_t pairs = sizeof(kv) / sizeof(kv[0]) / 2;
+    if (p->step_examples == 0) pairs -= 1; /* unknown: leave it out */
     status = moai_safetensors_write(path, entries, m, kv, pairs, fill_entry, &ctx);
   }
   free(entries);
@@ -182,6 +185,8 @@ static moai_status_t read_header(const moai_safetensors_t *st, const char *path,
   MOAI_RETURN_IF_ERROR(meta_u64(st, path, "example_count", &p.example_count));
   MOAI_RETURN_IF_ERROR(meta_bool(st, path, "shuffle", &p.shuffle));
   MOAI_RETURN_IF_ERROR(meta_bool(st, path, "drop_last", &p.drop_last));
+  if (moai_safetensors_metadata(st, "step_examples"))
+    MOAI_RETURN_IF_ERROR(meta_u64(st, path, "step_examples", &p.step_examples));
   if (step > INT64_MAX || mb == 0 || mb > UINT32_MAX)
     return MOAI_STATUS(MOAI_DATA_LOSS, "%s: metadata step or micro_batches out of range", path);
   p.step = (int64_t)step;
@@ -196,7 +201,16 @@ static moai_status_t check_run(const char *path, const moai_checkpoint_position_
   if (s->example_count != r->example_count)
     return MOAI_STATUS(MOAI_FAILED_PRECONDITION, "%s: saved by a run on %" PRIu64 " examples, "
                        "this run's data has %" PRIu64, path, s->example_count, r->example_count);
-  if (s->micro_batches != r->micro_batches)
+  /* Examples per step decide the step boundaries; how a step is split
+   * (micro-batches, data-parallel ranks) does not change its result, so a
+   * checkpoint resumes under any split of the same step size. Older
+   * checkpoints, without step_examples, still need the same micro-batches. */
+  if (s->step_examples && r->step_examples) {
+    if (s->step_examples != r->step_examples)
+      return MOAI_STATUS(MOAI_FAILED_PRECONDITION, "%s: saved with %" PRIu64 " examples per "
+                         "step, this run takes %" PRIu64 " (ranks x micro-batches x batch)",
+                         path, s->step_examples, r->step_examples);
+  } else if (s->micro_batches != r->micro_batches)
     return MOAI_STATUS(MOAI_FAILED_PRECONDITION, "%s: saved with %" PRIu32 " micro-batches per "
                        "step, this plan has %" PRIu32, path, s->micro_batches, r->micro_batches);
   if (s->shuffle != r->shuffle)

@@ -41,6 +41,11 @@ typedef struct moai_checkpoint_position_t {
   bool shuffle, drop_last;
   uint32_t micro_batches;
   uint64_t example_count;  /* examples in the data set */
+  /* Examples per optimizer step over all data-parallel ranks (dp x
+   * micro_batches x batch); 0: unknown (checkpoints before data
+   * parallelism). When both sides know it, resuming checks it instead of
+   * micro_batches: any split of the same step resumes. */
+  uint64_t step_examples;
 } moai_checkpoint_position_t;
 
 /* Whether tensor `t` belongs in a checkpoint: every weight, and every state

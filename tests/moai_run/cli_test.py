@@ -91,7 +91,7 @@ def case_help(env):
 def case_version(env):
     r = env.run("--version")
     assert r.returncode == 0 and r.stdout.startswith("moai-run 0.1.0"), r.stdout
-    assert "plan format 1" in r.stdout and "device ABI 2" in r.stdout, r.stdout
+    assert "plan format 2" in r.stdout and "device ABI 2" in r.stdout, r.stdout
 
 
 def case_no_args(env):
@@ -256,7 +256,7 @@ def edit_manifest(env, old, new):
 def case_newer_format(env):
     edit_manifest(env, '"format_version": 1', '"format_version": 3')
     expect_error(env, env.run(env.plan, *env.inputs()),
-                 "manifest.json: plan format 3 is newer than this runtime (1)")
+                 "manifest.json: plan format 3 is newer than this runtime (2)")
 
 
 def case_missing_feature(env):

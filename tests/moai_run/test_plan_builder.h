@@ -87,7 +87,7 @@ static inline moai_status_t tp_write_plan(const char *dir, const char *device_so
   if (moai_cpu_has_feature("sse4.2")) features[n_features++] = "sse4.2";
   if (moai_cpu_has_feature("avx2")) features[n_features++] = "avx2";
   moai_manifest_t m = {
-      .format_version = MOAI_PLAN_FORMAT_VERSION,
+      .format_version = 1, /* single device, no mesh: format 1, as moaicc writes it */
       .abi_version = MOAI_ABI_VERSION,
       .moai_version = "0.1.0",
 #if defined(__x86_64__)

@@ -88,6 +88,10 @@ static void usage(FILE *out) {
       "  --total-steps=N          steps of the cosine schedule\n"
       "  --micro-batches=K        gradient accumulation: each optimizer step runs K\n"
       "                           micro-batches of the model's batch size (default 1)\n"
+      "  --data-parallel=N        data parallelism over N ranks (threads of one\n"
+      "                           moai-run, or mpirun -np N): each step takes N times\n"
+      "                           the micro-batches; gradients are summed over ranks\n"
+      "                           (the same as --devices N --strategy dp=N)\n"
       "\n"
       "parallelism (docs/cost-model.md):\n"
       "  --devices N              plan for N devices of this machine (its cores and\n"
@@ -154,6 +158,7 @@ typedef struct args_t {
   int64_t devices;
   const char *cluster, *strategy;
   bool explain, dry_run;
+  char dp_strategy[64]; /* --data-parallel N */
 } args_t;
 
 /* Parses a number option; prints the error and returns false when bad. */
@@ -290,6 +295,18 @@ static int parse_args(int argc, char **argv, args_t *a) {
       a->explain = true;
     } else if (strcmp(arg, "--dry-run") == 0) {
       a->dry_run = true;
+    } else if (TAKES_VALUE("--data-parallel")) {
+      /* --devices N --strategy dp=N */
+      training_flag = true;
+      int64_t n = 0;
+      if (!parse_count("--data-parallel", value, &n)) return 3;
+      if (n < 1) {
+        fprintf(stderr, "moaicc: --data-parallel must be at least 1\n");
+        return 3;
+      }
+      a->devices = n;
+      a->dp_strategy[0] = 'd'; /* the text is made once all options are read */
+      a->strategy = a->dp_strategy;
     } else if (TAKES_VALUE("--pass-pipeline")) {
       a->compile.pipeline = value;
     } else if (strcmp(arg, "--no-check-external-data") == 0) {
@@ -318,6 +335,10 @@ static int parse_args(int argc, char **argv, args_t *a) {
     fprintf(stderr, "moaicc: --gradients and --train exclude each other\n");
     return 3;
   }
+  if (a->dp_strategy[0]) /* --data-parallel N: dp=N, accumulation as --micro-batches */
+    snprintf(a->dp_strategy, sizeof(a->dp_strategy), "dp=%lld,tp=1,pp=1,mb=%lld",
+             (long long)a->devices,
+             (long long)(a->training.micro_batches > 0 ? a->training.micro_batches : 1));
   if (training_flag && !a->train) {
     fprintf(stderr, "moaicc: optimizer options need --train\n");
     return 3;

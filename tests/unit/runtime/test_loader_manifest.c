@@ -69,8 +69,11 @@ static void test_parse_good(void) {
 }
 
 static void test_versions(void) {
-  expect_edit_error("\"format_version\": 1", "\"format_version\": 2", MOAI_FAILED_PRECONDITION,
-                    "PLAN/manifest.json: plan format 2 is newer than this runtime (1)");
+  expect_edit_error("\"format_version\": 1", "\"format_version\": 3", MOAI_FAILED_PRECONDITION,
+                    "PLAN/manifest.json: plan format 3 is newer than this runtime (2)");
+  /* Format 2 needs the mesh; format 1 must not have one. */
+  expect_edit_error("\"format_version\": 1", "\"format_version\": 2", MOAI_INVALID_ARGUMENT,
+                    "missing field 'mesh'");
   /* A newer format is refused before anything else is looked at. */
   expect_edit_error("\"format_version\": 1, \"moai_version\": \"0.1.0\"",
                     "\"format_version\": 7, \"new_field\": 1", MOAI_FAILED_PRECONDITION,
