@@ -36,7 +36,6 @@ sys.path.insert(0, HERE)
 import train_test as tt  # noqa: E402
 
 STEPS, BATCH = tt.STEPS, tt.BATCH
-SKIP = 77  # ctest SKIP_RETURN_CODE: no mpirun on this machine
 MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")
 # Plans: (label, plan batch, micro-batches, dp)
