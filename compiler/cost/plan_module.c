@@ -45,6 +45,12 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
    * every rank: the global batch grows with dp (moai-run's data loader takes
    * dp x micro-batches x batch examples per step). */
   if (o->strategy && o->strategy->dp > 1) m.batch *= o->strategy->dp;
+  /* Compiling binaries with a searched strategy: only data-parallel plans
+   * compile today, so every device is a rank running the compiled batch
+   * (the same growth of the global batch as a forced dp). */
+  bool binary_search = !o->dry_run && !o->strategy;
+  int64_t devices = moai_cluster_device_count(&o->cluster);
+  if (binary_search && devices > 1) m.batch *= devices;
   moai_plan_result_t r;
   MOAI_RETURN_IF_ERROR(moai_plan_search(&m, &o->cluster, o->strategy, &r));
   if (o->out_model) *o->out_model = m;
@@ -66,6 +72,32 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
     if (o->out_result) *o->out_result = r;
     else moai_plan_result_reset(&r);
     return nf;
+  }
+  if (binary_search && (r.best.strategy.tp > 1 || r.best.strategy.pp > 1 ||
+                        r.best.strategy.dp != devices ||
+                        r.best.strategy.micro_batches != (o->accumulation > 0 ? o->accumulation : 1))) {
+    /* The fastest fitting plan this build can compile: data parallel over
+     * every device, with the model's own gradient accumulation. */
+    const moai_candidate_t *pick = NULL;
+    for (size_t i = 0; i < r.count && !pick; ++i) {
+      const moai_candidate_t *c = &r.candidates[i];
+      if (!c->rejected && c->strategy.tp == 1 && c->strategy.pp == 1 && c->strategy.dp == devices &&
+          c->strategy.micro_batches == (o->accumulation > 0 ? o->accumulation : 1))
+        pick = c;
+    }
+    if (!pick) {
+      moai_strbuf_t sb;
+      moai_strbuf_init(&sb, moai_allocator_system());
+      moai_strategy_format(&r.best.strategy, &sb);
+      st = MOAI_STATUS(MOAI_UNIMPLEMENTED,
+                       "the only plans that fit %lld devices need tensor or pipeline parallelism "
+                       "(fastest: %s), which cannot be compiled to binaries yet; see --explain",
+                       (long long)devices, sb.data ? sb.data : "?");
+      moai_strbuf_reset(&sb);
+      moai_plan_result_reset(&r);
+      return st;
+    }
+    r.best = *pick;
   }
   set_attr(module, &r.best);
   if (!o->dry_run && (r.best.strategy.tp > 1 || r.best.strategy.pp > 1)) {
