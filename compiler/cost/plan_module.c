@@ -74,14 +74,18 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
     return nf;
   }
   if (binary_search && (r.best.strategy.tp > 1 || r.best.strategy.pp > 1 ||
-                        r.best.strategy.dp != devices ||
+                        r.best.strategy.dp != devices || r.best.strategy.zero != 0 ||
+                        r.best.strategy.recompute != MOAI_RECOMPUTE_NONE ||
                         r.best.strategy.micro_batches != (o->accumulation > 0 ? o->accumulation : 1))) {
     /* The fastest fitting plan this build can compile: data parallel over
      * every device, with the model's own gradient accumulation. */
     const moai_candidate_t *pick = NULL;
     for (size_t i = 0; i < r.count && !pick; ++i) {
       const moai_candidate_t *c = &r.candidates[i];
+      /* ZeRO-1 sharding and recomputation are planned, not implemented in
+       * the runtime yet: every rank keeps its full optimizer state. */
       if (!c->rejected && c->strategy.tp == 1 && c->strategy.pp == 1 && c->strategy.dp == devices &&
+          c->strategy.zero == 0 && c->strategy.recompute == MOAI_RECOMPUTE_NONE &&
           c->strategy.micro_batches == (o->accumulation > 0 ? o->accumulation : 1))
         pick = c;
     }
