@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job: set up, build, then
-#  1. compile the bundled Mistral-style training export (forward + scalar
-#     loss) with --train and train it for 96 AdamW steps (2 epochs, 4
-#     micro-batches of 2 sequences per step) on the bundled tokenised data
-#     set, showing the loss fall, with a checkpoint at the end;
+#  1. let moai plan the bundled Mistral-style training export (forward +
+#     scalar loss) for 4 devices of this machine (--devices 4 --explain: the
+#     candidate table, then the plan it compiles: 4 data-parallel ranks of 2
+#     sequences, run as thread groups), and train it for 96 AdamW steps (2
+#     epochs) on the bundled tokenised data set, showing the loss fall, with
+#     a checkpoint at the end;
 #  2. load the trained weights into the PyTorch model and evaluate them on
 #     the held-out set;
 #  3. compile the inference export and check its logits against PyTorch's.
@@ -18,9 +20,9 @@ mkdir -p "$out"
 inputs=(--input "input_ids=$ex/ref/input_ids.npy" --input "attention_mask=$ex/ref/attention_mask.npy"
         --input "position_ids=$ex/ref/position_ids.npy")
 
-echo "== moaicc $ex/mistral_train.onnx --train ... -o $out/mistral_train.plan"
+echo "== moaicc $ex/mistral_train.onnx --train --devices 4 --explain ... -o $out/mistral_train.plan"
 build/bin/moaicc "$ex/mistral_train.onnx" --train --optimizer adamw --lr 2e-2 --weight-decay 0.01 \
-  --micro-batches 4 --lr-schedule cosine --warmup-steps 4 --total-steps 96 -o "$out/mistral_train.plan"
+  --lr-schedule cosine --warmup-steps 4 --total-steps 96 --devices 4 --explain -o "$out/mistral_train.plan"
 grep -E "^(parameters|memory)" "$out/mistral_train.plan/plan.txt" || true
 echo "== moai-run $out/mistral_train.plan --data $ex/data/train.safetensors --epochs 2 --shuffle"
 rm -rf "$out/mistral_train.ckpt" "$out/mistral_train.jsonl"

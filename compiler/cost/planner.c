@@ -225,17 +225,24 @@ static void row(moai_strbuf_t *sb, const moai_candidate_t *c, const char *note) 
                       c->cost.comm_bytes / gib, note);
 }
 
+static bool same_strategy(const moai_strategy_t *a, const moai_strategy_t *b) {
+  return a->dp == b->dp && a->tp == b->tp && a->pp == b->pp &&
+         a->micro_batches == b->micro_batches && a->recompute == b->recompute &&
+         a->zero == b->zero;
+}
+
 void moai_plan_explain(const moai_plan_result_t *r, const moai_model_desc_t *m,
                        const moai_cluster_t *c, size_t top, moai_strbuf_t *sb) {
   const double gib = 1024.0 * 1024.0 * 1024.0;
   if (m->is_decoder)
     moai_strbuf_appendf(sb,
                         "model: decoder, %lld layers, hidden %lld, %lld heads (%lld kv), ffn %lld%s, "
-                        "vocab %lld, sequence %lld, global batch %lld, %.3f B parameters\n",
+                        "vocab %lld, sequence %lld, global batch %lld, %.3f %s parameters\n",
                         (long long)m->layers, (long long)m->hidden, (long long)m->heads,
                         (long long)m->kv_heads, (long long)m->ffn, m->swiglu ? " (SwiGLU)" : "",
                         (long long)m->vocab, (long long)m->seq, (long long)m->batch,
-                        (double)m->params / 1e9);
+                        m->params >= 1e9 ? (double)m->params / 1e9 : (double)m->params / 1e6,
+                        m->params >= 1e9 ? "B" : "M");
   else
     moai_strbuf_appendf(sb, "model: not a recognised decoder (data parallelism only), "
                             "%.3f M parameters, batch %lld\n",
@@ -245,10 +252,17 @@ void moai_plan_explain(const moai_plan_result_t *r, const moai_model_desc_t *m,
                       (long long)c->devices_per_node, moai_cost_memory_budget(c) / gib);
   moai_strbuf_append(sb, "  dp   tp   pp    mb   mbs  recompute zero      step_s   mem_GiB  bubble   comm_GiB\n");
   size_t shown = 0;
+  bool chosen_shown = false;
   for (size_t i = 0; i < r->count && shown < top; ++i) {
     if (r->candidates[i].rejected) break;
-    row(sb, &r->candidates[i], i == 0 ? "<- chosen" : "");
+    bool chosen = r->found && same_strategy(&r->candidates[i].strategy, &r->best.strategy);
+    chosen_shown |= chosen;
+    row(sb, &r->candidates[i], chosen ? "<- chosen" : "");
     ++shown;
+  }
+  if (r->found && !chosen_shown) {
+    moai_strbuf_append(sb, "  ...\n");
+    row(sb, &r->best, "<- chosen");
   }
   if (!r->found) moai_strbuf_append(sb, "no strategy fits\n");
   size_t rejected = 0;

@@ -405,7 +405,8 @@ int main(int argc, char **argv) {
   moai_plan_result_t planned = {0};
   moai_model_desc_t planned_model = {0};
   bool parallel = a.devices || a.cluster || a.strategy || a.explain || a.dry_run;
-  bool plan_only = a.explain || a.dry_run;
+  /* --explain alone plans only; with -o it explains the plan it writes. */
+  bool plan_only = a.dry_run || (a.explain && (!a.output || a.emit != EMIT_PLAN));
   if (parallel) {
     moai_status_t st = a.cluster ? moai_cluster_load(a.cluster, &par.cluster)
                                  : moai_cluster_from_host(a.devices ? a.devices : 1, &par.cluster);
@@ -445,6 +446,10 @@ int main(int argc, char **argv) {
     moai_strbuf_t ex;
     moai_strbuf_init(&ex, moai_allocator_system());
     moai_plan_explain(&planned, &planned_model, &par.cluster, 10, &ex);
+    if (!plan_only && !status)
+      moai_strbuf_append(&ex, "compiled: the fastest plan this build compiles (data parallel "
+                              "over every device; tensor/pipeline parallelism, ZeRO-1 and "
+                              "recomputation are planned but not compiled yet)\n");
     fputs(ex.data ? ex.data : "", status ? stderr : stdout);
     moai_strbuf_reset(&ex);
   }
