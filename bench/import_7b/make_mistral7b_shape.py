@@ -2,7 +2,7 @@
 """Writes a Mistral-7B-shaped ONNX graph whose weights are declared but absent.
 
     /usr/bin/python3 bench/import_7b/make_mistral7b_shape.py OUT.onnx [--train]
-        [--layers N] [--seq S]
+        [--layers N] [--seq S] [--size 7b|1t]
     /usr/bin/python3 bench/import_7b/make_mistral7b_shape.py --check
 
 The graph has the op structure that torch.onnx.export (torch 1.13, opset 17,
@@ -353,12 +353,21 @@ def main():
     ap.add_argument("--layers", type=int, default=32)
     ap.add_argument("--seq", type=int, default=2048)
     ap.add_argument("--check", action="store_true", help="verify the structure against PyTorch")
+    ap.add_argument("--size", choices=["7b", "1t"], default="7b",
+                    help="1t: the size of the largest row of Megatron SC'21 Table 1 (hidden "
+                         "25600, 128 layers, 160 heads, vocab 51200, SwiGLU width 68264 so "
+                         "that a layer has 12 h^2 parameters like GPT's 4h MLP: 1.0e12)")
     a = ap.parse_args()
     if a.check:
         return check()
     if not a.out:
         ap.error("give OUT.onnx or --check")
-    c = Config(layers=a.layers, seq=a.seq)
+    if a.size == "1t":
+        c = Config(vocab=51200, hidden=25600, layers=128 if a.layers == 32 else a.layers,
+                   heads=160, kv_heads=160, head_dim=160, intermediate=68264, window=2048,
+                   seq=a.seq)
+    else:
+        c = Config(layers=a.layers, seq=a.seq)
     initializers, total = external_initializers(c)
     model = build(c, a.train, initializers)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
