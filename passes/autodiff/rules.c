@@ -493,14 +493,11 @@ static void rule_matmul(ad_t *ad, MlirOperation op, const MlirValue *g) {
         /* a broadcast over batch axes that `a` lacks: fall back */
         gb = ad_reduce_to_like(ad, ad_matmul(ad, ad_transpose_last2(ad, a2), g2), b2);
       } else {
-        /* af^T gf as a Gemm with transA: the kernel reads A transposed
-         * through its strides, so the activation is not copied. */
-        MlirValue in[3] = {af, gf, {NULL}};
-        int64_t dk[AD_MAX_RANK];
-        ad_dims(b2, dk);
-        MlirType t = ad_tensor_type(ad, 2, dk, ad_elem(af));
-        MlirNamedAttribute ta = ad_named(ad, "transA", ad_i64_attr(ad, 1));
-        gb = ad_build(ad, "gemm", in, 3, 0, &t, 1, &ta, 1, NULL);
+        /* af^T gf. A Gemm with transA would avoid copying the activation,
+         * but the current GEMM reads a transposed A column-wise and was
+         * measured 12% slower on the training bench than transpose +
+         * matmul (bench/training, docs/benchmarks.md). */
+        gb = ad_matmul(ad, ad_transpose_last2(ad, af), gf);
       }
     } else {
       gb = ad_reduce_to_like(ad, ad_matmul(ad, ad_transpose_last2(ad, a2), g2), b2);
