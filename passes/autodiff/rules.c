@@ -493,10 +493,11 @@ static void rule_matmul(ad_t *ad, MlirOperation op, const MlirValue *g) {
         /* a broadcast over batch axes that `a` lacks: fall back */
         gb = ad_reduce_to_like(ad, ad_matmul(ad, ad_transpose_last2(ad, a2), g2), b2);
       } else {
-        /* af^T gf. A Gemm with transA would avoid copying the activation,
-         * but the current GEMM reads a transposed A column-wise and was
-         * measured 12% slower on the training bench than transpose +
-         * matmul (bench/training, docs/benchmarks.md). */
+        /* af^T gf. A Gemm with transA avoids copying the activation, but
+         * the current GEMM reads a transposed A column-wise: on the
+         * training bench (bench/training) it was no faster than transpose
+         * + matmul, so the simpler form stays until the GEMM packs its
+         * operands (performance issue). */
         gb = ad_matmul(ad, ad_transpose_last2(ad, af), gf);
       }
     } else {
