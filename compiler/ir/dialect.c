@@ -2,10 +2,13 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/op_defs.h"
 #include "ir/strbuf.h"
+#include "mlir-c/BuiltinAttributes.h"
+#include "mlir-c/BuiltinTypes.h"
 #include "mlir-c/Dialect/IRDL.h"
 #include "mlir-c/RegisterEverything.h"
 
@@ -144,4 +147,65 @@ moai_status_t moai_context_create(bool multithreaded, MlirContext *out_ctx) {
 bool moai_op_is_moai(MlirOperation op) {
   MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(op));
   return name.length > 5 && strncmp(name.data, "moai.", 5) == 0;
+}
+
+enum { MAX_DEFAULT_VALUES = 16 };
+
+/* Splits "1,2,3" into up to MAX_DEFAULT_VALUES numbers ("" is none). */
+static bool parse_list(const char *text, bool floats, int64_t *ints,
+                       float *reals, size_t *out_count) {
+  size_t n = 0;
+  const char *p = text;
+  while (*p) {
+    if (n == MAX_DEFAULT_VALUES) return false;
+    char *end = NULL;
+    if (floats)
+      reals[n++] = strtof(p, &end);
+    else
+      ints[n++] = strtoll(p, &end, 10);
+    if (end == p) return false;
+    p = end;
+    if (*p == ',')
+      ++p;
+    else if (*p)
+      return false;
+  }
+  *out_count = n;
+  return true;
+}
+
+bool moai_attr_default(MlirContext ctx, const moai_attr_def_t *def,
+                       MlirAttribute *out) {
+  const char *text = def->default_text;
+  if (!text || strcmp(text, MOAI_ATTR_REQUIRED) == 0) return false;
+  char *end = NULL;
+  int64_t ints[MAX_DEFAULT_VALUES];
+  float reals[MAX_DEFAULT_VALUES];
+  size_t n = 0;
+  switch (def->kind) {
+    case MOAI_ATTR_INT: {
+      long long v = strtoll(text, &end, 10);
+      *out = mlirIntegerAttrGet(mlirIntegerTypeGet(ctx, 64), v);
+      return end != text && !*end;
+    }
+    case MOAI_ATTR_FLOAT: {
+      double v = strtod(text, &end);
+      *out = mlirFloatAttrDoubleGet(ctx, mlirF32TypeGet(ctx), v);
+      return end != text && !*end;
+    }
+    case MOAI_ATTR_STRING:
+      *out = mlirStringAttrGet(ctx, mlirStringRefCreateFromCString(text));
+      return true;
+    case MOAI_ATTR_INTS:
+      if (!parse_list(text, false, ints, reals, &n)) return false;
+      *out = mlirDenseI64ArrayGet(ctx, (intptr_t)n, ints);
+      return true;
+    case MOAI_ATTR_FLOATS:
+      if (!parse_list(text, true, ints, reals, &n)) return false;
+      *out = mlirDenseF32ArrayGet(ctx, (intptr_t)n, reals);
+      return true;
+    case MOAI_ATTR_TENSOR:
+    case MOAI_ATTR_TYPE: return false;
+  }
+  return false;
 }

@@ -5,6 +5,7 @@
 
 #include "base/allocator.h"
 #include "base/status.h"
+#include "ir/op_defs.h"
 #include "mlir-c/IR.h"
 
 #ifdef __cplusplus
@@ -27,6 +28,14 @@ moai_status_t moai_dialect_load(MlirContext ctx) MOAI_MUST_USE;
  * context (mlirContextDestroy). */
 moai_status_t moai_context_create(bool multithreaded,
                                   MlirContext *out_ctx) MOAI_MUST_USE;
+
+/* The attribute the op table's default text gives `def` ("1", "-1.5",
+ * "NOTSET", "0,0", "" for an empty list) in `ctx`: i64, f32 FloatAttr,
+ * StringAttr, array<i64>, array<f32>. False when the attribute has no
+ * default (optional or required) or its text does not parse. Shared by the
+ * importer (attributes a node leaves out) and passes that build ops. */
+bool moai_attr_default(MlirContext ctx, const moai_attr_def_t *def,
+                       MlirAttribute *out);
 
 /* Whether `op` is a moai op ("moai." prefix). */
 bool moai_op_is_moai(MlirOperation op);

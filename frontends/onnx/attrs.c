@@ -8,9 +8,9 @@
 
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
+#include "ir/dialect.h"
 #include "onnx/importer.h"
 
-enum { MAX_DEFAULT_VALUES = 16 };
 
 static const char *attr_type_name(int type) {
   switch (type) {
@@ -136,72 +136,17 @@ static moai_status_t convert(moai_onnx_importer_t *im,
   return moai_ok_status();
 }
 
-/* Splits "1,2,3" into up to MAX_DEFAULT_VALUES numbers ("" is none). */
-static bool parse_list(const char *text, bool floats, int64_t *ints,
-                       float *reals, size_t *out_count) {
-  size_t n = 0;
-  const char *p = text;
-  while (*p) {
-    if (n == MAX_DEFAULT_VALUES) return false;
-    char *end = NULL;
-    if (floats)
-      reals[n++] = strtof(p, &end);
-    else
-      ints[n++] = strtoll(p, &end, 10);
-    if (end == p) return false;
-    p = end;
-    if (*p == ',')
-      ++p;
-    else if (*p)
-      return false;
-  }
-  *out_count = n;
-  return true;
-}
-
 /* The default of an attribute the node leaves out, from the op table. */
 static moai_status_t default_attr(moai_onnx_importer_t *im,
                                   const moai_onnx_node_t *node,
                                   const moai_attr_def_t *def,
                                   MlirAttribute *out) {
-  MlirContext ctx = im->ctx;
-  const char *text = def->default_text;
-  char *end = NULL;
-  int64_t ints[MAX_DEFAULT_VALUES];
-  float reals[MAX_DEFAULT_VALUES];
-  size_t n = 0;
-  bool ok = true;
-  switch (def->kind) {
-    case MOAI_ATTR_INT: {
-      long long v = strtoll(text, &end, 10);
-      ok = end != text && !*end;
-      *out = moai_onnx_i64_attr(ctx, v);
-      break;
-    }
-    case MOAI_ATTR_FLOAT: {
-      double v = strtod(text, &end);
-      ok = end != text && !*end;
-      *out = mlirFloatAttrDoubleGet(ctx, mlirF32TypeGet(ctx), v);
-      break;
-    }
-    case MOAI_ATTR_STRING: *out = moai_onnx_string_attr(ctx, text); break;
-    case MOAI_ATTR_INTS:
-      ok = parse_list(text, false, ints, reals, &n);
-      *out = mlirDenseI64ArrayGet(ctx, (intptr_t)n, ints);
-      break;
-    case MOAI_ATTR_FLOATS:
-      ok = parse_list(text, true, ints, reals, &n);
-      *out = mlirDenseF32ArrayGet(ctx, (intptr_t)n, reals);
-      break;
-    case MOAI_ATTR_TENSOR:
-    case MOAI_ATTR_TYPE: ok = false; break;
-  }
-  if (!ok)
+  if (!moai_attr_default(im->ctx, def, out))
     return MOAI_ONNX_NODE_ERROR(
         im, node, MOAI_INTERNAL,
         "the op table's default '%s' for attribute '%s' "
         "does not parse",
-        text, def->name);
+        def->default_text, def->name);
   return moai_ok_status();
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "autodiff/autodiff_internal.h"
+#include "ir/dialect.h"
 #include "ir/dtype.h"
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
@@ -213,6 +214,10 @@ bool ad_const_scalar(MlirValue v, double *out) {
     *out = mlirDenseElementsAttrGetFloatValue(a, 0);
   else if (mlirTypeIsAF64(et))
     *out = mlirDenseElementsAttrGetDoubleValue(a, 0);
+  else if (mlirTypeIsAInteger(et) && mlirIntegerTypeGetWidth(et) == 1)
+    *out = mlirDenseElementsAttrGetBoolValue(a, 0) ? 1.0 : 0.0;
+  else if (mlirTypeIsAInteger(et) && mlirIntegerTypeGetWidth(et) == 64)
+    *out = (double)mlirDenseElementsAttrGetInt64Value(a, 0);
   else
     return false;
   return true;
@@ -229,30 +234,6 @@ MlirValue ad_error(ad_t *ad, const char *fmt, ...) {
   mlirEmitError(ad->loc, msg);
   ad->failed = true;
   return (MlirValue){NULL};
-}
-
-/* The table default of attribute `d` as an attribute (null if none). */
-static MlirAttribute default_attr(ad_t *ad, const moai_attr_def_t *d) {
-  const char *t = d->default_text;
-  if (!t || strcmp(t, MOAI_ATTR_REQUIRED) == 0) return mlirAttributeGetNull();
-  switch (d->kind) {
-    case MOAI_ATTR_INT: return ad_i64_attr(ad, strtoll(t, NULL, 10));
-    case MOAI_ATTR_FLOAT: return ad_f32_attr(ad, strtod(t, NULL));
-    case MOAI_ATTR_STRING: return ad_str_attr(ad, t);
-    case MOAI_ATTR_INTS: {
-      int64_t v[16];
-      int n = 0;
-      const char *p = t;
-      while (*p && n < 16) {
-        char *end = NULL;
-        v[n++] = strtoll(p, &end, 10);
-        p = *end == ',' ? end + 1 : end;
-        if (end == p && !*end) break;
-      }
-      return ad_ints_attr(ad, n, v);
-    }
-    default: return mlirAttributeGetNull();
-  }
 }
 
 MlirValue ad_build(ad_t *ad, const char *name, const MlirValue *in, int n_in,
@@ -292,8 +273,9 @@ MlirValue ad_build(ad_t *ad, const char *name, const MlirValue *in, int n_in,
                memcmp(s.data, def->attrs[i].name, s.length) == 0;
     }
     if (given) continue;
-    MlirAttribute d = default_attr(ad, &def->attrs[i]);
-    if (!mlirAttributeIsNull(d)) all[na++] = ad_named(ad, def->attrs[i].name, d);
+    MlirAttribute d;
+    if (moai_attr_default(ad->ctx, &def->attrs[i], &d))
+      all[na++] = ad_named(ad, def->attrs[i].name, d);
   }
   if (moai_op_def_needs_operand_segments(def)) {
     int32_t sizes[MOAI_OP_MAX_OPERANDS * MOAI_VARIADIC_SLOTS];
@@ -405,8 +387,6 @@ MlirValue ad_where(ad_t *ad, MlirValue c, MlirValue x, MlirValue y) {
   int r1, r;
   int64_t d1[AD_MAX_RANK], d[AD_MAX_RANK];
   if (!broadcast(x, y, &r1, d1)) return ad_error(ad, "moai-autodiff: internal: where shapes");
-  MlirType t1 = ad_tensor_type(ad, r1, d1, ad_elem(x));
-  (void)t1;
   /* broadcast(c, broadcast(x, y)) */
   int64_t dc[AD_MAX_RANK];
   int rc = ad_dims(c, dc);
