@@ -112,9 +112,6 @@ static MlirValue build_loss_weight(ad_t *ad, MlirOperation module, MlirOperation
     return ad_reduce_sum(ad, ad_cast(ad, mask, f), r, axes, false);
   }
   MlirValue safe = mlirValueIsNull(mask) ? lab : ad_where(ad, mask, lab, ad_scalar(ad, i64, 0.0));
-  int64_t wd[AD_MAX_RANK];
-  int rw = ad_dims(weights, wd);
-  (void)rw;
   MlirType gt = ad_tensor_type(ad, r, d, ad_elem(weights));
   MlirValue in[2] = {weights, safe};
   MlirNamedAttribute axis = ad_named(ad, "axis", ad_i64_attr(ad, 0));

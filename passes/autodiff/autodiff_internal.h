@@ -69,7 +69,7 @@ int ad_attr_ints(MlirOperation op, const char *name, int64_t *buf, int cap);
 /* Values of a constant integer tensor (a moai.constant); -1 if `v` is not
  * one (or null), else the count. */
 int ad_const_ints(MlirValue v, int64_t *buf, int cap);
-/* A constant scalar (one-element) float value, or false. */
+/* A constant one-element float, bool or int64 value as a double, or false. */
 bool ad_const_scalar(MlirValue v, double *out);
 
 /* ---- building ops ------------------------------------------------------------ */

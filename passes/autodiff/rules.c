@@ -15,6 +15,31 @@ static int norm_axis(int64_t axis, int rank) {
   return (int)(axis < 0 ? axis + rank : axis);
 }
 
+/* The operand of op-table entry `entry` (single or optional entries only),
+ * or a null value when that optional operand is absent: ops with several
+ * optional operands say which are present in operandSegmentSizes. */
+static MlirValue entry_operand(MlirOperation op, int entry) {
+  MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(op));
+  const moai_op_def_t *def = moai_op_def_find(name.data, name.length);
+  int32_t counts[MOAI_OP_MAX_OPERANDS] = {0};
+  MlirAttribute seg = ad_attr(op, "operandSegmentSizes");
+  if (!def) return (MlirValue){NULL};
+  if (!mlirAttributeIsNull(seg) && mlirAttributeIsADenseI32Array(seg)) {
+    int32_t sizes[MOAI_OP_MAX_OPERANDS * MOAI_VARIADIC_SLOTS];
+    intptr_t n = mlirDenseArrayGetNumElements(seg);
+    if (n > (intptr_t)(sizeof(sizes) / sizeof(sizes[0]))) return (MlirValue){NULL};
+    for (intptr_t i = 0; i < n; ++i) sizes[i] = mlirDenseI32ArrayGetElement(seg, i);
+    if (!moai_op_def_decode_segments(def, false, sizes, (size_t)n, counts))
+      return (MlirValue){NULL};
+  } else {
+    /* No segments: the operands fill the entries in order. */
+    for (int e = 0; e < NOPS(op) && e < MOAI_OP_MAX_OPERANDS; ++e) counts[e] = 1;
+  }
+  int k = 0;
+  for (int e = 0; e < entry; ++e) k += counts[e];
+  return counts[entry] ? OPERAND(op, k) : (MlirValue){NULL};
+}
+
 /* ---- elementwise ---------------------------------------------------------- */
 
 static void rule_add(ad_t *ad, MlirOperation op, const MlirValue *g) {
@@ -172,15 +197,7 @@ static void rule_gelu(ad_t *ad, MlirOperation op, const MlirValue *g) {
 
 static void rule_clip(ad_t *ad, MlirOperation op, const MlirValue *g) {
   MlirValue x = OPERAND(op, 0);
-  MlirValue lo = NOPS(op) > 1 ? OPERAND(op, 1) : (MlirValue){NULL};
-  MlirValue hi = NOPS(op) > 2 ? OPERAND(op, 2) : (MlirValue){NULL};
-  /* Operands are optional: recover which is which from the segments. */
-  MlirAttribute seg = ad_attr(op, "operandSegmentSizes");
-  if (!mlirAttributeIsNull(seg) && mlirDenseArrayGetNumElements(seg) == 3) {
-    int k = 1;
-    lo = mlirDenseI32ArrayGetElement(seg, 1) ? OPERAND(op, k++) : (MlirValue){NULL};
-    hi = mlirDenseI32ArrayGetElement(seg, 2) ? OPERAND(op, k) : (MlirValue){NULL};
-  }
+  MlirValue lo = entry_operand(op, 1), hi = entry_operand(op, 2);
   MlirValue mask = (MlirValue){NULL};
   if (!mlirValueIsNull(lo)) mask = ad_compare(ad, "greater_or_equal", x, lo);
   if (!mlirValueIsNull(hi)) {
@@ -238,23 +255,12 @@ static void rule_view(ad_t *ad, MlirOperation op, const MlirValue *g) {
 
 static void rule_dropout(ad_t *ad, MlirOperation op, const MlirValue *g) {
   /* Operands data, ratio?, training_mode?: an identity unless training with
-   * a ratio above zero. */
-  MlirAttribute seg = ad_attr(op, "operandSegmentSizes");
-  MlirValue ratio = {NULL}, training = {NULL};
-  if (!mlirAttributeIsNull(seg) && mlirDenseArrayGetNumElements(seg) == 3) {
-    int k = 1;
-    if (mlirDenseI32ArrayGetElement(seg, 1)) ratio = OPERAND(op, k++);
-    if (mlirDenseI32ArrayGetElement(seg, 2)) training = OPERAND(op, k);
-  }
-  int64_t t[1] = {0};
-  double r = 0.0;
-  bool is_training = !mlirValueIsNull(training) && !(ad_const_ints(training, t, 1) == 1 && t[0] == 0);
-  if (!mlirValueIsNull(training) && ad_const_ints(training, t, 1) != 1) {
-    /* bool constants are i1: treat a non-integer constant as training */
-    double d;
-    is_training = !(ad_const_scalar(training, &d) && d == 0.0);
-  }
-  bool zero_ratio = mlirValueIsNull(ratio) ? false : (ad_const_scalar(ratio, &r) && r == 0.0);
+   * a ratio above zero (moai-simplify removes identity Dropouts first; this
+   * rule covers autodiff run on its own). */
+  MlirValue ratio = entry_operand(op, 1), training = entry_operand(op, 2);
+  double r = 0.0, mode = 1.0;
+  bool is_training = !mlirValueIsNull(training) && !(ad_const_scalar(training, &mode) && mode == 0.0);
+  bool zero_ratio = !mlirValueIsNull(ratio) && ad_const_scalar(ratio, &r) && r == 0.0;
   if (is_training && !zero_ratio) {
     ad_error(ad, "training-mode Dropout with a ratio above 0 is not supported; export with "
                  "dropout disabled (p=0) or in eval mode");
@@ -280,15 +286,9 @@ static void rule_transpose(ad_t *ad, MlirOperation op, const MlirValue *g) {
 
 static void rule_slice(ad_t *ad, MlirOperation op, const MlirValue *g) {
   MlirValue x = OPERAND(op, 0);
-  MlirValue in[5] = {g[0], {NULL}, {NULL}, {NULL}, {NULL}};
-  /* operands data, starts, ends, axes?, steps? (segments) */
-  MlirAttribute seg = ad_attr(op, "operandSegmentSizes");
-  int k = 1;
-  for (int e = 1; e < 5; ++e) {
-    bool present = mlirAttributeIsNull(seg) ? k < NOPS(op)
-                                            : mlirDenseI32ArrayGetElement(seg, e) != 0;
-    if (present) in[e] = OPERAND(op, k++);
-  }
+  /* operands data, starts, ends, axes?, steps? */
+  MlirValue in[5] = {g[0], entry_operand(op, 1), entry_operand(op, 2), entry_operand(op, 3),
+                     entry_operand(op, 4)};
   int64_t d[AD_MAX_RANK];
   int r = ad_dims(x, d);
   MlirType t = ad_tensor_type(ad, r, d, ad_elem(g[0]));
@@ -389,7 +389,7 @@ static bool reduce_axes(ad_t *ad, MlirOperation op, MlirValue g, bool *mask) {
 }
 
 /* g of the reduced shape, expanded back to x's shape. */
-static MlirValue unreduce(ad_t *ad, MlirOperation op, MlirValue x, MlirValue g, const bool *mask,
+static MlirValue unreduce(ad_t *ad, MlirValue x, MlirValue g, const bool *mask,
                           int64_t *out_count) {
   int64_t d[AD_MAX_RANK], kd[AD_MAX_RANK];
   int r = ad_dims(x, d);
@@ -399,7 +399,6 @@ static MlirValue unreduce(ad_t *ad, MlirOperation op, MlirValue x, MlirValue g, 
     if (mask[i]) count *= d[i];
   }
   *out_count = count;
-  (void)op;
   return ad_expand(ad, ad_reshape(ad, g, r, kd), r, d);
 }
 
@@ -408,7 +407,7 @@ static void rule_reduce_sum(ad_t *ad, MlirOperation op, const MlirValue *g) {
   bool mask[AD_MAX_RANK];
   if (!reduce_axes(ad, op, g[0], mask)) return;
   int64_t count;
-  ad_accumulate(ad, x, unreduce(ad, op, x, g[0], mask, &count));
+  ad_accumulate(ad, x, unreduce(ad, x, g[0], mask, &count));
 }
 
 static void rule_reduce_mean(ad_t *ad, MlirOperation op, const MlirValue *g) {
@@ -416,7 +415,7 @@ static void rule_reduce_mean(ad_t *ad, MlirOperation op, const MlirValue *g) {
   bool mask[AD_MAX_RANK];
   if (!reduce_axes(ad, op, g[0], mask)) return;
   int64_t count;
-  MlirValue e = unreduce(ad, op, x, g[0], mask, &count);
+  MlirValue e = unreduce(ad, x, g[0], mask, &count);
   /* torch: grad.expand(...) / count */
   ad_accumulate(ad, x, ad_div(ad, e, ad_scalar_like(ad, x, (double)count)));
 }
@@ -426,8 +425,8 @@ static void rule_reduce_max(ad_t *ad, MlirOperation op, const MlirValue *g) {
   bool mask[AD_MAX_RANK];
   if (!reduce_axes(ad, op, g[0], mask)) return;
   int64_t count;
-  MlirValue ge = unreduce(ad, op, x, g[0], mask, &count);
-  MlirValue ye = unreduce(ad, op, x, y, mask, &count);
+  MlirValue ge = unreduce(ad, x, g[0], mask, &count);
+  MlirValue ye = unreduce(ad, x, y, mask, &count);
   /* torch amax: the gradient split evenly over the maxima */
   MlirValue is_max = ad_compare(ad, "equal", x, ye);
   MlirValue ones = ad_cast(ad, is_max, ad_elem(x));
