@@ -209,3 +209,30 @@ bool moai_attr_default(MlirContext ctx, const moai_attr_def_t *def,
   }
   return false;
 }
+
+bool moai_const_scalar(MlirValue v, double *out) {
+  if (mlirValueIsNull(v) || !mlirValueIsAOpResult(v)) return false;
+  MlirOperation def = mlirOpResultGetOwner(v);
+  MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(def));
+  if (name.length != 13 || memcmp(name.data, "moai.constant", 13) != 0) return false;
+  MlirAttribute a = mlirOperationGetAttributeByName(def, mlirStringRefCreateFromCString("value"));
+  if (mlirAttributeIsNull(a) || !mlirAttributeIsADenseElements(a) ||
+      !(mlirDenseElementsAttrIsSplat(a) || mlirElementsAttrGetNumElements(a) == 1))
+    return false;
+  MlirType t = mlirShapedTypeGetElementType(mlirAttributeGetType(a));
+  unsigned width = mlirTypeIsAInteger(t) ? mlirIntegerTypeGetWidth(t) : 0;
+  if (mlirTypeIsAF32(t))
+    *out = mlirDenseElementsAttrGetFloatValue(a, 0);
+  else if (mlirTypeIsAF64(t))
+    *out = mlirDenseElementsAttrGetDoubleValue(a, 0);
+  else if (width == 1)
+    *out = mlirDenseElementsAttrGetBoolValue(a, 0) ? 1.0 : 0.0;
+  else if (width == 32)
+    *out = mlirDenseElementsAttrGetInt32Value(a, 0);
+  else if (width == 64)
+    *out = (double)mlirDenseElementsAttrGetInt64Value(a, 0);
+  else
+    return false;
+  return true;
+}
+

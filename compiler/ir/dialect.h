@@ -37,6 +37,11 @@ moai_status_t moai_context_create(bool multithreaded,
 bool moai_attr_default(MlirContext ctx, const moai_attr_def_t *def,
                        MlirAttribute *out);
 
+/* Whether `v` is the result of a moai.constant holding one value (a splat,
+ * or a single element) of f32, f64, i1, i32 or i64; that value as a double
+ * in *out. */
+bool moai_const_scalar(MlirValue v, double *out);
+
 /* Whether `op` is a moai op ("moai." prefix). */
 bool moai_op_is_moai(MlirOperation op);
 

@@ -206,22 +206,7 @@ int ad_const_ints(MlirValue v, int64_t *buf, int cap) {
   return n;
 }
 
-bool ad_const_scalar(MlirValue v, double *out) {
-  MlirAttribute a = const_value(v);
-  if (mlirAttributeIsNull(a) || mlirElementsAttrGetNumElements(a) != 1) return false;
-  MlirType et = mlirShapedTypeGetElementType(mlirAttributeGetType(a));
-  if (mlirTypeIsAF32(et))
-    *out = mlirDenseElementsAttrGetFloatValue(a, 0);
-  else if (mlirTypeIsAF64(et))
-    *out = mlirDenseElementsAttrGetDoubleValue(a, 0);
-  else if (mlirTypeIsAInteger(et) && mlirIntegerTypeGetWidth(et) == 1)
-    *out = mlirDenseElementsAttrGetBoolValue(a, 0) ? 1.0 : 0.0;
-  else if (mlirTypeIsAInteger(et) && mlirIntegerTypeGetWidth(et) == 64)
-    *out = (double)mlirDenseElementsAttrGetInt64Value(a, 0);
-  else
-    return false;
-  return true;
-}
+bool ad_const_scalar(MlirValue v, double *out) { return moai_const_scalar(v, out); }
 
 /* ---- building -------------------------------------------------------------------- */
 

@@ -182,26 +182,6 @@ static bool fold_transpose_pair(MlirOperation op) {
   return true;
 }
 
-/* The splat value of a moai.constant operand as a double; false if `v` is
- * not one. */
-static bool const_splat(MlirValue v, double *out) {
-  if (!mlirValueIsAOpResult(v)) return false;
-  MlirOperation def = mlirOpResultGetOwner(v);
-  MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(def));
-  if (name.length != 13 || memcmp(name.data, "moai.constant", 13) != 0) return false;
-  MlirAttribute a = mlirOperationGetAttributeByName(def, mlirStringRefCreateFromCString("value"));
-  if (mlirAttributeIsNull(a) || !mlirAttributeIsADenseElements(a) ||
-      !mlirDenseElementsAttrIsSplat(a))
-    return false;
-  MlirType t = mlirShapedTypeGetElementType(mlirAttributeGetType(a));
-  if (mlirTypeIsAF32(t)) *out = mlirDenseElementsAttrGetFloatSplatValue(a);
-  else if (mlirTypeIsAF64(t)) *out = mlirDenseElementsAttrGetDoubleSplatValue(a);
-  else if (mlirTypeIsAInteger(t) && mlirIntegerTypeGetWidth(t) == 1)
-    *out = mlirDenseElementsAttrGetBoolSplatValue(a) ? 1.0 : 0.0;
-  else return false;
-  return true;
-}
-
 /* A Dropout that is the identity (inference mode, or a ratio of exactly 0:
  * PyTorch's p=0) and whose mask is unused: replaced by its input, so no pass
  * after this one needs to know about it. */
@@ -225,9 +205,9 @@ static bool remove_identity_dropout(MlirOperation op) {
     return false;
   }
   double ratio = 0.5, mode = 0.0;
-  bool training = counts[2] && !(const_splat(mlirOperationGetOperand(op, 1 + counts[1]), &mode) &&
+  bool training = counts[2] && !(moai_const_scalar(mlirOperationGetOperand(op, 1 + counts[1]), &mode) &&
                                  mode == 0.0);
-  bool zero = counts[1] && const_splat(mlirOperationGetOperand(op, 1), &ratio) && ratio == 0.0;
+  bool zero = counts[1] && moai_const_scalar(mlirOperationGetOperand(op, 1), &ratio) && ratio == 0.0;
   if (training && !zero) return false;
   mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, 0), mlirOperationGetOperand(op, 0));
   mlirOperationDestroy(op);
