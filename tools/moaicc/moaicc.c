@@ -158,7 +158,8 @@ typedef struct args_t {
   int64_t devices;
   const char *cluster, *strategy;
   bool explain, dry_run;
-  char dp_strategy[64]; /* --data-parallel N */
+  bool data_parallel;   /* --data-parallel N: --devices N --strategy dp=N,mb=K */
+  char dp_strategy[64];
 } args_t;
 
 /* Parses a number option; prints the error and returns false when bad. */
@@ -305,8 +306,7 @@ static int parse_args(int argc, char **argv, args_t *a) {
         return 3;
       }
       a->devices = n;
-      a->dp_strategy[0] = 'd'; /* the text is made once all options are read */
-      a->strategy = a->dp_strategy;
+      a->data_parallel = true; /* the strategy is written once all options are read */
     } else if (TAKES_VALUE("--pass-pipeline")) {
       a->compile.pipeline = value;
     } else if (strcmp(arg, "--no-check-external-data") == 0) {
@@ -335,10 +335,16 @@ static int parse_args(int argc, char **argv, args_t *a) {
     fprintf(stderr, "moaicc: --gradients and --train exclude each other\n");
     return 3;
   }
-  if (a->dp_strategy[0]) /* --data-parallel N: dp=N, accumulation as --micro-batches */
+  if (a->data_parallel) { /* dp=N, accumulation as --micro-batches */
+    if (a->strategy) {
+      fprintf(stderr, "moaicc: --data-parallel N and --strategy exclude each other\n");
+      return 3;
+    }
     snprintf(a->dp_strategy, sizeof(a->dp_strategy), "dp=%lld,tp=1,pp=1,mb=%lld",
              (long long)a->devices,
              (long long)(a->training.micro_batches > 0 ? a->training.micro_batches : 1));
+    a->strategy = a->dp_strategy;
+  }
   if (training_flag && !a->train) {
     fprintf(stderr, "moaicc: optimizer options need --train\n");
     return 3;
