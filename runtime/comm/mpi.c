@@ -79,7 +79,8 @@ static moai_status_t mpi_allreduce(moai_comm_t *comm, int32_t dtype, moai_comm_r
       float *out = (float *)mine;
       for (size_t i = 0; i < n; ++i) {
         float s = all[i];
-        for (int r = 1; r < comm->size; ++r) s = moai_comm_combine_f32(op, s, all[(size_t)r * n + i]);
+        for (int r = 1; r < comm->size; ++r)
+          s = moai_comm_combine_f32(op, s, all[(size_t)r * n + i]);
         out[i] = s;
       }
     } else {
@@ -87,7 +88,8 @@ static moai_status_t mpi_allreduce(moai_comm_t *comm, int32_t dtype, moai_comm_r
       double *out = (double *)mine;
       for (size_t i = 0; i < n; ++i) {
         double s = all[i];
-        for (int r = 1; r < comm->size; ++r) s = moai_comm_combine_f64(op, s, all[(size_t)r * n + i]);
+        for (int r = 1; r < comm->size; ++r)
+          s = moai_comm_combine_f64(op, s, all[(size_t)r * n + i]);
         out[i] = s;
       }
     }
