@@ -118,12 +118,6 @@ moai_status_t moai_plan_write(const char *dir, MlirModule module,
                               const char *summary,
                               const moai_plan_options_t *options) MOAI_MUST_USE;
 
-/* One device of a multi-device plan: its module, compiled through
- * moai-memory-plan, and its mesh coordinates. */
-typedef struct moai_plan_device_module_t {
-  MlirModule module;
-  int tp, pp;
-} moai_plan_device_module_t;
 
 /* Writes the multi-device plan directory `dir` atomically (as
  * moai_plan_write): for device k = devices[k] (k = pp * mesh_tp + tp),
