@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """The planner's predictions against measurements on this machine.
 
-For the bundled Mistral-style training example and each device count, moaicc
---train --devices N chooses and records a plan (today: N data-parallel
-ranks); moai-run trains it and logs each step's wall time. Reported per
-configuration: predicted and measured step time (median after warm-up), and
-predicted memory per device against the plan's own static sizes per rank
-(arena + persistent region + weights, from the manifest), with their ratios.
+For the bundled Mistral-style training example: each device count with the
+plan moaicc --train --devices N chooses, then every mesh (dp, tp, pp) with
+degrees in {1, 2} forced with --strategy at a global batch of 8 sequences
+(4 micro-batches when pp > 1); moai-run trains each plan (thread ranks) and
+logs each step's wall time. Reported per configuration: predicted and
+measured step time (median after warm-up), and predicted memory per device
+against the plan's own static sizes of its largest device (arena +
+persistent region + weights, from the manifests), with their ratios.
 
 Usage: bench/parallel/run.sh [--steps S] [--threads T]
 """
@@ -32,20 +34,30 @@ def main():
     out = os.path.join(args.build, "bench", "parallel")
     os.makedirs(out, exist_ok=True)
     rows = []
-    for devices in (1, 2, 4):
-        plan = os.path.join(out, f"dp{devices}.plan")
+    configs = [(f"auto{d}", d, None, args.micro_batches, None) for d in (1, 2, 4)]
+    for dp, tp, pp in ((2, 1, 1), (1, 2, 1), (1, 1, 2), (2, 2, 1), (1, 2, 2), (2, 1, 2), (2, 2, 2)):
+        k = 4 if pp > 1 else 1
+        configs.append((f"mesh{dp}{tp}{pp}", dp * tp * pp, f"dp={dp},tp={tp},pp={pp},mb={k}", k,
+                        8 // (dp * k)))
+    for name, devices, strategy, k, batch in configs:
+        plan = os.path.join(out, f"{name}.plan")
         cmd = [os.path.join(args.build, "bin", "moaicc"), os.path.join(ex, "mistral_train.onnx"),
-               "--train", "--micro-batches", str(args.micro_batches), "-o", plan]
-        if devices > 1:
-            cmd += ["--devices", str(devices)]
-        else:
-            cmd += ["--devices", "1"]
+               "--train", "--micro-batches", str(k), "--devices", str(devices), "-o", plan]
+        if strategy:
+            cmd += ["--strategy", strategy, "--dim", f"batch={batch}"]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         m = json.load(open(os.path.join(plan, "manifest.json")))
         pred = m.get("prediction") or {}
-        dev = m["devices"][0]
-        static = dev["arena_bytes"] + dev["weights_bytes"] + m["training"]["persist_bytes"]
-        log = os.path.join(out, f"dp{devices}.jsonl")
+        static = 0
+        for dev in m["devices"]:
+            if "plan" in dev:  # format 3: one sub-plan per device
+                sub = json.load(open(os.path.join(plan, dev["plan"], "manifest.json")))
+                d0 = sub["devices"][0]
+                size = d0["arena_bytes"] + d0["weights_bytes"] + sub["training"]["persist_bytes"]
+            else:
+                size = dev["arena_bytes"] + dev["weights_bytes"] + m["training"]["persist_bytes"]
+            static = max(static, size)
+        log = os.path.join(out, f"{name}.jsonl")
         if os.path.exists(log):
             os.remove(log)
         subprocess.run([os.path.join(args.build, "bin", "moai-run"), plan, "--data",
@@ -55,8 +67,9 @@ def main():
         measured = statistics.median(times[4:])
         rows.append((devices, m["mesh"], pred.get("step_seconds"), measured,
                      pred.get("memory_bytes"), static))
-    print(f"Mistral-style example, {args.micro_batches} micro-batches of 2 per rank, "
-          f"{args.threads} threads in all, median step after 4 warm-up steps of {args.steps}")
+    print(f"Mistral-style example: searched plans with {args.micro_batches} micro-batches of 2 per "
+          f"rank, then forced meshes at 8 sequences per step; {args.threads} threads in all, "
+          f"median step after 4 warm-up steps of {args.steps}")
     print(f"{'devices':>7} {'mesh':>9} {'pred ms':>9} {'meas ms':>9} {'meas/pred':>9} "
           f"{'pred MiB':>9} {'plan MiB':>9} {'plan/pred':>9}")
     for d, mesh, pt, mt, pm, sm in rows:
