@@ -10,13 +10,21 @@
 
 #include "abi/moai_abi.h"
 
-moai_status_t moai_comm_allreduce_sum(moai_comm_t *comm, int32_t dtype, void *data,
-                                      size_t count) {
+moai_status_t moai_comm_allreduce(moai_comm_t *comm, int32_t dtype, moai_comm_reduce_t op,
+                                  void *data, size_t count) {
   if (dtype != MOAI_ABI_F32 && dtype != MOAI_ABI_F64)
     return MOAI_STATUS(MOAI_UNIMPLEMENTED, "all-reduce of dtype %d: only float32 and float64 "
-                       "are summed", (int)dtype);
+                       "are reduced", (int)dtype);
+  if (op != MOAI_COMM_SUM && op != MOAI_COMM_MAX)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "all-reduce with reduction %d: only "
+                       "MOAI_COMM_SUM (0) and MOAI_COMM_MAX (1)", (int)op);
   if (!comm || comm->size == 1) return moai_ok_status();
-  return comm->ops->allreduce_sum(comm, dtype, data, count);
+  return comm->ops->allreduce(comm, dtype, op, data, count);
+}
+
+moai_status_t moai_comm_allreduce_sum(moai_comm_t *comm, int32_t dtype, void *data,
+                                      size_t count) {
+  return moai_comm_allreduce(comm, dtype, MOAI_COMM_SUM, data, count);
 }
 
 moai_status_t moai_comm_broadcast(moai_comm_t *comm, void *data, size_t bytes, int root) {
@@ -31,8 +39,43 @@ moai_status_t moai_comm_barrier(moai_comm_t *comm) {
   return comm->ops->barrier(comm);
 }
 
+/* The checks send and recv share: `what` is "send to" or "receive from". */
+static moai_status_t check_peer(const moai_comm_t *comm, const char *what, int peer, int tag) {
+  if (!comm)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s rank %d (tag %d) without a group: "
+                       "point-to-point needs a moai_comm_t", what, peer, tag);
+  if (peer < 0 || peer >= comm->size)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s rank %d (tag %d) on rank %d: the group has "
+                       "ranks 0..%d", what, peer, tag, comm->rank, comm->size - 1);
+  if (tag < 0)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s rank %d with tag %d on rank %d: tags are "
+                       ">= 0", what, peer, tag, comm->rank);
+  return moai_ok_status();
+}
+
+moai_status_t moai_comm_send(moai_comm_t *comm, const void *data, size_t bytes, int dst,
+                             int tag) {
+  MOAI_RETURN_IF_ERROR(check_peer(comm, "send to", dst, tag));
+  return comm->ops->send(comm, data, bytes, dst, tag);
+}
+
+moai_status_t moai_comm_recv(moai_comm_t *comm, void *data, size_t bytes, int src, int tag) {
+  MOAI_RETURN_IF_ERROR(check_peer(comm, "receive from", src, tag));
+  return comm->ops->recv(comm, data, bytes, src, tag);
+}
+
+moai_status_t moai_comm_split(moai_comm_t *comm, int color, int key, moai_comm_t **out) {
+  if (color < 0)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "split with color %d: colors are >= 0", color);
+  if (!comm) {
+    *out = NULL;
+    return moai_ok_status();
+  }
+  return comm->ops->split(comm, color, key, out);
+}
+
 void moai_comm_abort(moai_comm_t *comm) {
-  if (comm && comm->size > 1) comm->ops->abort(comm);
+  if (comm) comm->ops->abort(comm);
 }
 
 void moai_comm_destroy(moai_comm_t *comm) {
