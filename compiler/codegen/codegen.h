@@ -125,6 +125,11 @@ typedef struct moai_device_program_t {
   uint64_t persist_size;
   moai_device_state_t *state;
   uint32_t num_state;
+  /* Pipeline stages (module attribute moai.pipeline = {send = "h"}): the
+   * step's first num_forward_ops descriptors compute outputs[forward_output]
+   * ("h"), and the binary gets a forward entry running just those. */
+  bool pipeline;
+  uint32_t num_forward_ops, forward_output;
 } moai_device_program_t;
 
 /* Places the weights in the weights file: sets each weights[i].offset (bytes
@@ -143,7 +148,10 @@ typedef struct moai_lower_options_t {
 /* Lowers the function @main of `module` (or its only func.func). A module
  * carrying the `moai.training` attribute is a training module: @main is the
  * step, @update (required) the optimizer update, and trainable weights and
- * moai.state tensors are placed in MOAI_REGION_PERSIST. Errors in the model
+ * moai.state tensors are placed in MOAI_REGION_PERSIST. A training module
+ * with `moai.pipeline = {send = "h"}` is a pipeline stage: the descriptors
+ * up to the one of the op defining output "h" form its forward (no
+ * accumulation or optimizer op may come before that op). Errors in the model
  * are diagnostics at the op (and the returned status carries the first); a
  * module without a memory plan is FAILED_PRECONDITION. */
 moai_status_t moai_device_lower(MlirModule module,

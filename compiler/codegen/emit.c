@@ -11,8 +11,10 @@
  *                     training modules: the update's descriptors and
  *                     function (like step), the moai_state_desc_t array and
  *                     the moai_device_training_t the table points to
+ *   @moai_forward     pipeline stages: like step, over the step's first
+ *                     num_forward_ops descriptors
  *   @moai_table       the moai_device_table_t
- *   moai_device_table_v2()   returns &moai_table (the only exported symbol)
+ *   moai_device_table_v3()   returns &moai_table (the only exported symbol)
  *
  * The struct types spell out moai_abi.h's layouts for x86-64 System V; the
  * static assertions below tie the two together. */
@@ -49,7 +51,10 @@ _Static_assert(offsetof(moai_state_desc_t, role) == 16 &&
 _Static_assert(offsetof(moai_device_training_t, num_state) == 8 &&
                    offsetof(moai_device_training_t, state) == 16 &&
                    offsetof(moai_device_training_t, update) == 24 &&
-                   sizeof(moai_device_training_t) == 32,
+                   offsetof(moai_device_training_t, num_forward_ops) == 32 &&
+                   offsetof(moai_device_training_t, forward_output) == 36 &&
+                   offsetof(moai_device_training_t, forward) == 40 &&
+                   sizeof(moai_device_training_t) == 48,
                "moai_device_training_t layout");
 
 /* moai_exec_t and moai_device_table_t as LLVM struct types. */
@@ -158,7 +163,7 @@ static void emit_ops_function(moai_strbuf_t *sb, const char *fn, const char *pre
 /* The training table (moai_device_training_t): the state descriptors
  * (moai_state_desc_t) and @moai_update. */
 #define STATE_TYPE "!llvm.struct<(ptr, ptr, i32, i32, array<88 x i8>)>"
-#define TRAINING_TYPE "!llvm.struct<(i64, i32, i32, ptr, ptr)>"
+#define TRAINING_TYPE "!llvm.struct<(i64, i32, i32, ptr, ptr, i32, i32, ptr)>"
 
 static void emit_training(moai_strbuf_t *sb, const moai_device_program_t *p,
                           unsigned *counter) {
@@ -170,6 +175,10 @@ static void emit_training(moai_strbuf_t *sb, const moai_device_program_t *p,
   }
   emit_ops_function(sb, "moai_update", "moai_uop_", p->update.descs, p->update.offsets,
                     p->update.count);
+  /* A pipeline stage's forward: the step's first descriptors, shared. */
+  if (p->pipeline)
+    emit_ops_function(sb, "moai_forward", "moai_op_", p->descs, p->desc_offsets,
+                      p->num_forward_ops);
   uint32_t n = p->num_state;
   if (n) {
     unsigned *names = malloc(2 * (size_t)n * sizeof(unsigned));
@@ -222,13 +231,25 @@ static void emit_training(moai_strbuf_t *sb, const moai_device_program_t *p,
       "    %%c4 = llvm.mlir.addressof @moai_update : !llvm.ptr\n"
       "    %%w4 = llvm.insertvalue %%c4, %%w3[4] : " TRAINING_TYPE "\n",
       (unsigned long long)p->persist_size, n, p->update.count);
-  if (n)
+  unsigned w = 4;
+  if (n) {
     moai_strbuf_append(sb,
         "    %c3 = llvm.mlir.addressof @moai_state : !llvm.ptr\n"
-        "    %w5 = llvm.insertvalue %c3, %w4[3] : " TRAINING_TYPE "\n"
-        "    llvm.return %w5 : " TRAINING_TYPE "\n  }\n");
-  else
-    moai_strbuf_append(sb, "    llvm.return %w4 : " TRAINING_TYPE "\n  }\n");
+        "    %w5 = llvm.insertvalue %c3, %w4[3] : " TRAINING_TYPE "\n");
+    w = 5;
+  }
+  if (p->pipeline) {
+    moai_strbuf_appendf(sb,
+        "    %%c5 = llvm.mlir.constant(%u : i32) : i32\n"
+        "    %%w%u = llvm.insertvalue %%c5, %%w%u[5] : " TRAINING_TYPE "\n"
+        "    %%c6 = llvm.mlir.constant(%u : i32) : i32\n"
+        "    %%w%u = llvm.insertvalue %%c6, %%w%u[6] : " TRAINING_TYPE "\n"
+        "    %%c7 = llvm.mlir.addressof @moai_forward : !llvm.ptr\n"
+        "    %%w%u = llvm.insertvalue %%c7, %%w%u[7] : " TRAINING_TYPE "\n",
+        p->num_forward_ops, w + 1, w, p->forward_output, w + 2, w + 1, w + 3, w + 2);
+    w += 3;
+  }
+  moai_strbuf_appendf(sb, "    llvm.return %%w%u : " TRAINING_TYPE "\n  }\n", w);
 }
 
 /* One field of the table: `value` is an SSA value already defined. */

@@ -270,8 +270,42 @@ static bool lower_op(moai_lower_t *L, MlirOperation op) {
   return rule->fn(L, o);
 }
 
+static MlirBlock func_body(MlirOperation func) {
+  return mlirRegionGetFirstBlock(mlirOperationGetRegion(func, 0));
+}
+
+/* Whether `op` writes training state in place (moai.accumulate, the
+ * optimizer ops). */
+static bool writes_state(MlirOperation op) {
+  MlirStringRef name = moai_lower_op_name(op);
+  const moai_op_def_t *def = moai_op_def_find(name.data, name.length);
+  return def && (def->flags & MOAI_OP_FLAG_SIDE_EFFECT);
+}
+
+/* Pipeline stages: the forward entry reruns the step's first descriptors,
+ * so none of them may write training state; it ends with the descriptors of
+ * the op defining the sent output. */
+static bool track_forward(moai_lower_t *L, MlirOperation op, bool before) {
+  if (!L->has_send || L->forward_closed) return true;
+  if (before) {
+    if (!writes_state(op)) return true;
+    moai_lower_op_t o = {.op = op};
+    return moai_lower_error(&o, "moai.pipeline: this op writes training state but comes "
+                                "before the op computing the sent output '%.*s'; the forward "
+                                "entry would run it twice: compute '%.*s' first",
+                            (int)L->send_name.length, L->send_name.data,
+                            (int)L->send_name.length, L->send_name.data);
+  }
+  if (op.ptr == L->send_def.ptr) {
+    L->program->num_forward_ops = L->program->num_ops;
+    L->forward_closed = true;
+  }
+  return true;
+}
+
 /* Lowers the ops of `body` into the program's current descriptor list;
- * func.return gives the outputs when `outputs`. */
+ * func.return gives the outputs when `outputs` (@main, whose first ops may
+ * form a pipeline stage's forward). */
 static bool lower_body(moai_lower_t *L, MlirOperation func, MlirBlock body, bool outputs) {
   bool ok = true;
   for (MlirOperation op = mlirBlockGetFirstOperation(body);
@@ -279,13 +313,53 @@ static bool lower_body(moai_lower_t *L, MlirOperation func, MlirBlock body, bool
     if (moai_lower_str_eq(moai_lower_op_name(op), "func.return"))
       ok = !outputs || lower_outputs(L, func, op);
     else
-      ok = lower_op(L, op);
+      ok = (!outputs || track_forward(L, op, true)) && lower_op(L, op) &&
+           (!outputs || track_forward(L, op, false));
   }
   return ok;
 }
 
-static MlirBlock func_body(MlirOperation func) {
-  return mlirRegionGetFirstBlock(mlirOperationGetRegion(func, 0));
+/* The module's moai.pipeline = {send = "h"}: which output of @main a
+ * pipeline stage sends (docs/abi.md, ABI 3). Absent, or without `send`: no
+ * forward entry. */
+static moai_status_t lower_pipeline_attr(moai_lower_t *L, MlirModule module, MlirOperation func) {
+  MlirAttribute pipe = mlirOperationGetAttributeByName(
+      mlirModuleGetOperation(module), mlirStringRefCreateFromCString("moai.pipeline"));
+  if (mlirAttributeIsNull(pipe)) return moai_ok_status();
+  if (!mlirAttributeIsADictionary(pipe))
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "the module attribute moai.pipeline must be a "
+                                              "dictionary, e.g. {send = \"h\"}");
+  MlirAttribute send = mlirDictionaryAttrGetElementByName(pipe,
+                                                          mlirStringRefCreateFromCString("send"));
+  if (mlirAttributeIsNull(send)) return moai_ok_status();
+  if (!mlirAttributeIsAString(send))
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "moai.pipeline: 'send' must be a string naming "
+                                              "an output of @main (its moai.name)");
+  MlirStringRef name = mlirStringAttrGetValue(send);
+  if (!L->program->training)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "moai.pipeline: send = '%.*s', but the module "
+                       "is not a training module (moai.training): only training plans have "
+                       "a forward entry", (int)name.length, name.data);
+  MlirOperation ret = mlirBlockGetTerminator(func_body(func));
+  MlirAttribute res_attrs = moai_lower_get_attr(func, "res_attrs");
+  intptr_t n = mlirOperationIsNull(ret) ? 0 : mlirOperationGetNumOperands(ret);
+  for (intptr_t i = 0; i < n; ++i) {
+    MlirAttribute a = dict_entry(res_attrs, i, "moai.name");
+    if (mlirAttributeIsNull(a) || !mlirAttributeIsAString(a)) continue;
+    MlirStringRef s = mlirStringAttrGetValue(a);
+    if (s.length != name.length || memcmp(s.data, name.data, s.length) != 0) continue;
+    MlirValue v = mlirOperationGetOperand(ret, i);
+    L->has_send = true;
+    L->send_name = name;
+    L->send_def = mlirValueIsAOpResult(v) ? mlirOpResultGetOwner(v) : (MlirOperation){NULL};
+    L->forward_closed = mlirOperationIsNull(L->send_def); /* a graph input: no ops */
+    L->program->pipeline = true;
+    L->program->forward_output = (uint32_t)i;
+    return moai_ok_status();
+  }
+  return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "moai.pipeline: send = '%.*s' names no output "
+                     "of @main (outputs are named by their moai.name result attribute)",
+                     (int)name.length, name.data);
 }
 
 /* @update into program->update: the descriptor list is swapped out while
@@ -394,6 +468,8 @@ moai_status_t moai_device_lower(MlirModule module,
                            "a training module (moai.training) needs @main and @update; "
                            "run the moai-optimizer pass");
   }
+  if (!status && !mlirBlockIsNull(func_body(func)))
+    status = lower_pipeline_attr(&L, module, func);
   moai_diag_sink_t diag;
   moai_diag_attach(ctx, &diag, NULL);
   if (!status) status = lower_func(&L, func, update, options);

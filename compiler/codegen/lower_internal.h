@@ -38,6 +38,11 @@ typedef struct moai_lower_t {
   moai_ptr_map_t const_offset; /* moai.constant op -> offset in const_data */
   moai_ptr_map_t state_index;  /* moai.state op -> index in program->state */
   MlirAttribute training;      /* the module's moai.training, or null */
+  /* Pipeline stages: the op defining the sent output (null when it is a
+   * graph input), its name, and whether its descriptors are all emitted. */
+  bool has_send, forward_closed;
+  MlirOperation send_def;
+  MlirStringRef send_name;
   int64_t *arg_offsets;        /* per block argument */
   intptr_t num_args;
   size_t descs_capacity, offsets_capacity, const_capacity;

@@ -486,6 +486,29 @@ static bool rule_layer_norm(moai_lower_t *L, moai_lower_op_t *o) {
   return rule_plain(L, o);
 }
 
+/* The reduction and the group as the kernel's enums; the memory plan may
+ * have given the output the input's buffer (reduced in place). */
+static bool rule_all_reduce(moai_lower_t *L, moai_lower_op_t *o) {
+  MlirStringRef op, group;
+  if (!moai_lower_attr_string(o, "op", &op) || !moai_lower_attr_string(o, "group", &group))
+    return false;
+  moai_attrs_all_reduce_t a = {.group = MOAI_GROUP_TP};
+  if (str_is(op, "sum")) a.op = MOAI_REDUCE_SUM;
+  else if (str_is(op, "max")) a.op = MOAI_REDUCE_MAX;
+  else
+    return moai_lower_error(o, "all_reduce: op '%.*s' is not supported (sum or max)",
+                            (int)op.length, op.data);
+  if (!str_is(group, "tp"))
+    return moai_lower_error(o, "all_reduce: group '%.*s' is not supported (tp)",
+                            (int)group.length, group.data);
+  moai_lower_set_attrs(o, &a, sizeof(a));
+  if (!moai_lower_add_in(L, o, 0) || !moai_lower_add_out(L, o, 0)) return false;
+  if (o->ins[0].dtype != MOAI_ABI_F32 && o->ins[0].dtype != MOAI_ABI_F64)
+    return moai_lower_error(o, "all_reduce: the backend reduces float32 and float64 tensors "
+                               "only");
+  return moai_lower_emit(L, o);
+}
+
 #define K(id) MOAI_KERNEL_##id
 static const moai_lower_rule_t kRules[] = {
     {"reshape", K(COPY), rule_view},
@@ -493,6 +516,7 @@ static const moai_lower_rule_t kRules[] = {
     {"unsqueeze", K(COPY), rule_view},
     {"flatten", K(COPY), rule_view},
     {"identity", K(COPY), rule_view},
+    {"tp_copy", K(COPY), rule_view},
     {"dropout", K(COPY), rule_dropout},
     {"add", K(ADD), rule_plain},
     {"sub", K(SUB), rule_plain},
@@ -560,6 +584,8 @@ static const moai_lower_rule_t kRules[] = {
     {"average_pool_grad", K(AVERAGE_POOL_GRAD), moai_lower_rule_pool_grad},
     {"batch_normalization_grad", K(BATCH_NORM_GRAD), moai_lower_rule_batch_norm_grad},
     {"layer_normalization_grad", K(LAYER_NORM_GRAD), moai_lower_rule_layer_norm_grad},
+    /* collectives */
+    {"all_reduce", K(ALL_REDUCE), rule_all_reduce},
     /* training (lower_train.c) */
     {"accumulate", K(ADD), moai_lower_rule_accumulate},
     {"adamw", K(ADAMW), moai_lower_rule_optimizer},

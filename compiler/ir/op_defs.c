@@ -622,6 +622,19 @@ static const moai_op_def_t kOpDefs[] = {
      .operands = {{"step", MOAI_ARITY_SINGLE}, {"loss_weight", MOAI_ARITY_SINGLE}},
      .flags = MOAI_OP_FLAG_NO_GRAD | MOAI_OP_FLAG_SIDE_EFFECT,
      .summary = "Ends an optimizer step: step += 1, loss_weight = 0."},
+
+    /* ---- collectives: tensor parallelism (docs/dialect.md) ---------------
+     * Every rank of the group runs them in the same order. */
+    {.name = "all_reduce",
+     .operands = {{"input", MOAI_ARITY_SINGLE}},
+     .results = {{"output", MOAI_ARITY_SINGLE}},
+     .attrs = {{"op", MOAI_ATTR_STRING, "sum"},
+               {"group", MOAI_ATTR_STRING, "tp"}},
+     .summary = "The elementwise reduction (op: sum or max) of input over the ranks of group (tp)."},
+    {.name = "tp_copy",
+     .operands = {{"input", MOAI_ARITY_SINGLE}},
+     .results = {{"output", MOAI_ARITY_SINGLE}},
+     .summary = "Returns its input; its gradient is all-reduced (sum) over the tp group."},
 };
 
 const moai_op_def_t *moai_op_defs(size_t *out_count) {

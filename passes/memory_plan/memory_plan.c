@@ -155,11 +155,15 @@ static op_kind_t classify(MlirOperation op) {
   const moai_op_def_t *def = moai_op_def_find(name.data, name.length);
   if (!def) return KIND_PLAIN;
   static const char *const kViews[] = {"reshape", "squeeze", "unsqueeze",
-                                       "flatten", "identity"};
+                                       "flatten", "identity", "tp_copy"};
   for (size_t i = 0; i < sizeof(kViews) / sizeof(kViews[0]); ++i)
     if (strcmp(def->name, kViews[i]) == 0) return KIND_VIEW;
   if (strcmp(def->name, "dropout") == 0)
     return dropout_is_identity(op, def) ? KIND_VIEW : KIND_PLAIN;
+  /* An all-reduce reads element k and writes element k of a tensor of one
+   * size: its kernel copies input to output when they differ, then reduces
+   * the output in place, so it may take over a dying input's buffer. */
+  if (strcmp(def->name, "all_reduce") == 0) return KIND_ELEMENTWISE;
   if ((def->flags & MOAI_OP_FLAG_ELEMENTWISE) &&
       mlirOperationGetNumResults(op) == 1)
     return KIND_ELEMENTWISE;

@@ -604,6 +604,8 @@ static const si_rule_entry_t kRules[] = {
     {"softmax_grad", si_rule_softmax_grad},
     {"log_softmax_grad", si_rule_softmax_grad},
     {"softmax_cross_entropy_loss_grad", si_rule_sce_grad},
+    {"all_reduce", si_rule_all_reduce},
+    {"tp_copy", si_rule_unary_any},
 };
 
 static si_rule_fn find_rule(const char *name) {

@@ -2,6 +2,7 @@
  * binary and variadic ops, comparisons and logic (bool results), Where,
  * Cast, Clip and Dropout. ONNX opset 21 type constraints. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "mlir-c/BuiltinTypes.h"
 #include "shape_infer/shape_infer_internal.h"
@@ -36,6 +37,21 @@ bool si_rule_unary_numeric(si_op_t *si) {
 bool si_rule_unary_any(si_op_t *si) { return unary(si, is_any, "a tensor"); }
 
 bool si_rule_not(si_op_t *si) { return unary(si, si_is_bool, "bool (i1)"); }
+
+/* moai.all_reduce: a float tensor reduced over a group of ranks keeps its
+ * type; the reduction and the group must be ones the runtime knows. */
+bool si_rule_all_reduce(si_op_t *si) {
+  char op[32], group[32];
+  if (!si_attr_string(si, "op", op, sizeof(op)) ||
+      !si_attr_string(si, "group", group, sizeof(group)))
+    return false;
+  if (strcmp(op, "sum") != 0 && strcmp(op, "max") != 0)
+    return si_error(si, "attribute 'op' must be \"sum\" or \"max\", got \"%s\"", op);
+  if (strcmp(group, "tp") != 0)
+    return si_error(si, "attribute 'group' must be \"tp\" (the only group moai "
+                        "reduces over), got \"%s\"", group);
+  return unary(si, si_is_float, "a float tensor");
+}
 
 /* Two operands of one element class, broadcast; the result has `out_elem`
  * or, when null, the operands' element type. */

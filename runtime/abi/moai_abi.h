@@ -39,11 +39,11 @@
 extern "C" {
 #endif
 
-#define MOAI_ABI_VERSION 2u
+#define MOAI_ABI_VERSION 3u
 #define MOAI_MAX_RANK 8
 #define MOAI_OP_NAME_MAX 64
 /* The symbol every device binary exports. */
-#define MOAI_DEVICE_TABLE_SYMBOL "moai_device_table_v2"
+#define MOAI_DEVICE_TABLE_SYMBOL "moai_device_table_v3"
 
 typedef enum moai_region_e {
   MOAI_REGION_ARENA = 0,
@@ -123,7 +123,7 @@ typedef struct moai_io_desc_t {
   moai_tensor_t tensor;
 } moai_io_desc_t;
 
-/* The table a device binary exports (moai_device_table_v2()). */
+/* The table a device binary exports (moai_device_table_v3()). */
 typedef struct moai_device_table_t {
   uint32_t abi_version;        /* MOAI_ABI_VERSION */
   uint32_t device;             /* k of device-<k>.so */
@@ -180,6 +180,14 @@ typedef struct moai_device_training_t {
   const moai_state_desc_t *state;
   /* The optimizer step; called by every thread, like step. */
   void (*update)(const moai_exec_t *ex, int ith, int nth);
+  /* ABI 3: pipeline stages (a module with moai.pipeline {send = "h"}), else
+   * 0, 0, NULL. The step's first num_forward_ops ops compute the output
+   * outputs[forward_output] (the activation sent to the next stage); forward
+   * runs exactly those ops, so a 1F1B schedule can run a micro-batch's
+   * forward early and its whole step (forward again, then backward) later. */
+  uint32_t num_forward_ops;
+  uint32_t forward_output; /* index into the table's outputs */
+  void (*forward)(const moai_exec_t *ex, int ith, int nth);
 } moai_device_training_t;
 
 #ifdef __cplusplus

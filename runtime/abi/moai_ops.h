@@ -70,7 +70,9 @@ extern "C" {
   X(AVERAGE_POOL_GRAD, "average_pool_grad")                                 \
   X(BATCH_NORM_GRAD, "batch_normalization_grad")                            \
   X(LAYER_NORM_GRAD, "layer_normalization_grad")                            \
-  X(ADAMW, "adamw") X(SGD, "sgd") X(OPTIMIZER_FINISH, "optimizer_finish")
+  X(ADAMW, "adamw") X(SGD, "sgd") X(OPTIMIZER_FINISH, "optimizer_finish") \
+  /* ABI 3: collectives (tensor parallelism) */                             \
+  X(ALL_REDUCE, "all_reduce")
 
 typedef enum moai_kernel_id_e {
 #define MOAI_KERNEL_ENUM(id, name) MOAI_KERNEL_##id,
@@ -245,6 +247,26 @@ typedef struct moai_attrs_layer_norm_t {
  * d = nesterov ? d + momentum * buf : buf; param += -lr * d; zeroes grad.
  * optimizer_finish: operands step, loss_weight: step += 1, loss_weight = 0.
  * It runs last in the update function, after a barrier. */
+
+/* ---- collective kernels (ABI 3) -----------------------------------------------
+ *
+ * all_reduce: operand input, output output (f32 or f64, one shape; the same
+ * buffer when the memory plan reduces in place). Thread 0 copies input to
+ * output when they differ and hands output to the all-reduce hook the
+ * runtime bound to the plan (moai_plan_set_allreduce in loader/plan.h); the
+ * other threads wait at the barrier after the op. Every rank of the group
+ * runs its all-reduces in the same order. */
+enum {
+  MOAI_REDUCE_SUM = 0,
+  MOAI_REDUCE_MAX = 1,
+};
+enum {
+  MOAI_GROUP_TP = 0, /* the tensor-parallel ranks of one (dp, pp) coordinate */
+};
+typedef struct moai_attrs_all_reduce_t {
+  int32_t op;    /* MOAI_REDUCE_* */
+  int32_t group; /* MOAI_GROUP_* */
+} moai_attrs_all_reduce_t;
 
 enum {
   MOAI_LR_CONSTANT = 0,

@@ -6,9 +6,11 @@
 #define MOAI_KERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "abi/moai_ops.h"
+#include "base/status.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +42,8 @@ void moai_kernels_register_grad_index(moai_isa_t isa, moai_kernel_fn_t *table);
 /* Gradients of conv, pools and normalisations (runtime/kernels/grad). */
 void moai_kernels_register_grad_nn(moai_isa_t isa, moai_kernel_fn_t *table);
 void moai_kernels_register_train(moai_isa_t isa, moai_kernel_fn_t *table);
+/* Collectives (kernels/comm): all_reduce, through the runtime's hook. */
+void moai_kernels_register_comm(moai_isa_t isa, moai_kernel_fn_t *table);
 
 /* Where kernels report failures: ex->runtime points to one of these (the
  * loader embeds it in its own state as the first member). */
@@ -49,6 +53,20 @@ typedef struct moai_kernel_status_t {
   char op_name[MOAI_OP_NAME_MAX];
   char message[256];
 } moai_kernel_status_t;
+
+/* Reduces data[0..count-1] (dtype moai_abi_dtype_t) over the group `group`
+ * (MOAI_GROUP_*) of the calling rank with op MOAI_REDUCE_*. The same
+ * signature as loader/plan.h's moai_plan_allreduce_fn. */
+typedef moai_status_t (*moai_kernel_allreduce_fn_t)(void *user, int group, int32_t dtype,
+                                                    int op, void *data, size_t count);
+
+/* The part of the runtime's state kernels read (ex->runtime points to it;
+ * the loader's moai_plan_t starts with these members, in this order). */
+typedef struct moai_kernel_runtime_t {
+  moai_kernel_status_t kernel_status;
+  moai_kernel_allreduce_fn_t allreduce; /* NULL: no group bound */
+  void *allreduce_user;
+} moai_kernel_runtime_t;
 
 /* Reports a kernel failure (an unsupported dtype, say) for op `op` into the
  * moai_kernel_status_t at ex->runtime (ignored when NULL); the first failure

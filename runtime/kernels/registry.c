@@ -46,6 +46,7 @@ void moai_kernels_fill(moai_isa_t isa, moai_kernel_fn_t *table) {
     moai_kernels_register_grad_index((moai_isa_t)level, table);
     moai_kernels_register_grad_nn((moai_isa_t)level, table);
     moai_kernels_register_train((moai_isa_t)level, table);
+    moai_kernels_register_comm((moai_isa_t)level, table);
   }
 }
 

@@ -1,11 +1,20 @@
 /* Running a plan: inputs into the arena, one parallel region per step,
  * borrowed outputs. Nothing here allocates. */
 #include <omp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "io/dtype.h"
 #include "loader/plan_internal.h"
+
+/* Kernels read the hook through moai_kernel_runtime_t at ex->runtime. */
+_Static_assert(offsetof(moai_plan_t, kernel_status) ==
+                       offsetof(moai_kernel_runtime_t, kernel_status) &&
+                   offsetof(moai_plan_t, allreduce) == offsetof(moai_kernel_runtime_t, allreduce) &&
+                   offsetof(moai_plan_t, allreduce_user) ==
+                       offsetof(moai_kernel_runtime_t, allreduce_user),
+               "moai_plan_t must start like moai_kernel_runtime_t");
 
 const moai_manifest_t *moai_plan_manifest(const moai_plan_t *plan) { return plan->manifest; }
 
@@ -106,17 +115,56 @@ static moai_status_t run_region(moai_plan_t *plan, int threads,
   return moai_ok_status();
 }
 
-moai_status_t moai_plan_run(moai_plan_t *plan, int threads) {
+/* Runs fn (the step or the forward) over the inputs set since the last run. */
+static moai_status_t run_inputs(moai_plan_t *plan, int threads,
+                                void (*fn)(const moai_exec_t *, int, int), const char *what) {
   for (size_t i = 0; i < plan->manifest->input_count; ++i)
     if (!plan->input_set[i])
       return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
                          "input '%s' is not set: every input must be set before each run",
                          plan->manifest->inputs[i].name);
   plan->has_run = false;
-  moai_status_t status = run_region(plan, threads, plan->table->step, "step");
+  moai_status_t status = run_region(plan, threads, fn, what);
   /* A step may have reused input memory: the next run needs fresh inputs. */
   memset(plan->input_set, 0, plan->manifest->input_count * sizeof(bool));
   if (!status) plan->has_run = true;
+  return status;
+}
+
+moai_status_t moai_plan_run(moai_plan_t *plan, int threads) {
+  plan->forward_only = false;
+  return run_inputs(plan, threads, plan->table->step, "step");
+}
+
+void moai_plan_set_allreduce(moai_plan_t *plan, moai_plan_allreduce_fn fn, void *user) {
+  plan->allreduce = fn;
+  plan->allreduce_user = fn ? user : NULL;
+}
+
+/* The training table's forward entry when it is usable, else NULL. */
+static const moai_device_training_t *forward_table(const moai_plan_t *plan) {
+  const moai_device_training_t *tr = plan->table->training;
+  if (!tr || !tr->forward || tr->forward_output >= plan->table->num_outputs ||
+      tr->forward_output >= plan->manifest->output_count ||
+      tr->num_forward_ops > plan->table->num_ops)
+    return NULL;
+  return tr;
+}
+
+long moai_plan_forward_output(const moai_plan_t *plan) {
+  const moai_device_training_t *tr = forward_table(plan);
+  return tr ? (long)tr->forward_output : -1;
+}
+
+moai_status_t moai_plan_run_forward(moai_plan_t *plan, int threads) {
+  const moai_device_training_t *tr = forward_table(plan);
+  if (!tr)
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                       "%s: the plan has no forward entry (only pipeline stages have one: "
+                       "a module with moai.pipeline = {send = ...}); run the whole step with "
+                       "moai_plan_run", plan->dir);
+  moai_status_t status = run_inputs(plan, threads, tr->forward, "forward");
+  plan->forward_only = !status;
   return status;
 }
 
@@ -194,6 +242,11 @@ moai_status_t moai_plan_output(const moai_plan_t *plan, size_t i,
   if (!plan->has_run)
     return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
                        "no outputs: no run has succeeded since the inputs were last set");
+  if (plan->forward_only && i != plan->table->training->forward_output)
+    return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
+                       "output '%s': only '%s' is computed by the forward; run the step for "
+                       "the others", plan->manifest->outputs[i].name,
+                       plan->manifest->outputs[plan->table->training->forward_output].name);
   *out_desc = &plan->manifest->outputs[i];
   *out_data = moai_tensor_ptr(&plan->exec, &plan->table->outputs[i].tensor);
   return moai_ok_status();

@@ -87,6 +87,30 @@ moai_status_t moai_plan_set_input(moai_plan_t *plan, const char *name, int32_t d
  * reported a failure ("step failed at op 12 'Softmax_3': ..."). */
 moai_status_t moai_plan_run(moai_plan_t *plan, int threads) MOAI_MUST_USE;
 
+/* ---- multi-device plans (tensor and pipeline parallelism) --------------- */
+
+/* Reduces data[0..count-1] (dtype moai_abi_dtype_t) in place over the group
+ * `group` (0 = tp) of the calling rank: op 0 sum, 1 max. Called by the
+ * all_reduce kernel from one thread of the step. */
+typedef moai_status_t (*moai_plan_allreduce_fn)(void *user, int group, int32_t dtype, int op,
+                                                void *data, size_t count);
+
+/* Binds the hook the plan's all_reduce ops call (fn NULL: unbind; then an
+ * all_reduce fails the step: "no group is bound"). `user` is borrowed. */
+void moai_plan_set_allreduce(moai_plan_t *plan, moai_plan_allreduce_fn fn, void *user);
+
+/* Pipeline stages (a device with a forward entry, docs/abi.md ABI 3): runs
+ * only the forward ops that compute the output sent to the next stage (the
+ * manifest's output at moai_plan_forward_output). Every input must be set,
+ * as for moai_plan_run, and the run consumes them. Afterwards
+ * moai_plan_output gives that output only, until the next moai_plan_run.
+ * FAILED_PRECONDITION when the plan has no forward entry. */
+moai_status_t moai_plan_run_forward(moai_plan_t *plan, int threads) MOAI_MUST_USE;
+
+/* The index of the output moai_plan_run_forward computes, or -1 when the
+ * plan has no forward entry. */
+long moai_plan_forward_output(const moai_plan_t *plan);
+
 /* The number of threads the last run used (0 before any). */
 int moai_plan_last_thread_count(const moai_plan_t *plan);
 

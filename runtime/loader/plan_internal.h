@@ -11,6 +11,9 @@ struct moai_plan_t {
   /* First member: ex->runtime points here and kernels write failures to it
    * (kernels/kernels.h). */
   moai_kernel_status_t kernel_status;
+  /* Then the all-reduce hook, as moai_kernel_runtime_t lays them out. */
+  moai_plan_allreduce_fn allreduce;
+  void *allreduce_user;
   moai_allocator_t allocator;
   moai_plan_options_t options;
   char *dir; /* as the caller gave it, for messages */
@@ -26,6 +29,7 @@ struct moai_plan_t {
   moai_exec_t exec;
   bool *input_set; /* per input, since the last run */
   bool has_run;    /* outputs hold the last successful run's results */
+  bool forward_only; /* ...of moai_plan_run_forward: only forward_output */
   int last_threads;
 };
 

@@ -78,6 +78,6 @@ static const moai_device_table_t k_table = {
     .step = step,
 };
 
-__attribute__((visibility("default"))) const moai_device_table_t *moai_device_table_v2(void) {
+__attribute__((visibility("default"))) const moai_device_table_t *moai_device_table_v3(void) {
   return &k_table;
 }

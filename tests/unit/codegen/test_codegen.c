@@ -541,7 +541,7 @@ static void test_binary_table_and_step(void) {
   char *ir = NULL;
   s = moai_codegen_compile(llvm, &target, obj, &ir);
   CU_ASSERT_PTR_NULL_FATAL(s);
-  CU_ASSERT_PTR_NOT_NULL(strstr(ir, "@moai_device_table_v2()"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(ir, "@moai_device_table_v3()"));
   free(ir);
   s = moai_codegen_link(obj, so);
   CU_ASSERT_PTR_NULL_FATAL(s);

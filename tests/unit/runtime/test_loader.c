@@ -210,8 +210,8 @@ static void test_manifest_edits(void) {
   expect_open_error(dir, MOAI_FAILED_PRECONDITION,
                     "plan format 3 is newer than this runtime (2)", NULL);
   fresh_plan("abi", dir, sizeof(dir));
-  edit_manifest(dir, "\"abi_version\": 2", "\"abi_version\": 3");
-  expect_open_error(dir, MOAI_FAILED_PRECONDITION, "device ABI 3, but this runtime implements ABI 2",
+  edit_manifest(dir, "\"abi_version\": 3", "\"abi_version\": 4");
+  expect_open_error(dir, MOAI_FAILED_PRECONDITION, "device ABI 4, but this runtime implements ABI 3",
                     NULL);
   fresh_plan("triple", dir, sizeof(dir));
   edit_manifest(dir, "\"triple\": \"", "\"triple\": \"riscv64-");
@@ -305,7 +305,7 @@ static void test_bad_files_behind_valid_checksums(void) {
   file_in(dir, "device-0.so", path, sizeof(path));
   RT_ASSERT_OK(tp_copy_file(lib, path));
   rehash(dir, "device-0.so");
-  expect_open_error(dir, MOAI_DATA_LOSS, "no moai_device_table_v2 symbol", NULL);
+  expect_open_error(dir, MOAI_DATA_LOSS, "no moai_device_table_v3 symbol", NULL);
 }
 
 static moai_status_t fill_zero(void *user, size_t index, void *dst, uint64_t nbytes) {
