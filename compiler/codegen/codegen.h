@@ -72,6 +72,11 @@ typedef struct moai_device_weight_t {
   bool trainable;        /* training modules: trained, so placed in
                             MOAI_REGION_PERSIST (its weight_ios entry points
                             there; the weights file holds its initial value) */
+  /* A tensor-parallel shard (the op's shard_axis/index/count): dims and
+   * nbytes are the local slice, number shard_index of shard_count equal parts
+   * along shard_axis of the stored tensor (file_length is the full tensor's).
+   * shard_count 0 or 1: the whole tensor. */
+  int32_t shard_axis, shard_index, shard_count;
 } moai_device_weight_t;
 
 /* A training-state tensor (moai.state), in MOAI_REGION_PERSIST. */
@@ -193,7 +198,8 @@ moai_status_t moai_weights_check(const moai_device_program_t *program)
 
 /* Writes the program's weights to the safetensors file `path` (atomically),
  * reading each one's bytes from the model: `model_path` is the model file
- * as imported (external data files are relative to its directory). */
+ * as imported (external data files are relative to its directory). A shard
+ * is written as its slice only, under the weight's name and local shape. */
 moai_status_t moai_weights_write(const char *path,
                                  const moai_device_program_t *program,
                                  const char *model_path) MOAI_MUST_USE;

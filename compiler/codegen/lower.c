@@ -89,6 +89,21 @@ static bool lower_weight(moai_lower_t *L, MlirOperation op, size_t index) {
   MlirAttribute trainable = moai_lower_get_attr(op, "trainable");
   w->trainable = !mlirAttributeIsNull(L->training) && !mlirAttributeIsNull(trainable) &&
                  mlirAttributeIsAInteger(trainable) && mlirIntegerAttrGetValueInt(trainable) != 0;
+  int64_t shard[3];
+  static const char *const shard_attrs[3] = {"shard_axis", "shard_index", "shard_count"};
+  for (int k = 0; k < 3; ++k) {
+    MlirAttribute a = moai_lower_get_attr(op, shard_attrs[k]);
+    shard[k] = !mlirAttributeIsNull(a) && mlirAttributeIsAInteger(a)
+                   ? mlirIntegerAttrGetValueInt(a) : 0;
+  }
+  if (shard[2] > 1 && (shard[0] < 0 || shard[0] >= t.rank || shard[1] < 0 ||
+                       shard[1] >= shard[2] || shard[2] > INT32_MAX))
+    return moai_lower_error(&o, "moai.weight: shard %lld of %lld along axis %lld does not fit "
+                            "a rank-%d tensor", (long long)shard[1], (long long)shard[2],
+                            (long long)shard[0], (int)t.rank);
+  w->shard_axis = (int32_t)shard[0];
+  w->shard_index = (int32_t)shard[1];
+  w->shard_count = shard[2] > 1 ? (int32_t)shard[2] : 0;
   w->dtype = t.dtype;
   w->rank = t.rank;
   memcpy(w->dims, t.dims, sizeof(w->dims));

@@ -3,7 +3,14 @@
  * weight's bytes read from where the model keeps them (the moai.weight op's
  * storage): a byte range of the model file ("raw") or of an external data
  * file next to it ("external"), or the initializer's typed fields, decoded
- * by the ONNX frontend ("field"). Nothing is gathered in memory. */
+ * by the ONNX frontend ("field"). Nothing is gathered in memory, except a
+ * "field" weight that is a shard: its full tensor is decoded, then sliced.
+ *
+ * A shard (shard_count > 1) is slice shard_index of shard_count equal parts
+ * along shard_axis of the stored tensor. Seen as [outer, full_dim, inner]
+ * (outer = product of the dims before the axis), local row r of
+ * row = local_dim * inner elements starts at element
+ * (r * full_dim + index * local_dim) * inner = (r * count + index) * row. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -52,9 +59,30 @@ moai_status_t moai_weights_layout_safetensors(void *user,
   return status;
 }
 
+static bool is_shard(const moai_device_weight_t *w) { return w->shard_count > 1; }
+
+/* The stored (full) tensor's size: the slice's times the shard count. */
+static uint64_t stored_nbytes(const moai_device_weight_t *w) {
+  return is_shard(w) ? w->nbytes * (uint64_t)w->shard_count : w->nbytes;
+}
+
+/* Rows of a shard: the product of the dims before its axis. */
+static uint64_t shard_rows(const moai_device_weight_t *w) {
+  uint64_t outer = 1;
+  for (int32_t r = 0; r < w->shard_axis; ++r) outer *= (uint64_t)w->dims[r];
+  return outer;
+}
+
 moai_status_t moai_weights_check(const moai_device_program_t *p) {
   for (uint32_t i = 0; i < p->num_weights; ++i) {
     const moai_device_weight_t *w = &p->weights[i];
+    if (is_shard(w) && (w->shard_axis < 0 || w->shard_axis >= w->rank ||
+                        w->shard_index < 0 || w->shard_index >= w->shard_count ||
+                        w->nbytes > UINT64_MAX / (uint64_t)w->shard_count))
+      return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                         "weight '%s': shard %d of %d along axis %d does not fit its "
+                         "rank-%d type", w->name, w->shard_index, w->shard_count,
+                         w->shard_axis, w->rank);
     if (strcmp(w->storage, "absent") == 0)
       return MOAI_STATUS(MOAI_NOT_FOUND,
                          "weight '%s' has no data in the model; cannot write "
@@ -63,12 +91,13 @@ moai_status_t moai_weights_check(const moai_device_program_t *p) {
     bool ranged = strcmp(w->storage, "raw") == 0 ||
                   strcmp(w->storage, "external") == 0;
     if (ranged && (!w->file || w->file_offset < 0 ||
-                   (uint64_t)w->file_length != w->nbytes))
+                   (uint64_t)w->file_length != stored_nbytes(w)))
       return MOAI_STATUS(MOAI_DATA_LOSS,
                          "weight '%s': its data (%lld bytes) does not match "
-                         "its type (%llu bytes)",
+                         "its type (%llu bytes%s)",
                          w->name, (long long)w->file_length,
-                         (unsigned long long)w->nbytes);
+                         (unsigned long long)stored_nbytes(w),
+                         is_shard(w) ? ", the whole of which it is a shard" : "");
     if (!ranged && strcmp(w->storage, "field") != 0)
       return MOAI_STATUS(MOAI_UNIMPLEMENTED,
                          "weight '%s': unknown storage '%s'", w->name,
@@ -98,14 +127,15 @@ static moai_status_t open_cached(fill_state_t *s, const char *path,
   return moai_ok_status();
 }
 
+/* Reads bytes [offset, offset + size) of `path` into dst. */
 static moai_status_t read_range(fill_state_t *s, const char *path,
-                                const moai_device_weight_t *w, void *dst) {
+                                const moai_device_weight_t *w, int64_t offset,
+                                uint64_t size, unsigned char *dst) {
   MOAI_RETURN_IF_ERROR(open_cached(s, path, w->name));
-  unsigned char *out = dst;
   uint64_t done = 0;
-  while (done < w->nbytes) {
-    size_t chunk = w->nbytes - done > (1u << 30) ? (1u << 30) : (size_t)(w->nbytes - done);
-    ssize_t n = pread(s->fd, out + done, chunk, (off_t)(w->file_offset + (int64_t)done));
+  while (done < size) {
+    size_t chunk = size - done > (1u << 30) ? (1u << 30) : (size_t)(size - done);
+    ssize_t n = pread(s->fd, dst + done, chunk, (off_t)(offset + (int64_t)done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0)
       return MOAI_STATUS(MOAI_IO_ERROR, "reading weight '%s' from %s: %s",
@@ -121,6 +151,38 @@ static moai_status_t read_range(fill_state_t *s, const char *path,
   return moai_ok_status();
 }
 
+/* The weight's bytes from a file: all of them, or a shard's rows. */
+static moai_status_t read_weight(fill_state_t *s, const char *path,
+                                 const moai_device_weight_t *w, unsigned char *dst) {
+  if (!is_shard(w)) return read_range(s, path, w, w->file_offset, w->nbytes, dst);
+  uint64_t rows = shard_rows(w), row = rows ? w->nbytes / rows : 0;
+  for (uint64_t r = 0; r < rows && row; ++r) {
+    uint64_t at = (r * (uint64_t)w->shard_count + (uint64_t)w->shard_index) * row;
+    MOAI_RETURN_IF_ERROR(read_range(s, path, w, w->file_offset + (int64_t)at, row,
+                                    dst + r * row));
+  }
+  return moai_ok_status();
+}
+
+/* A "field" weight: decoded whole by the ONNX frontend, then sliced. */
+static moai_status_t read_field(fill_state_t *s, const moai_device_weight_t *w,
+                                unsigned char *dst) {
+  const char *model = w->file ? w->file : s->model_path;
+  if (!is_shard(w)) return moai_onnx_read_initializer(model, w->name, dst, w->nbytes);
+  uint64_t full = stored_nbytes(w);
+  unsigned char *all = full <= SIZE_MAX ? malloc(full ? (size_t)full : 1) : NULL;
+  if (!all)
+    return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory decoding weight '%s' (%llu bytes)",
+                       w->name, (unsigned long long)full);
+  moai_status_t status = moai_onnx_read_initializer(model, w->name, all, full);
+  uint64_t rows = shard_rows(w), row = rows ? w->nbytes / rows : 0;
+  for (uint64_t r = 0; !status && r < rows && row; ++r)
+    memcpy(dst + r * row,
+           all + (r * (uint64_t)w->shard_count + (uint64_t)w->shard_index) * row, (size_t)row);
+  free(all);
+  return status;
+}
+
 static moai_status_t fill_weight(void *user, size_t index, void *dst,
                                  uint64_t nbytes) {
   fill_state_t *s = user;
@@ -129,15 +191,13 @@ static moai_status_t fill_weight(void *user, size_t index, void *dst,
     return MOAI_STATUS(MOAI_INTERNAL, "weight '%s': %llu bytes asked, %llu held",
                        w->name, (unsigned long long)nbytes,
                        (unsigned long long)w->nbytes);
-  if (strcmp(w->storage, "raw") == 0) return read_range(s, w->file, w, dst);
+  if (strcmp(w->storage, "raw") == 0) return read_weight(s, w->file, w, dst);
   if (strcmp(w->storage, "external") == 0) {
     char path[8192];
     snprintf(path, sizeof(path), "%s/%s", s->model_dir, w->file);
-    return read_range(s, path, w, dst);
+    return read_weight(s, path, w, dst);
   }
-  if (strcmp(w->storage, "field") == 0)
-    return moai_onnx_read_initializer(w->file ? w->file : s->model_path,
-                                      w->name, dst, nbytes);
+  if (strcmp(w->storage, "field") == 0) return read_field(s, w, dst);
   return moai_weights_check(s->program);
 }
 

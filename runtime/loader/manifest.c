@@ -167,6 +167,154 @@ static moai_status_t parse_device(const parser_t *p, const json_t *v, size_t i,
   return moai_ok_status();
 }
 
+/* A string or null (NULL) field. */
+static moai_status_t get_string_or_null(const parser_t *p, const json_t *obj, const char *field,
+                                        const char *key, const char **out) {
+  if (json_is_null(json_object_get(obj, key))) {
+    *out = NULL;
+    return moai_ok_status();
+  }
+  char f[160];
+  join(f, sizeof(f), field, key);
+  if (!json_is_string(json_object_get(obj, key))) return field_error(p, f, "must be a string or null");
+  return get_string(p, obj, field, key, true, out);
+}
+
+static moai_status_t parse_shards(const parser_t *p, const json_t *v, const char *f,
+                                  moai_manifest_device_t *d) {
+  char af[96];
+  snprintf(af, sizeof(af), "%s.shards", f);
+  json_t *arr = json_object_get(v, "shards");
+  if (!json_is_array(arr)) return field_error(p, af, "must be an array");
+  size_t n = json_array_size(arr);
+  MOAI_RETURN_IF_ERROR(moai_allocator_malloc(p->allocator, (n ? n : 1) * sizeof(*d->shards),
+                                             (void **)&d->shards));
+  static const char *const keys[] = {"name", "axis", "index", "count", NULL};
+  for (size_t i = 0; i < n; ++i) {
+    char sf[128];
+    snprintf(sf, sizeof(sf), "%s[%zu]", af, i);
+    json_t *e = json_array_get(arr, i);
+    moai_manifest_shard_t *sh = &d->shards[i];
+    MOAI_RETURN_IF_ERROR(check_keys(p, e, sf, keys));
+    MOAI_RETURN_IF_ERROR(get_string(p, e, sf, "name", true, &sh->name));
+    d->shard_count = i + 1;
+    for (size_t j = 0; j < i; ++j)
+      if (strcmp(d->shards[j].name, sh->name) == 0)
+        return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: '%s' is listed twice in '%s'", p->name,
+                           sh->name, af);
+    int64_t axis = 0, index = 0, count = 0;
+    MOAI_RETURN_IF_ERROR(get_int(p, e, sf, "axis", 0, &axis));
+    MOAI_RETURN_IF_ERROR(get_int(p, e, sf, "index", 0, &index));
+    MOAI_RETURN_IF_ERROR(get_int(p, e, sf, "count", 2, &count));
+    if (axis >= MOAI_MAX_RANK) return field_error(p, sf, "axis must be below 8");
+    if (index >= count || count > 65536)
+      return field_error(p, sf, "index must be below count (at most 65536)");
+    *sh = (moai_manifest_shard_t){.name = sh->name, .axis = (uint32_t)axis,
+                                  .index = (uint32_t)index, .count = (uint32_t)count};
+  }
+  return moai_ok_status();
+}
+
+static moai_status_t parse_pipeline(const parser_t *p, const json_t *v, const char *f,
+                                    moai_manifest_pipeline_t *pl) {
+  char pf[96];
+  snprintf(pf, sizeof(pf), "%s.pipeline", f);
+  json_t *o = json_object_get(v, "pipeline");
+  if (json_is_null(o)) return moai_ok_status();
+  static const char *const keys[] = {"stage", "stages", "recv", "recv_grad", "send",
+                                     "send_grad", NULL};
+  MOAI_RETURN_IF_ERROR(check_keys(p, o, pf, keys));
+  int64_t stage = 0, stages = 0;
+  MOAI_RETURN_IF_ERROR(get_int(p, o, pf, "stage", 0, &stage));
+  MOAI_RETURN_IF_ERROR(get_int(p, o, pf, "stages", 1, &stages));
+  if (stage >= stages || stages > 65536)
+    return field_error(p, pf, "stage must be below stages");
+  pl->present = true;
+  pl->stage = (uint32_t)stage;
+  pl->stages = (uint32_t)stages;
+  MOAI_RETURN_IF_ERROR(get_string_or_null(p, o, pf, "recv", &pl->recv));
+  MOAI_RETURN_IF_ERROR(get_string_or_null(p, o, pf, "recv_grad", &pl->recv_grad));
+  MOAI_RETURN_IF_ERROR(get_string_or_null(p, o, pf, "send", &pl->send));
+  return get_string_or_null(p, o, pf, "send_grad", &pl->send_grad);
+}
+
+/* A format-3 device: a sub-plan, its coordinates, shards and pipeline role
+ * (checked against the mesh by check_mesh_devices). */
+static moai_status_t parse_device_v3(const parser_t *p, const json_t *v, size_t i,
+                                     moai_manifest_device_t *d) {
+  static const char *const keys[] = {"index", "plan", "manifest_sha256", "tp", "pp",
+                                     "shards", "pipeline", NULL};
+  char f[64], sub[96];
+  snprintf(f, sizeof(f), "devices[%zu]", i);
+  MOAI_RETURN_IF_ERROR(check_keys(p, v, f, keys));
+  int64_t index = 0, tp = 0, pp = 0;
+  MOAI_RETURN_IF_ERROR(get_int(p, v, f, "index", 0, &index));
+  if ((size_t)index != i) return field_error(p, f, "index must equal its position in 'devices'");
+  d->index = (uint32_t)index;
+  MOAI_RETURN_IF_ERROR(get_string(p, v, f, "plan", true, &d->plan));
+  snprintf(sub, sizeof(sub), "%s.plan", f);
+  if (!is_plain_file_name(d->plan))
+    return field_error(p, sub, "must be a directory name inside the plan directory");
+  const char *sha = json_string_value(json_object_get(v, "manifest_sha256"));
+  snprintf(sub, sizeof(sub), "%s.manifest_sha256", f);
+  if (!sha || !is_sha256_hex(sha)) return field_error(p, sub, "must be 64 lowercase hex digits");
+  memcpy(d->manifest_sha256, sha, MOAI_SHA256_HEX_SIZE);
+  MOAI_RETURN_IF_ERROR(get_int(p, v, f, "tp", 0, &tp));
+  MOAI_RETURN_IF_ERROR(get_int(p, v, f, "pp", 0, &pp));
+  if (tp > 65535 || pp > 65535) return field_error(p, f, "has coordinates outside the mesh");
+  d->tp = (uint32_t)tp;
+  d->pp = (uint32_t)pp;
+  MOAI_RETURN_IF_ERROR(parse_shards(p, v, f, d));
+  return parse_pipeline(p, v, f, &d->pipeline);
+}
+
+/* Format 3: one device per (tp, pp) of the mesh, in order
+ * k = pp * mesh.tp + tp; shards split over the tp group; a pipeline object
+ * exactly when mesh.pp > 1, for the device's own stage. */
+static moai_status_t check_mesh_devices(const parser_t *p, const moai_manifest_t *m) {
+  if (m->device_count != (size_t)m->mesh_tp * m->mesh_pp) {
+    char what[128];
+    snprintf(what, sizeof(what), "must hold tp x pp = %u entries (mesh %ux%ux%u)",
+             m->mesh_tp * m->mesh_pp, m->mesh_dp, m->mesh_tp, m->mesh_pp);
+    return field_error(p, "devices", what);
+  }
+  for (size_t i = 0; i < m->device_count; ++i) {
+    const moai_manifest_device_t *d = &m->devices[i];
+    char f[64];
+    snprintf(f, sizeof(f), "devices[%zu]", i);
+    if (d->tp >= m->mesh_tp || d->pp >= m->mesh_pp)
+      return field_error(p, f, "has coordinates outside the mesh");
+    for (size_t j = 0; j < i; ++j)
+      if (m->devices[j].tp == d->tp && m->devices[j].pp == d->pp) {
+        char what[96];
+        snprintf(what, sizeof(what), "has coordinates (tp %u, pp %u), as devices[%zu] has",
+                 d->tp, d->pp, j);
+        return field_error(p, f, what);
+      }
+    if ((size_t)d->pp * m->mesh_tp + d->tp != i)
+      return field_error(p, f, "is out of order: device k has tp = k % mesh.tp, "
+                               "pp = k / mesh.tp");
+    for (size_t j = 0; j < i; ++j)
+      if (strcmp(m->devices[j].plan, d->plan) == 0)
+        return field_error(p, f, "plan names the directory of another device");
+    for (size_t s = 0; s < d->shard_count; ++s)
+      if (d->shards[s].index != d->tp || d->shards[s].count != m->mesh_tp) {
+        char sf[96];
+        snprintf(sf, sizeof(sf), "%s.shards[%zu]", f, s);
+        return field_error(p, sf, "must be slice 'index' = the device's tp of 'count' = "
+                                  "mesh.tp: the manifest was edited; recompile the plan");
+      }
+    const moai_manifest_pipeline_t *pl = &d->pipeline;
+    if (m->mesh_pp > 1 && !pl->present)
+      return field_error(p, f, "needs a pipeline object (mesh.pp > 1)");
+    if (m->mesh_pp == 1 && pl->present)
+      return field_error(p, f, "pipeline must be null when mesh.pp is 1");
+    if (pl->present && (pl->stage != d->pp || pl->stages != m->mesh_pp))
+      return field_error(p, f, "pipeline.stage and stages must be its pp and mesh.pp");
+  }
+  return moai_ok_status();
+}
+
 static moai_status_t parse_target(const parser_t *p, const json_t *root, moai_manifest_t *m) {
   static const char *const keys[] = {"triple", "cpu", "features", NULL};
   json_t *t = json_object_get(root, "target");
@@ -249,9 +397,11 @@ static moai_status_t parse_training(const parser_t *p, const json_t *t, moai_man
   MOAI_RETURN_IF_ERROR(get_string(p, t, "training", "loss_output", true, &tr->loss_output));
   MOAI_RETURN_IF_ERROR(
       get_string(p, t, "training", "loss_weight_output", true, &tr->loss_weight_output));
-  if (!find_tensor(m->outputs, m->output_count, tr->loss_output))
+  /* Format 3: they name outputs of the last stage's device plans. */
+  if (m->format_version < 3 && !find_tensor(m->outputs, m->output_count, tr->loss_output))
     return field_error(p, "training.loss_output", "must name one of 'outputs'");
-  if (!find_tensor(m->outputs, m->output_count, tr->loss_weight_output))
+  if (m->format_version < 3 &&
+      !find_tensor(m->outputs, m->output_count, tr->loss_weight_output))
     return field_error(p, "training.loss_weight_output", "must name one of 'outputs'");
   MOAI_RETURN_IF_ERROR(
       get_string(p, t, "training", "loss_weight_kind", true, &tr->loss_weight_kind));
@@ -344,6 +494,8 @@ static moai_status_t parse_rank(const parser_t *p, const json_t *v, size_t i,
     return field_error(p, f, "coordinates do not match its rank (rank = (dp * pp_size + pp) "
                              "* tp_size + tp)");
   if ((size_t)device >= m->device_count) return field_error(p, f, "device names no 'devices' entry");
+  if (m->format_version >= 3 && (uint32_t)device != r->pp * m->mesh_tp + r->tp)
+    return field_error(p, f, "device must be the one at its (tp, pp): pp * mesh.tp + tp");
   r->device = (uint32_t)device;
   static const char *const group_keys[] = {"dp", "tp", "pp", NULL};
   char g[64];
@@ -377,6 +529,7 @@ static moai_status_t parse_parallel(const parser_t *p, const json_t *root, moai_
   m->mesh_dp = (uint32_t)dp;
   m->mesh_tp = (uint32_t)tp;
   m->mesh_pp = (uint32_t)pp;
+  if (m->format_version >= 3) MOAI_RETURN_IF_ERROR(check_mesh_devices(p, m));
   json_t *ranks = json_object_get(root, "ranks");
   size_t n = (size_t)(dp * tp * pp);
   if (!json_is_array(ranks) || json_array_size(ranks) != n) {
@@ -452,7 +605,9 @@ static moai_status_t parse_root(const parser_t *p, const json_t *root, moai_mani
                                              (void **)&m->devices));
   m->device_count = n;
   for (size_t i = 0; i < n; ++i)
-    MOAI_RETURN_IF_ERROR(parse_device(p, json_array_get(devices, i), i, &m->devices[i]));
+    MOAI_RETURN_IF_ERROR(m->format_version >= 3
+                             ? parse_device_v3(p, json_array_get(devices, i), i, &m->devices[i])
+                             : parse_device(p, json_array_get(devices, i), i, &m->devices[i]));
   json_t *training = json_object_get(root, "training");
   if (!json_is_null(training) && !json_is_object(training))
     return field_error(p, "training", "must be null or an object");
@@ -517,8 +672,17 @@ void moai_manifest_free(moai_manifest_t *m) {
     moai_allocator_free(a, (void *)m->outputs[i].name);
   moai_allocator_free(a, m->outputs);
   for (size_t i = 0; m->devices && i < m->device_count; ++i) {
-    moai_allocator_free(a, (void *)m->devices[i].binary);
-    moai_allocator_free(a, (void *)m->devices[i].weights);
+    moai_manifest_device_t *d = &m->devices[i];
+    moai_allocator_free(a, (void *)d->binary);
+    moai_allocator_free(a, (void *)d->weights);
+    moai_allocator_free(a, (void *)d->plan);
+    for (size_t s = 0; d->shards && s < d->shard_count; ++s)
+      moai_allocator_free(a, (void *)d->shards[s].name);
+    moai_allocator_free(a, d->shards);
+    moai_allocator_free(a, (void *)d->pipeline.recv);
+    moai_allocator_free(a, (void *)d->pipeline.recv_grad);
+    moai_allocator_free(a, (void *)d->pipeline.send);
+    moai_allocator_free(a, (void *)d->pipeline.send_grad);
   }
   moai_allocator_free(a, m->devices);
   moai_manifest_training_t *tr = &m->train;

@@ -20,8 +20,10 @@ extern "C" {
 
 /* The newest manifest format this runtime reads and writes. Version 2 adds
  * the parallel layout (mesh, ranks, prediction); version 1 manifests are
- * still read (as a mesh of one rank) and written for plans without one. */
-#define MOAI_PLAN_FORMAT_VERSION 2
+ * still read (as a mesh of one rank) and written for plans without one.
+ * Version 3 is the top manifest of a multi-device plan (tp or pp > 1): each
+ * device is a sub-directory holding a complete single-device plan. */
+#define MOAI_PLAN_FORMAT_VERSION 3
 #define MOAI_PLAN_FORMAT_NAME "moai-plan"
 /* manifest.json larger than this is refused. */
 #define MOAI_MANIFEST_MAX_BYTES (64u << 20)
@@ -35,7 +37,28 @@ typedef struct moai_tensor_desc_t {
   uint64_t nbytes;
 } moai_tensor_desc_t;
 
-/* One device of the plan: its binary, weights and memory sizes. */
+/* A tensor-parallel shard (format 3): weight `name` of a device is slice
+ * `index` of `count` equal parts along `axis` of the full tensor; index is
+ * the device's tp coordinate and count the mesh's tp. */
+typedef struct moai_manifest_shard_t {
+  const char *name;
+  uint32_t axis, index, count;
+} moai_manifest_shard_t;
+
+/* A device's pipeline role (format 3, mesh pp > 1): the names of its plan's
+ * inputs (recv: the activation from stage - 1; recv_grad: the gradient of
+ * `send` from stage + 1) and outputs (send: the activation for stage + 1;
+ * send_grad: the gradient of `recv` for stage - 1); NULL where none. */
+typedef struct moai_manifest_pipeline_t {
+  bool present; /* false: not pipelined (mesh pp == 1) */
+  uint32_t stage, stages;
+  const char *recv, *recv_grad, *send, *send_grad;
+} moai_manifest_pipeline_t;
+
+/* One device of the plan. Formats 1 and 2: its binary, weights and memory
+ * sizes. Format 3: the sub-directory holding its single-device plan, that
+ * plan's manifest hash, its mesh coordinates, shards and pipeline role
+ * (binary and weights NULL, sizes 0). */
 typedef struct moai_manifest_device_t {
   uint32_t index;
   const char *binary;  /* file name in the plan directory */
@@ -43,6 +66,13 @@ typedef struct moai_manifest_device_t {
   const char *weights; /* file name in the plan directory */
   char weights_sha256[MOAI_SHA256_HEX_SIZE];
   uint64_t arena_bytes, weights_bytes, const_bytes, live_lower_bound_bytes;
+  /* format 3 */
+  const char *plan; /* sub-directory name ("device-<k>") */
+  char manifest_sha256[MOAI_SHA256_HEX_SIZE]; /* of plan/manifest.json */
+  uint32_t tp, pp;  /* coordinates: index = pp * mesh_tp + tp */
+  size_t shard_count;
+  moai_manifest_shard_t *shards;
+  moai_manifest_pipeline_t pipeline;
 } moai_manifest_device_t;
 
 /* The "training" object of a training plan (docs/plan-format.md). */
@@ -57,12 +87,16 @@ typedef struct moai_manifest_training_t {
    * labels_input, the SoftmaxCrossEntropyLoss mean), or "one". */
   const char *loss_weight_kind;
   const char *labels_input;       /* NULL unless loss_weight_kind is tokens */
+  /* In a format-3 top manifest, loss_output and loss_weight_output name
+   * outputs of the last pipeline stage's device plans (not of `outputs`),
+   * and trainable lists every trained weight by its full name. */
   int64_t ignore_index;           /* with has_ignore_index */
   bool has_ignore_index;
   size_t trainable_count;
   const char **trainable;         /* the trained weights' names */
   uint64_t persist_bytes;         /* size of MOAI_REGION_PERSIST (device 0);
-                                     must equal the table's persist_size */
+                                     must equal the table's persist_size;
+                                     0 in a format-3 top manifest */
 } moai_manifest_training_t;
 
 /* One rank of the plan's device mesh (format 2, docs/plan-format.md): its
@@ -102,7 +136,7 @@ typedef struct moai_manifest_t {
   /* The parallel layout. A format-1 manifest reads as mesh 1x1x1 with one
    * rank on device 0; the writer writes mesh, ranks and prediction only when
    * format_version >= 2 (ranks NULL: derived from the mesh, every rank on
-   * device 0). */
+   * device 0, or in format 3 on device pp * mesh_tp + tp). */
   uint32_t mesh_dp, mesh_tp, mesh_pp;
   size_t rank_count;
   moai_manifest_rank_t *ranks;
@@ -123,6 +157,14 @@ moai_status_t moai_manifest_parse(const char *name, const char *text, size_t siz
 /* Reads and parses the file at `path`. */
 moai_status_t moai_manifest_read(const char *path, moai_allocator_t allocator,
                                  moai_manifest_t **out_manifest) MOAI_MUST_USE;
+
+/* The same as moai_manifest_read (the name moai-run uses for a plan's top
+ * manifest). */
+static inline moai_status_t moai_manifest_read_file(const char *path,
+                                                    moai_allocator_t allocator,
+                                                    moai_manifest_t **out_manifest) {
+  return moai_manifest_read(path, allocator, out_manifest);
+}
 
 /* Writes `manifest` as JSON to `path` atomically (format, format_version and
  * abi_version are written as given). It is validated the way the reader

@@ -63,7 +63,8 @@ static json_t *group_json(const moai_manifest_t *m, const moai_manifest_rank_t *
 }
 
 /* Format 2's mesh, ranks and prediction (docs/plan-format.md). Without
- * m->ranks every rank is derived from the mesh and runs device 0. */
+ * m->ranks every rank is derived from the mesh and runs device 0 (format 3:
+ * the device at its (tp, pp)). */
 static void parallel_json(const moai_manifest_t *given, json_t *root) {
   if (!root || given->format_version < 2) return;
   moai_manifest_t copy = *given; /* a zero mesh size means 1 */
@@ -84,6 +85,7 @@ static void parallel_json(const moai_manifest_t *given, json_t *root) {
       uint32_t tp = (uint32_t)(i % m->mesh_tp), rest = (uint32_t)(i / m->mesh_tp);
       r = (moai_manifest_rank_t){.rank = (uint32_t)i, .dp = rest / m->mesh_pp,
                                  .tp = tp, .pp = rest % m->mesh_pp, .device = 0};
+      if (m->format_version >= 3) r.device = r.pp * m->mesh_tp + r.tp;
     }
     json_array_append_new(
         ranks, json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:o?, s:o?, s:o?}}", "rank",
@@ -100,6 +102,36 @@ static void parallel_json(const moai_manifest_t *given, json_t *root) {
                           : json_null());
 }
 
+static json_t *string_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+/* A format-3 device entry: sub-plan, coordinates, shards, pipeline role. */
+static json_t *device_v3_json(const moai_manifest_device_t *d) {
+  json_t *shards = json_array();
+  for (size_t i = 0; shards && i < d->shard_count; ++i) {
+    const moai_manifest_shard_t *sh = &d->shards[i];
+    json_array_append_new(shards, json_pack("{s:s?, s:I, s:I, s:I}", "name", sh->name, "axis",
+                                            (json_int_t)sh->axis, "index",
+                                            (json_int_t)sh->index, "count",
+                                            (json_int_t)sh->count));
+  }
+  const moai_manifest_pipeline_t *pl = &d->pipeline;
+  json_t *pipeline = json_null();
+  if (pl->present) {
+    pipeline = json_pack("{s:I, s:I}", "stage", (json_int_t)pl->stage, "stages",
+                         (json_int_t)pl->stages);
+    if (pipeline) {
+      json_object_set_new(pipeline, "recv", string_or_null(pl->recv));
+      json_object_set_new(pipeline, "recv_grad", string_or_null(pl->recv_grad));
+      json_object_set_new(pipeline, "send", string_or_null(pl->send));
+      json_object_set_new(pipeline, "send_grad", string_or_null(pl->send_grad));
+    }
+  }
+  return json_pack("{s:I, s:s?, s:s, s:I, s:I, s:o?, s:o?}", "index", (json_int_t)d->index,
+                   "plan", d->plan, "manifest_sha256", d->manifest_sha256, "tp",
+                   (json_int_t)d->tp, "pp", (json_int_t)d->pp, "shards", shards, "pipeline",
+                   pipeline);
+}
+
 static json_t *manifest_json(const moai_manifest_t *m) {
   json_t *features = json_array();
   for (size_t i = 0; features && i < m->feature_count; ++i)
@@ -107,6 +139,10 @@ static json_t *manifest_json(const moai_manifest_t *m) {
   json_t *devices = json_array();
   for (size_t i = 0; devices && i < m->device_count; ++i) {
     const moai_manifest_device_t *d = &m->devices[i];
+    if (m->format_version >= 3) {
+      json_array_append_new(devices, device_v3_json(d));
+      continue;
+    }
     json_array_append_new(
         devices,
         json_pack("{s:I, s:s?, s:s, s:s?, s:s, s:I, s:I, s:I, s:I}", "index", (json_int_t)d->index,

@@ -69,8 +69,8 @@ static void test_parse_good(void) {
 }
 
 static void test_versions(void) {
-  expect_edit_error("\"format_version\": 1", "\"format_version\": 3", MOAI_FAILED_PRECONDITION,
-                    "PLAN/manifest.json: plan format 3 is newer than this runtime (2)");
+  expect_edit_error("\"format_version\": 1", "\"format_version\": 4", MOAI_FAILED_PRECONDITION,
+                    "PLAN/manifest.json: plan format 4 is newer than this runtime (3)");
   /* Format 2 needs the mesh; format 1 must not have one. */
   expect_edit_error("\"format_version\": 1", "\"format_version\": 2", MOAI_INVALID_ARGUMENT,
                     "missing field 'mesh'");
@@ -190,6 +190,156 @@ static void test_write_round_trip(void) {
   rt_rm_tree(dir);
 }
 
+/* ---- format 3: the top manifest of a multi-device plan ---------------------- */
+
+static const char k_sha[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/* Writes a format-3 manifest for mesh dp=2 x tp=2 x pp=2 (4 devices: W
+ * sharded along axis 1 over tp, 2 pipeline stages) to `path`, from k_good's
+ * fields. */
+static void write_mesh_manifest(const char *path) {
+  moai_manifest_t *m = NULL;
+  RT_ASSERT_OK(parse(k_good, &m));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+  moai_manifest_device_t *one = m->devices; /* keep: the parser's to free */
+  moai_manifest_device_t devs[4];
+  moai_manifest_shard_t shards[4][2];
+  char plans[4][16];
+  memset(devs, 0, sizeof(devs));
+  for (uint32_t k = 0; k < 4; ++k) {
+    uint32_t tp = k % 2, pp = k / 2;
+    snprintf(plans[k], sizeof(plans[k]), "device-%u", k);
+    shards[k][0] = (moai_manifest_shard_t){.name = "W", .axis = 1, .index = tp, .count = 2};
+    shards[k][1] = (moai_manifest_shard_t){.name = "V", .axis = 0, .index = tp, .count = 2};
+    devs[k] = (moai_manifest_device_t){
+        .index = k, .plan = plans[k], .tp = tp, .pp = pp, .shard_count = 2,
+        .shards = shards[k],
+        .pipeline = {.present = true, .stage = pp, .stages = 2,
+                     .recv = pp ? "act" : NULL, .recv_grad = pp ? NULL : "act.grad_in",
+                     .send = pp ? NULL : "act", .send_grad = pp ? "act.grad" : NULL}};
+    memcpy(devs[k].manifest_sha256, k_sha, sizeof(k_sha));
+  }
+  m->format_version = 3;
+  m->mesh_dp = m->mesh_tp = m->mesh_pp = 2;
+  m->devices = devs;
+  m->device_count = 4;
+  RT_ASSERT_OK(moai_manifest_write(path, m));
+  m->devices = one;
+  m->device_count = 1;
+  moai_manifest_free(m);
+}
+
+static void test_mesh_round_trip(void) {
+  char dir[256], path[512];
+  CU_ASSERT_EQUAL_FATAL(rt_mkdtemp(dir, sizeof(dir), "manifest-mesh"), 0);
+  snprintf(path, sizeof(path), "%s/manifest.json", dir);
+  write_mesh_manifest(path);
+  moai_manifest_t *m = NULL;
+  RT_ASSERT_OK(moai_manifest_read_file(path, moai_allocator_system(), &m));
+  if (m) {
+    CU_ASSERT_EQUAL(m->format_version, 3);
+    CU_ASSERT_EQUAL(m->device_count, 4);
+    CU_ASSERT_EQUAL(m->rank_count, 8);
+    const moai_manifest_device_t *d = &m->devices[3];
+    CU_ASSERT_PTR_NULL(d->binary);
+    CU_ASSERT_STRING_EQUAL(d->plan, "device-3");
+    CU_ASSERT_STRING_EQUAL(d->manifest_sha256, k_sha);
+    CU_ASSERT_EQUAL(d->tp, 1);
+    CU_ASSERT_EQUAL(d->pp, 1);
+    CU_ASSERT_EQUAL(d->shard_count, 2);
+    CU_ASSERT_STRING_EQUAL(d->shards[0].name, "W");
+    CU_ASSERT_EQUAL(d->shards[0].axis, 1);
+    CU_ASSERT_EQUAL(d->shards[0].index, 1);
+    CU_ASSERT_EQUAL(d->shards[0].count, 2);
+    CU_ASSERT_TRUE(d->pipeline.present);
+    CU_ASSERT_EQUAL(d->pipeline.stage, 1);
+    CU_ASSERT_EQUAL(d->pipeline.stages, 2);
+    CU_ASSERT_STRING_EQUAL(d->pipeline.recv, "act");
+    CU_ASSERT_PTR_NULL(d->pipeline.send);
+    CU_ASSERT_STRING_EQUAL(m->devices[0].pipeline.recv_grad, "act.grad_in");
+    /* rank (d=1, t=1, s=0) = (1*2+0)*2+1 = 5 runs device 0*2+1 = 1 */
+    CU_ASSERT_EQUAL(m->ranks[5].dp, 1);
+    CU_ASSERT_EQUAL(m->ranks[5].tp, 1);
+    CU_ASSERT_EQUAL(m->ranks[5].pp, 0);
+    CU_ASSERT_EQUAL(m->ranks[5].device, 1);
+    CU_ASSERT_EQUAL(m->ranks[6].device, 2);
+    moai_manifest_free(m);
+  }
+  rt_rm_tree(dir);
+}
+
+/* The format-3 manifest with the first `from` (after `after`, when given)
+ * replaced by `to`; expects an error. */
+static void expect_mesh_error(const char *text, const char *after, const char *from,
+                              const char *to, const char *needle) {
+  const char *start = after ? strstr(text, after) : text;
+  CU_ASSERT_PTR_NOT_NULL_FATAL(start);
+  const char *at = strstr(start, from);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+  size_t head = (size_t)(at - text), len = strlen(text) + strlen(to) + 1;
+  char *edited = malloc(len);
+  snprintf(edited, len, "%.*s%s%s", (int)head, text, to, at + strlen(from));
+  moai_manifest_t *m = NULL;
+  RT_EXPECT_ERROR(parse(edited, &m), MOAI_INVALID_ARGUMENT, needle, NULL);
+  CU_ASSERT_PTR_NULL(m);
+  free(edited);
+}
+
+static void test_mesh_errors(void) {
+  char dir[256], path[512];
+  CU_ASSERT_EQUAL_FATAL(rt_mkdtemp(dir, sizeof(dir), "manifest-mesh"), 0);
+  snprintf(path, sizeof(path), "%s/manifest.json", dir);
+  write_mesh_manifest(path);
+  size_t size = 0;
+  char *text = rt_read_file(path, &size);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+  expect_mesh_error(text, NULL, "\"plan\": \"device-1\"", "\"plan\": \"../device-1\"",
+                    "'devices[1].plan' must be a directory name inside the plan directory");
+  expect_mesh_error(text, NULL, "\"plan\": \"device-1\"", "\"plan\": \"device-0\"",
+                    "devices[1]' plan names the directory of another device");
+  expect_mesh_error(text, NULL, "\"manifest_sha256\": \"0", "\"manifest_sha256\": \"X",
+                    "'devices[0].manifest_sha256' must be 64 lowercase hex digits");
+  expect_mesh_error(text, "\"plan\": \"device-1\"", "\"tp\": 1", "\"tp\": 0",
+                    "'devices[1]' has coordinates (tp 0, pp 0), as devices[0] has");
+  expect_mesh_error(text, "\"plan\": \"device-1\"", "\"tp\": 1", "\"tp\": 2",
+                    "'devices[1]' has coordinates outside the mesh");
+  expect_mesh_error(text, "\"plan\": \"device-3\"", "\"index\": 1", "\"index\": 0",
+                    "'devices[3].shards[0]' must be slice 'index' = the device's tp");
+  expect_mesh_error(text, "\"plan\": \"device-3\"", "\"count\": 2", "\"count\": 3",
+                    "'devices[3].shards[0]' must be slice 'index' = the device's tp");
+  expect_mesh_error(text, "\"plan\": \"device-3\"", "\"index\": 1", "\"index\": 2",
+                    "'devices[3].shards[0]' index must be below count");
+  expect_mesh_error(text, "\"plan\": \"device-3\"", "\"name\": \"V\"", "\"name\": \"W\"",
+                    "'W' is listed twice in 'devices[3].shards'");
+  expect_mesh_error(text, "\"plan\": \"device-3\"", "\"count\": 2", "\"count\": 2, \"x\": 0",
+                    "unknown field 'devices[3].shards[0].x'");
+  expect_mesh_error(text, "\"plan\": \"device-2\"", "\"stage\": 1", "\"stage\": 0",
+                    "'devices[2]' pipeline.stage and stages must be its pp and mesh.pp");
+  expect_mesh_error(text, "\"plan\": \"device-2\"", "\"recv\": \"act\"", "\"recv\": 5",
+                    "'devices[2].pipeline.recv' must be a string or null");
+  expect_mesh_error(text, "\"plan\": \"device-2\"", "\"recv_grad\": null,", "",
+                    "missing field 'devices[2].pipeline.recv_grad'");
+  expect_mesh_error(text, "\"mesh\"", "\"tp\": 2", "\"tp\": 1",
+                    "'devices' must hold tp x pp = 2 entries (mesh 2x1x2)");
+  expect_mesh_error(text, "\"rank\": 5", "\"device\": 1", "\"device\": 0",
+                    "'ranks[5]' device must be the one at its (tp, pp)");
+  CU_ASSERT_PTR_NULL(strstr(text, "\"binary\"")); /* format 3 devices have no files */
+  /* Every allocation of the format-3 parse can fail without a leak. */
+  for (uint64_t fail_at = 1; fail_at < 1000; ++fail_at) {
+    moai_fault_allocator_t fa = {.fail_at = fail_at};
+    moai_manifest_t *m = NULL;
+    moai_status_t st = moai_manifest_parse("m.json", text, size, moai_fault_allocator(&fa), &m);
+    CU_ASSERT_EQUAL(fa.live, st ? 0 : fa.live);
+    moai_manifest_free(m);
+    CU_ASSERT_EQUAL(fa.live, 0);
+    if (!st) break;
+    CU_ASSERT_EQUAL(moai_status_code(st), MOAI_OUT_OF_MEMORY);
+    moai_status_free(st);
+  }
+  free(text);
+  rt_rm_tree(dir);
+}
+
 static void test_parse_fault_injection(void) {
   for (uint64_t fail_at = 1;; ++fail_at) {
     moai_fault_allocator_t fa = {.fail_at = fail_at};
@@ -239,6 +389,8 @@ void moai_test_register(void) {
       {"versions", test_versions},
       {"schema_errors", test_schema_errors},
       {"write_round_trip", test_write_round_trip},
+      {"mesh_round_trip", test_mesh_round_trip},
+      {"mesh_errors", test_mesh_errors},
       {"parse_fault_injection", test_parse_fault_injection},
       {"cpu_features", test_cpu_features},
       CU_TEST_INFO_NULL,
