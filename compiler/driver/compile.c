@@ -11,6 +11,7 @@
 
 #include "codegen/codegen.h"
 #include "driver/pipeline.h"
+#include "driver/plan_write.h"
 #include "io/file.h"
 #include "io/sha256.h"
 #include "ir/dtype.h"
@@ -312,8 +313,8 @@ void moai_module_print(MlirModule module, bool debuginfo, moai_strbuf_t *sb) {
 
 /* ---- atomic plan directory ---------------------------------------------- */
 
-static moai_status_t write_file_synced(const char *dir, const char *name,
-                                       const char *data, size_t len) {
+moai_status_t moai_plan_file_write(const char *dir, const char *name, const char *data,
+                                   size_t len) {
   char path[4096];
   if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
     return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "path too long: %s/%s", dir, name);
@@ -339,21 +340,28 @@ static moai_status_t write_file_synced(const char *dir, const char *name,
   return moai_ok_status();
 }
 
-/* Removes a directory holding only plain files (a plan). */
-static void remove_flat_dir(const char *dir) {
+/* Removes a plan directory: plain files, and the sub-directories of a
+ * multi-device plan's devices (one level, themselves flat). */
+static void remove_plan_dir(const char *dir, int depth) {
   DIR *d = opendir(dir);
   if (d) {
     struct dirent *e;
     char path[4096];
     while ((e = readdir(d)) != NULL) {
       if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-      if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path))
+      if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path)) continue;
+      struct stat st;
+      if (depth > 0 && lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        remove_plan_dir(path, depth - 1);
+      else
         unlink(path);
     }
     closedir(d);
   }
   rmdir(dir);
 }
+
+static void remove_flat_dir(const char *dir) { remove_plan_dir(dir, 1); }
 
 static void fsync_parent(const char *dir) {
   char parent[4096];
@@ -612,7 +620,7 @@ static moai_status_t fill_parallel(MlirModule module, const moai_device_program_
 
 static moai_status_t write_manifest(const char *tmp, MlirModule module,
                                     const plan_device_t *d,
-                                    const moai_manifest_device_t *dev) {
+                                    const moai_manifest_device_t *dev, bool mesh_device) {
   const moai_device_program_t *p = d->program;
   feature_list_t features;
   target_features(&d->target, &features);
@@ -649,7 +657,14 @@ static moai_status_t write_manifest(const char *tmp, MlirModule module,
         .training = p->training,
         .train = train,
     };
-    status = fill_parallel(module, p, &m);
+    /* A device of a mesh plan is a plain single-device plan: the mesh is
+     * the top manifest's (moai_plan_write_mesh). */
+    if (mesh_device) {
+      m.format_version = 1;
+      m.mesh_dp = m.mesh_tp = m.mesh_pp = 1;
+    } else {
+      status = fill_parallel(module, p, &m);
+    }
     char path[4200];
     snprintf(path, sizeof(path), "%s/manifest.json", tmp);
     if (!status) status = moai_manifest_write(path, &m);
@@ -687,9 +702,8 @@ static void summarize_backend(const plan_device_t *d, moai_strbuf_t *sb) {
                         p->update.count, p->num_state, (unsigned long long)p->persist_size);
 }
 
-static moai_status_t write_plan_files(const char *tmp, MlirModule module,
-                                      const char *summary,
-                                      const moai_plan_options_t *o) {
+moai_status_t moai_plan_files_write(const char *tmp, MlirModule module, const char *summary,
+                                    const moai_plan_options_t *o, bool mesh_device) {
   const moai_log_sink_t *log = o ? o->log : NULL;
   plan_device_t d = {0};
   MlirModule llvm = {NULL};
@@ -725,7 +739,7 @@ static moai_status_t write_plan_files(const char *tmp, MlirModule module,
     dev.weights_bytes = d.program->weights_size;
     dev.const_bytes = d.program->const_size;
     dev.live_lower_bound_bytes = d.program->live_lower_bound;
-    status = write_manifest(tmp, module, &d, &dev);
+    status = write_manifest(tmp, module, &d, &dev, mesh_device);
   }
   moai_strbuf_t sb;
   moai_strbuf_init(&sb, moai_allocator_system());
@@ -733,7 +747,7 @@ static moai_status_t write_plan_files(const char *tmp, MlirModule module,
     moai_module_print(module, false, &sb);
     status = sb.failed ? MOAI_STATUS(MOAI_OUT_OF_MEMORY,
                                      "out of memory printing the module")
-                       : write_file_synced(tmp, "model.mlir",
+                       : moai_plan_file_write(tmp, "model.mlir",
                                            sb.data ? sb.data : "", sb.length);
     moai_strbuf_reset(&sb);
   }
@@ -741,7 +755,7 @@ static moai_status_t write_plan_files(const char *tmp, MlirModule module,
     moai_strbuf_append(&sb, summary);
     summarize_backend(&d, &sb);
     status = sb.failed ? MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory")
-                       : write_file_synced(tmp, "plan.txt", sb.data, sb.length);
+                       : moai_plan_file_write(tmp, "plan.txt", sb.data, sb.length);
     moai_strbuf_reset(&sb);
   }
   if (!mlirModuleIsNull(llvm)) mlirModuleDestroy(llvm);
@@ -749,9 +763,25 @@ static moai_status_t write_plan_files(const char *tmp, MlirModule module,
   return status;
 }
 
+typedef struct single_plan_t {
+  MlirModule module;
+  const char *summary;
+  const moai_plan_options_t *options;
+} single_plan_t;
+
+static moai_status_t fill_single_plan(void *user, const char *tmp) {
+  const single_plan_t *p = user;
+  return moai_plan_files_write(tmp, p->module, p->summary, p->options, false);
+}
+
 moai_status_t moai_plan_write(const char *dir, MlirModule module,
                               const char *summary,
                               const moai_plan_options_t *options) {
+  single_plan_t p = {module, summary, options};
+  return moai_plan_dir_commit(dir, fill_single_plan, &p);
+}
+
+moai_status_t moai_plan_dir_commit(const char *dir, moai_plan_fill_fn_t fill, void *user) {
   size_t dlen = strlen(dir);
   while (dlen > 1 && dir[dlen - 1] == '/') --dlen;
   char target[4096], tmp[4160], old[4160];
@@ -782,7 +812,7 @@ moai_status_t moai_plan_write(const char *dir, MlirModule module,
   if (!mkdtemp(tmp))
     return MOAI_STATUS(MOAI_IO_ERROR, "cannot create a directory next to %s: %s",
                        target, strerror(errno));
-  moai_status_t status = write_plan_files(tmp, module, summary, options);
+  moai_status_t status = fill(user, tmp);
   if (!status && exists) {
     snprintf(old, sizeof(old), "%s.old-XXXXXX", target);
     if (!mkdtemp(old) || rename(target, old) != 0) {

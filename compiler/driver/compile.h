@@ -101,6 +101,26 @@ moai_status_t moai_plan_write(const char *dir, MlirModule module,
                               const char *summary,
                               const moai_plan_options_t *options) MOAI_MUST_USE;
 
+/* One device of a multi-device plan: its module, compiled through
+ * moai-memory-plan, and its mesh coordinates. */
+typedef struct moai_plan_device_module_t {
+  MlirModule module;
+  int tp, pp;
+} moai_plan_device_module_t;
+
+/* Writes the multi-device plan directory `dir` atomically (as
+ * moai_plan_write): for device k = devices[k] (k = pp * mesh_tp + tp),
+ * DIR/device-<k>/ holds the single-device plan moai_plan_write writes for
+ * its module; DIR/manifest.json (format 3) the mesh (from `global`'s
+ * moai.parallel), ranks, each device's sub-plan hash, coordinates, shards
+ * (its moai.weight ops' shard_*) and pipeline role (its moai.pipeline);
+ * DIR/plan.txt `summary` and a line per device; DIR/model.mlir `global`,
+ * the module before partitioning, whose @main gives the inputs/outputs. */
+moai_status_t moai_plan_write_mesh(const char *dir, MlirModule global,
+                                   const moai_plan_device_module_t *devices, size_t count,
+                                   const char *summary,
+                                   const moai_plan_options_t *options) MOAI_MUST_USE;
+
 /* The optimised LLVM IR of device 0 (what moai_plan_write compiles), as
  * text owned by the caller (free()). */
 moai_status_t moai_plan_emit_llvm(MlirModule module,

@@ -449,6 +449,11 @@ static moai_status_t open_plan(moai_plan_t *plan) {
   }
   MOAI_RETURN_IF_ERROR(status);
   const moai_manifest_t *m = plan->manifest;
+  if (m->format_version >= 3)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                       "%s is a multi-device plan (mesh %u x %u x %u); run it with moai-run, "
+                       "or open one device with moai_plan_open_device", plan->dir, m->mesh_dp,
+                       m->mesh_tp, m->mesh_pp);
   if (m->abi_version != MOAI_ABI_VERSION)
     return MOAI_STATUS(MOAI_FAILED_PRECONDITION,
                        "%s: device ABI %u, but this runtime implements ABI %u; recompile the "
@@ -514,4 +519,94 @@ void moai_plan_close(moai_plan_t *plan) {
   moai_allocator_free(a, plan->input_set);
   moai_allocator_free(a, plan->dir);
   moai_allocator_free(a, plan);
+}
+
+/* Device k's shards and pipeline names, from the top manifest, against the
+ * device plan: each shard is one of its weights (axis inside its rank), each
+ * pipeline name one of its inputs (recv, recv_grad) or outputs (send,
+ * send_grad). */
+static moai_status_t check_device_role(const char *top, const moai_manifest_device_t *d,
+                                       const moai_plan_t *plan) {
+  for (size_t i = 0; i < d->shard_count; ++i) {
+    const moai_manifest_shard_t *sh = &d->shards[i];
+    long t = moai_plan_find_tensor(plan, sh->name);
+    moai_plan_tensor_t info;
+    if (t < 0 || !moai_plan_tensor(plan, (size_t)t, &info) ||
+        info.kind == MOAI_PLAN_TENSOR_STATE || (int32_t)sh->axis >= info.rank)
+      return MOAI_STATUS(MOAI_DATA_LOSS,
+                         "%s: devices[%u].shards[%zu] ('%s', axis %u) is not a weight of %s "
+                         "with that axis; the manifest was edited: recompile the plan", top,
+                         d->index, i, sh->name, sh->axis, plan->dir);
+  }
+  const moai_manifest_pipeline_t *pl = &d->pipeline;
+  const char *names[4] = {pl->recv, pl->recv_grad, pl->send, pl->send_grad};
+  static const char *const keys[4] = {"recv", "recv_grad", "send", "send_grad"};
+  const moai_manifest_t *m = plan->manifest;
+  for (int k = 0; k < 4; ++k) {
+    if (!names[k]) continue;
+    bool found = false;
+    const moai_tensor_desc_t *io = k < 2 ? m->inputs : m->outputs;
+    size_t n = k < 2 ? m->input_count : m->output_count;
+    for (size_t i = 0; i < n && !found; ++i) found = strcmp(io[i].name, names[k]) == 0;
+    if (!found)
+      return MOAI_STATUS(MOAI_DATA_LOSS,
+                         "%s: devices[%u].pipeline.%s ('%s') is not an %s of %s; the manifest "
+                         "was edited: recompile the plan", top, d->index, keys[k], names[k],
+                         k < 2 ? "input" : "output", plan->dir);
+  }
+  return moai_ok_status();
+}
+
+moai_status_t moai_plan_open_device(const char *dir, uint32_t device,
+                                    const moai_plan_options_t *options,
+                                    moai_allocator_t allocator, moai_plan_t **out_plan) {
+  char top[PATH_MAX], sub[PATH_MAX], sub_manifest[PATH_MAX];
+  MOAI_RETURN_IF_ERROR(check_dir(dir));
+  if (snprintf(top, sizeof(top), "%s/manifest.json", dir) >= (int)sizeof(top))
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: path too long", dir);
+  moai_manifest_t *m = NULL;
+  moai_status_t status = moai_manifest_read(top, allocator, &m);
+  if (status && moai_status_code(status) == MOAI_NOT_FOUND) {
+    moai_status_free(status);
+    return MOAI_STATUS(MOAI_NOT_FOUND,
+                       "%s: not a moai plan directory (no manifest.json); write one with "
+                       "moaicc MODEL.onnx -o %s", dir, dir);
+  }
+  MOAI_RETURN_IF_ERROR(status);
+  if (m->format_version < 3) {
+    moai_manifest_free(m);
+    if (device != 0)
+      return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                         "%s: a single-device plan has no device %u (only device 0)", dir,
+                         device);
+    return moai_plan_open(dir, options, allocator, out_plan);
+  }
+  const moai_manifest_device_t *d = device < m->device_count ? &m->devices[device] : NULL;
+  if (!d) {
+    status = MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: the plan has %zu devices; there is no "
+                         "device %u", top, m->device_count, device);
+  } else if (snprintf(sub, sizeof(sub), "%s/%s", dir, d->plan) >= (int)sizeof(sub) ||
+             snprintf(sub_manifest, sizeof(sub_manifest), "%s/manifest.json", sub) >=
+                 (int)sizeof(sub_manifest)) {
+    status = MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s/%s: path too long", dir, d->plan);
+  } else {
+    /* The top manifest pins the device's manifest, which pins its files. */
+    char actual[MOAI_SHA256_HEX_SIZE];
+    status = moai_sha256_file(sub_manifest, actual);
+    if (!status && strcmp(actual, d->manifest_sha256) != 0)
+      status = MOAI_STATUS(MOAI_DATA_LOSS,
+                           "%s: SHA-256 mismatch with devices[%u].manifest_sha256 of %s: the "
+                           "plan was modified after it was written; recompile it",
+                           sub_manifest, device, top);
+  }
+  moai_plan_t *plan = NULL;
+  if (!status) status = moai_plan_open(sub, options, allocator, &plan);
+  if (!status) status = check_device_role(top, d, plan);
+  moai_manifest_free(m);
+  if (status) {
+    moai_plan_close(plan);
+    return status;
+  }
+  *out_plan = plan;
+  return moai_ok_status();
 }

@@ -50,14 +50,27 @@ typedef struct moai_plan_t moai_plan_t;
  * `allocator` and frees everything with it in moai_plan_close; *out_plan is
  * untouched on failure. Errors name the file and field at fault and say
  * what to do, e.g. "PLAN/device-0.so: SHA-256 mismatch: the plan was modified
- * after it was written; recompile it". Plans with more than one device are
- * refused (MOAI_UNIMPLEMENTED) until multi-device execution lands, and so are
- * meshes with tp or pp > 1. A data-parallel plan (mesh dp > 1) opens as one
+ * after it was written; recompile it". A multi-device plan (format 3, mesh
+ * tp or pp > 1) is refused: open its devices with moai_plan_open_device. A
+ * data-parallel plan (mesh dp > 1) opens as one
  * rank: every rank opens the plan once (its own arena and persistent region)
  * and the caller sums the accumulators over ranks (runtime/comm,
  * docs/training.md "Data parallelism"). */
 moai_status_t moai_plan_open(const char *dir, const moai_plan_options_t *options,
                              moai_allocator_t allocator, moai_plan_t **out_plan) MOAI_MUST_USE;
+
+/* Opens device `device` of the plan directory `dir`. A multi-device plan
+ * (format 3): checks DIR/device-<k>/manifest.json's SHA-256 against the top
+ * manifest (DATA_LOSS naming both files on a mismatch), opens that
+ * sub-directory as moai_plan_open does (which checks its own files), and
+ * checks the device's shards and pipeline names against it. A single-device
+ * plan: device 0 is moai_plan_open. moai_plan_manifest gives the device's
+ * own manifest; read DIR/manifest.json (moai_manifest_read_file) for the
+ * mesh, ranks, shards and pipeline roles. */
+moai_status_t moai_plan_open_device(const char *dir, uint32_t device,
+                                    const moai_plan_options_t *options,
+                                    moai_allocator_t allocator,
+                                    moai_plan_t **out_plan) MOAI_MUST_USE;
 
 /* Unloads the device binaries, unmaps the weights, frees the arena (NULL is fine). */
 void moai_plan_close(moai_plan_t *plan);

@@ -254,9 +254,9 @@ def edit_manifest(env, old, new):
 
 
 def case_newer_format(env):
-    edit_manifest(env, '"format_version": 1', '"format_version": 3')
+    edit_manifest(env, '"format_version": 1', '"format_version": 4')
     expect_error(env, env.run(env.plan, *env.inputs()),
-                 "manifest.json: plan format 3 is newer than this runtime (2)")
+                 "manifest.json: plan format 4 is newer than this runtime (3)")
 
 
 def case_missing_feature(env):

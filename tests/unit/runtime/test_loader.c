@@ -206,9 +206,9 @@ static void test_manifest_edits(void) {
   expect_open_error(dir, MOAI_DATA_LOSS, "input 1 is 'b' in the binary but 'c' in manifest.json",
                     NULL);
   fresh_plan("format", dir, sizeof(dir));
-  edit_manifest(dir, "\"format_version\": 1", "\"format_version\": 3");
+  edit_manifest(dir, "\"format_version\": 1", "\"format_version\": 4");
   expect_open_error(dir, MOAI_FAILED_PRECONDITION,
-                    "plan format 3 is newer than this runtime (2)", NULL);
+                    "plan format 4 is newer than this runtime (3)", NULL);
   fresh_plan("abi", dir, sizeof(dir));
   edit_manifest(dir, "\"abi_version\": 3", "\"abi_version\": 4");
   expect_open_error(dir, MOAI_FAILED_PRECONDITION, "device ABI 4, but this runtime implements ABI 3",
