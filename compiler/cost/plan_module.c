@@ -32,6 +32,28 @@ static void set_attr(MlirModule module, const moai_candidate_t *c) {
                                   mlirDictionaryAttrGet(ctx, 8, named));
 }
 
+/* A searched plan's micro-batch count becomes the training step's
+ * (moai.training.micro_batches), which the optimizer and the manifest use. */
+static void set_training_micro_batches(MlirModule module, int64_t mb) {
+  MlirOperation op = mlirModuleGetOperation(module);
+  MlirContext ctx = mlirModuleGetContext(module);
+  MlirAttribute t = mlirOperationGetAttributeByName(op, mlirStringRefCreateFromCString("moai.training"));
+  if (mlirAttributeIsNull(t) || !mlirAttributeIsADictionary(t)) return;
+  intptr_t n = mlirDictionaryAttrGetNumElements(t);
+  MlirNamedAttribute entries[64];
+  intptr_t k = 0;
+  for (intptr_t i = 0; i < n && k < 63; ++i) {
+    MlirNamedAttribute e = mlirDictionaryAttrGetElement(t, i);
+    MlirStringRef key = mlirIdentifierStr(e.name);
+    if (key.length == 13 && memcmp(key.data, "micro_batches", 13) == 0) continue;
+    entries[k++] = e;
+  }
+  entries[k++] = mlirNamedAttributeGet(mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("micro_batches")),
+                                       mlirIntegerAttrGet(mlirIntegerTypeGet(ctx, 64), mb));
+  mlirOperationSetAttributeByName(op, mlirStringRefCreateFromCString("moai.training"),
+                                  mlirDictionaryAttrGet(ctx, k, entries));
+}
+
 moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options_t *o) {
   moai_model_desc_t m, generic;
   moai_status_t st = moai_model_extract(module, &m, &generic);
@@ -45,11 +67,13 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
    * every rank: the global batch grows with dp (moai-run's data loader takes
    * dp x micro-batches x batch examples per step). */
   if (o->strategy && o->strategy->dp > 1) m.batch *= o->strategy->dp;
-  /* Compiling binaries with a searched strategy: only data-parallel plans
-   * compile today, so every device is a rank running the compiled batch
-   * (the same growth of the global batch as a forced dp). */
+  /* Compiling binaries with a searched strategy: every rank runs the
+   * compiled (export-sized) micro-batch, so the global batch is devices x
+   * micro-batches x that, and a candidate compiles when dp x its
+   * micro-batches equals devices x the requested micro-batches. */
   bool binary_search = !o->dry_run && !o->strategy;
   int64_t devices = moai_cluster_device_count(&o->cluster);
+  int64_t k = o->accumulation > 0 ? o->accumulation : 1;
   if (binary_search && devices > 1) m.batch *= devices;
   moai_plan_result_t r;
   MOAI_RETURN_IF_ERROR(moai_plan_search(&m, &o->cluster, o->strategy, &r));
@@ -73,30 +97,26 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
     else moai_plan_result_reset(&r);
     return nf;
   }
-  if (binary_search && (r.best.strategy.tp > 1 || r.best.strategy.pp > 1 ||
-                        r.best.strategy.dp != devices || r.best.strategy.zero != 0 ||
-                        r.best.strategy.recompute != MOAI_RECOMPUTE_NONE ||
-                        r.best.strategy.micro_batches != (o->accumulation > 0 ? o->accumulation : 1))) {
-    /* The fastest fitting plan this build can compile: data parallel over
-     * every device, with the model's own gradient accumulation. */
+  /* ZeRO-1 and recomputation are planned, not compiled: every rank keeps its
+   * full optimizer state (a pipeline stage recomputes its forward in the
+   * backward, which the runtime does whatever the plan says). */
+#define COMPILABLE(c)                                                                   \
+  ((c)->strategy.zero == 0 && (c)->strategy.recompute == MOAI_RECOMPUTE_NONE &&         \
+   (o->training || ((c)->strategy.tp == 1 && (c)->strategy.pp == 1)) &&                  \
+   (!binary_search || (c)->strategy.dp * (c)->strategy.micro_batches == devices * k))
+  if (binary_search && !COMPILABLE(&r.best)) {
     const moai_candidate_t *pick = NULL;
-    for (size_t i = 0; i < r.count && !pick; ++i) {
-      const moai_candidate_t *c = &r.candidates[i];
-      /* ZeRO-1 sharding and recomputation are planned, not implemented in
-       * the runtime yet: every rank keeps its full optimizer state. */
-      if (!c->rejected && c->strategy.tp == 1 && c->strategy.pp == 1 && c->strategy.dp == devices &&
-          c->strategy.zero == 0 && c->strategy.recompute == MOAI_RECOMPUTE_NONE &&
-          c->strategy.micro_batches == (o->accumulation > 0 ? o->accumulation : 1))
-        pick = c;
-    }
+    for (size_t i = 0; i < r.count && !pick; ++i)
+      if (!r.candidates[i].rejected && COMPILABLE(&r.candidates[i])) pick = &r.candidates[i];
     if (!pick) {
       moai_strbuf_t sb;
       moai_strbuf_init(&sb, moai_allocator_system());
       moai_strategy_format(&r.best.strategy, &sb);
       st = MOAI_STATUS(MOAI_UNIMPLEMENTED,
-                       "the only plans that fit %lld devices need tensor or pipeline parallelism "
-                       "(fastest: %s), which cannot be compiled to binaries yet; see --explain",
-                       (long long)devices, sb.data ? sb.data : "?");
+                       "no plan that fits %lld devices can be compiled by this build (fastest: "
+                       "%s; binaries need zero=0 and recompute=none%s); see --explain",
+                       (long long)devices, sb.data ? sb.data : "?",
+                       o->training ? "" : ", and inference plans one device");
       moai_strbuf_reset(&sb);
       moai_plan_result_reset(&r);
       return st;
@@ -104,17 +124,19 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
     r.best = *pick;
   }
   set_attr(module, &r.best);
-  if (!o->dry_run && (r.best.strategy.tp > 1 || r.best.strategy.pp > 1)) {
+  if (binary_search) set_training_micro_batches(module, r.best.strategy.micro_batches);
+  if (!o->dry_run && !COMPILABLE(&r.best) && o->strategy) {
     moai_strbuf_t sb;
     moai_strbuf_init(&sb, moai_allocator_system());
     moai_strategy_format(&r.best.strategy, &sb);
     st = MOAI_STATUS(MOAI_UNIMPLEMENTED,
-                     "strategy %s: tensor and pipeline parallel plans cannot be compiled to "
-                     "binaries yet (use --dry-run or --explain to see the plan, or force a "
-                     "data-parallel one with --strategy dp=N)",
-                     sb.data ? sb.data : "?");
+                     "strategy %s cannot be compiled to binaries yet: binaries need zero=0 and "
+                     "recompute=none%s (use --dry-run or --explain to see the plan)",
+                     sb.data ? sb.data : "?",
+                     o->training ? "" : ", and an inference plan runs on one device (tp=pp=1)");
     moai_strbuf_reset(&sb);
   }
+#undef COMPILABLE
   if (o->out_result) *o->out_result = r;
   else moai_plan_result_reset(&r);
   return st;

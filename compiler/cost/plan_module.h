@@ -16,7 +16,8 @@ typedef struct moai_parallel_options_t {
   moai_cluster_t cluster;
   const moai_strategy_t *strategy; /* NULL: search */
   int64_t accumulation;            /* --micro-batches: global batch = model batch x this */
-  bool dry_run;                    /* plan only: tp/pp > 1 are not refused */
+  bool dry_run;                    /* plan only: nothing is refused as uncompilable */
+  bool training;                   /* a training plan: tp/pp > 1 compile (moai-partition) */
   /* Filled by the compile (borrowed storage of the caller). */
   moai_plan_result_t *out_result;
   moai_model_desc_t *out_model;

@@ -92,6 +92,58 @@ static moai_status_t parse_mlir_file(MlirContext ctx, const char *path,
   return moai_ok_status();
 }
 
+void moai_plan_device_modules_free(moai_plan_device_module_t *devices, size_t count) {
+  for (size_t i = 0; devices && i < count; ++i)
+    if (!mlirModuleIsNull(devices[i].module)) mlirModuleDestroy(devices[i].module);
+  free(devices);
+}
+
+/* Compiles every device of a tp x pp mesh from a copy of `module` (planned,
+ * shape-inferred): moai.device = {tp, pp}, then MOAI_DEVICE_TRAIN_PIPELINE. */
+static moai_status_t compile_devices(MlirModule module, const moai_compile_options_t *options,
+                                     moai_diag_sink_t *diag, int64_t tp, int64_t pp) {
+  if (!options->training)
+    return MOAI_STATUS(MOAI_UNIMPLEMENTED, "tensor and pipeline parallelism (tp=%lld, pp=%lld) "
+                       "are compiled for training plans (moaicc --train); an inference plan runs "
+                       "on one device", (long long)tp, (long long)pp);
+  size_t n = (size_t)(tp * pp);
+  moai_plan_device_module_t *devs = calloc(n, sizeof(*devs));
+  if (!devs) return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory");
+  MlirContext ctx = mlirModuleGetContext(module);
+  moai_status_t st = moai_ok_status();
+  for (size_t k = 0; k < n && !st; ++k) {
+    devs[k].tp = (int)((int64_t)k % tp);
+    devs[k].pp = (int)((int64_t)k / tp);
+    MOAI_LOG(options->log, MOAI_LOG_LEVEL_INFO, "compiling device %zu of %zu (tensor rank %d, "
+             "pipeline stage %d)", k + 1, n, devs[k].tp, devs[k].pp);
+    MlirOperation copy = mlirOperationClone(mlirModuleGetOperation(module));
+    devs[k].module = mlirModuleFromOperation(copy);
+    MlirNamedAttribute coords[2] = {
+        mlirNamedAttributeGet(mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("tp")),
+                              mlirIntegerAttrGet(mlirIntegerTypeGet(ctx, 64), devs[k].tp)),
+        mlirNamedAttributeGet(mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("pp")),
+                              mlirIntegerAttrGet(mlirIntegerTypeGet(ctx, 64), devs[k].pp))};
+    mlirOperationSetAttributeByName(copy, mlirStringRefCreateFromCString("moai.device"),
+                                    mlirDictionaryAttrGet(ctx, 2, coords));
+    moai_pipeline_options_t po = {.pipeline = MOAI_DEVICE_TRAIN_PIPELINE,
+                                  .print_ir_after_all = options->print_ir_after_all,
+                                  .print_ir_before_all = options->print_ir_before_all,
+                                  .verify_each = true};
+    st = moai_pipeline_run(devs[k].module, &po, diag);
+    if (!st) st = moai_module_verify(devs[k].module, diag);
+    if (st)
+      st = moai_status_annotate(st, "while compiling device %zu (tensor rank %d, pipeline stage %d)",
+                                k, devs[k].tp, devs[k].pp);
+  }
+  if (st) {
+    moai_plan_device_modules_free(devs, n);
+    return st;
+  }
+  *options->out_devices = devs;
+  *options->out_device_count = n;
+  return moai_ok_status();
+}
+
 moai_status_t moai_compile_module(MlirContext ctx,
                                   const moai_compile_options_t *options,
                                   moai_diag_sink_t *diag,
@@ -135,6 +187,23 @@ moai_status_t moai_compile_module(MlirContext ctx,
     moai_status_t st = moai_pipeline_run(module, &shape, diag);
     if (!st) st = moai_parallel_plan_module(module, options->parallel);
     if (st || options->parallel->dry_run) {
+      if (st) mlirModuleDestroy(module);
+      else *out_module = module;
+      return st;
+    }
+  }
+  if (options->parallel && options->out_devices) {
+    MlirAttribute par = mlirOperationGetAttributeByName(mlirModuleGetOperation(module),
+                                                        mlirStringRefCreateFromCString("moai.parallel"));
+    int64_t tp = 1, pp = 1;
+    if (!mlirAttributeIsNull(par) && mlirAttributeIsADictionary(par)) {
+      MlirAttribute a = mlirDictionaryAttrGetElementByName(par, mlirStringRefCreateFromCString("tp"));
+      MlirAttribute b = mlirDictionaryAttrGetElementByName(par, mlirStringRefCreateFromCString("pp"));
+      if (!mlirAttributeIsNull(a)) tp = mlirIntegerAttrGetValueInt(a);
+      if (!mlirAttributeIsNull(b)) pp = mlirIntegerAttrGetValueInt(b);
+    }
+    if (tp > 1 || pp > 1) {
+      moai_status_t st = compile_devices(module, options, diag, tp, pp);
       if (st) mlirModuleDestroy(module);
       else *out_module = module;
       return st;

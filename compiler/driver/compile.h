@@ -59,7 +59,21 @@ typedef struct moai_compile_options_t {
    * `moai.parallel` before the pipeline; with dry_run the pipeline is not
    * run (the module is only shape-inferred). */
   moai_parallel_options_t *parallel;
+  /* Non-NULL: when the recorded plan has tp or pp > 1 (a training plan),
+   * each of its tp x pp devices is compiled from a copy of the module through
+   * MOAI_DEVICE_TRAIN_PIPELINE into *out_devices (malloc'ed, count in
+   * *out_device_count; free with moai_plan_device_modules_free); the
+   * returned module is then the planned module before partitioning. */
+  moai_plan_device_module_t **out_devices;
+  size_t *out_device_count;
 } moai_compile_options_t;
+
+/* One device of a tensor/pipeline-parallel plan (moai_compile_module's
+ * out_devices; moai_plan_write_mesh). Device k = pp * tp_size + tp. */
+typedef struct moai_plan_device_module_t {
+  MlirModule module; /* fully compiled device module (through moai-memory-plan) */
+  int tp, pp;        /* the device's coordinates */
+} moai_plan_device_module_t;
 
 /* Defaults: check external data, default pipeline. */
 moai_compile_options_t moai_compile_options_default(void);
@@ -70,6 +84,9 @@ moai_status_t moai_compile_module(MlirContext ctx,
                                   const moai_compile_options_t *options,
                                   moai_diag_sink_t *diag,
                                   MlirModule *out_module) MOAI_MUST_USE;
+
+/* Frees what moai_compile_module put in out_devices. */
+void moai_plan_device_modules_free(moai_plan_device_module_t *devices, size_t count);
 
 /* Appends a human summary of a compiled module (inputs, outputs, parameters,
  * op counts) to `sb`. */

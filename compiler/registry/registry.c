@@ -6,6 +6,7 @@
 #include "autodiff/autodiff.h"
 #include "memory_plan/memory_plan.h"
 #include "optimizer/optimizer.h"
+#include "partition/partition.h"
 #include "shape_infer/shape_infer.h"
 #include "simplify/simplify.h"
 
@@ -45,6 +46,10 @@ static const moai_pass_info_t kPasses[] = {
      "Choose data/tensor/pipeline degrees, micro-batches, recomputation and "
      "ZeRO-1 with the cost model (moai.parallel_request -> moai.parallel)",
      moai_auto_parallel_pass_create},
+    {"moai-partition",
+     "Make one device's program of the moai.parallel mesh (moai.device): its "
+     "pipeline stage and its Megatron-style tensor-parallel slice",
+     moai_partition_pass_create},
     {"moai-memory-plan",
      "Give graph inputs and activations static 64-byte-aligned offsets in one "
      "arena per function (lifetimes, views, in-place, best-fit placement)",

@@ -49,6 +49,37 @@ static MlirStringRef io_name(MlirOperation func, const char *which, intptr_t i) 
                                                              : mlirStringRefCreate(NULL, 0);
 }
 
+/* Whether graph input i is differentiated: moai.autodiff_inputs is a unit
+ * attribute (every float input) or an array of input names (those only). */
+static bool input_selected(MlirOperation module, MlirOperation func, MlirBlock block, intptr_t i) {
+  MlirAttribute a = ad_attr(module, "moai.autodiff_inputs");
+  if (mlirAttributeIsNull(a) || !ad_is_float(mlirBlockGetArgument(block, i))) return false;
+  if (!mlirAttributeIsAArray(a)) return true;
+  MlirStringRef n = io_name(func, "arg_attrs", i);
+  for (intptr_t k = 0; k < mlirArrayAttrGetNumElements(a); ++k) {
+    MlirAttribute e = mlirArrayAttrGetElement(a, k);
+    if (!mlirAttributeIsAString(e)) continue;
+    MlirStringRef v = mlirStringAttrGetValue(e);
+    if (v.length == n.length && memcmp(v.data, n.data, n.length) == 0) return true;
+  }
+  return false;
+}
+
+/* The output moai.pipeline's `send` names (a pipeline stage's activation for
+ * the next stage), kept as the last result; -1 when there is none. */
+static intptr_t pipeline_send_index(MlirOperation module, MlirOperation func, intptr_t n_out) {
+  MlirAttribute p = ad_attr(module, "moai.pipeline");
+  if (mlirAttributeIsNull(p) || !mlirAttributeIsADictionary(p)) return -1;
+  MlirAttribute send = mlirDictionaryAttrGetElementByName(p, mlirStringRefCreateFromCString("send"));
+  if (mlirAttributeIsNull(send) || !mlirAttributeIsAString(send)) return -1;
+  MlirStringRef want = mlirStringAttrGetValue(send);
+  for (intptr_t i = 0; i < n_out; ++i) {
+    MlirStringRef n = io_name(func, "res_attrs", i);
+    if (n.length == want.length && memcmp(n.data, want.data, n.length) == 0) return i;
+  }
+  return -1;
+}
+
 static bool is_view(MlirOperation op) {
   return name_is(op, "moai.identity") || name_is(op, "moai.reshape") ||
          name_is(op, "moai.squeeze") || name_is(op, "moai.unsqueeze") ||
@@ -66,6 +97,14 @@ static MlirValue build_loss_weight(ad_t *ad, MlirOperation module, MlirOperation
   bool tokens = !mlirOperationIsNull(sce) && name_is(sce, "moai.softmax_cross_entropy_loss") &&
                 mlirOpResultGetResultNumber(v) == 0 && ad_attr_str_is(sce, "reduction", "mean", true);
   MlirType f = ad_elem(loss);
+  /* moai-partition's vocabulary-parallel cross-entropy: sum / count with
+   * the counted targets as the division's second operand. */
+  if (!mlirOperationIsNull(sce) && name_is(sce, "moai.div") &&
+      !mlirAttributeIsNull(ad_attr(sce, "moai.token_mean"))) {
+    mlirOperationSetAttributeByName(module, mlirStringRefCreateFromCString("moai.loss_weight_kind"),
+                                    ad_str_attr(ad, "tokens"));
+    return ad_reshape(ad, mlirOperationGetOperand(sce, 1), 0, NULL);
+  }
   if (!tokens) {
     mlirOperationSetAttributeByName(module, mlirStringRefCreateFromCString("moai.loss_weight_kind"),
                                     ad_str_attr(ad, "one"));
@@ -191,7 +230,7 @@ bool moai_autodiff_run(MlirOperation module, moai_autodiff_stats_t *out_stats) {
   bool ok = ops != NULL;
   for (intptr_t i = 0; ok && i < mlirBlockGetNumArguments(block); ++i) {
     MlirValue arg = mlirBlockGetArgument(block, i);
-    if (inputs && ad_is_float(arg)) ad_map_put(&ad, &ad.needs, arg, arg);
+    if (input_selected(module, func, block, i)) ad_map_put(&ad, &ad.needs, arg, arg);
   }
   for (MlirOperation op = mlirBlockGetFirstOperation(block); ok && !mlirOperationEqual(op, ret);
        op = mlirOperationGetNextInBlock(op)) {
@@ -304,10 +343,10 @@ bool moai_autodiff_run(MlirOperation module, moai_autodiff_stats_t *out_stats) {
   {
     ad.loc = floc;
     size_t n_inputs = 0;
-    if (inputs)
-      for (intptr_t i = 0; i < mlirBlockGetNumArguments(block); ++i)
-        n_inputs += ad_is_float(mlirBlockGetArgument(block, i));
-    size_t n_res = 2 + n_params + n_inputs;
+    for (intptr_t i = 0; i < mlirBlockGetNumArguments(block); ++i)
+      n_inputs += input_selected(module, func, block, i);
+    intptr_t send = pipeline_send_index(module, func, n_out);
+    size_t n_res = 2 + n_params + n_inputs + (send >= 0);
     MlirValue *res = calloc(n_res, sizeof(*res));
     MlirType *types = calloc(n_res, sizeof(*types));
     MlirAttribute *attrs = calloc(n_res, sizeof(*attrs));
@@ -345,7 +384,7 @@ bool moai_autodiff_run(MlirOperation module, moai_autodiff_stats_t *out_stats) {
         v = (MlirValue){NULL};
         for (intptr_t i = 0; i < mlirBlockGetNumArguments(block); ++i) {
           MlirValue a = mlirBlockGetArgument(block, i);
-          if (!ad_is_float(a)) continue;
+          if (!input_selected(module, func, block, i)) continue;
           if (seen++ == want) {
             v = a;
             name = io_name(func, "arg_attrs", i);
@@ -368,6 +407,12 @@ bool moai_autodiff_run(MlirOperation module, moai_autodiff_stats_t *out_stats) {
           mlirNamedAttributeGet(id_of, mlirStringAttrGet(ctx, name)),
       };
       attrs[k++] = mlirDictionaryAttrGet(ctx, 2, na);
+    }
+    if (send >= 0) {
+      /* Read before the return is replaced below. */
+      res[k] = mlirOperationGetOperand(ret, send);
+      MlirAttribute ra = ad_attr(func, "res_attrs");
+      attrs[k++] = mlirArrayAttrGetElement(ra, send);
     }
     if (!ad.failed) {
       for (size_t i = 0; i < n_res; ++i) types[i] = mlirValueGetType(res[i]);

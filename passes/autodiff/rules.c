@@ -697,6 +697,23 @@ typedef struct rule_t {
   ad_rule_fn_t fn;
 } rule_t;
 
+/* Tensor-parallel collectives (passes/partition, Megatron's f and g): an
+ * all-reduce-sum feeds replicated computation, so each rank's input gets the
+ * (identical) output gradient; an all-reduce-max only stabilises a
+ * softmax (parallel cross-entropy) and carries no gradient; tp_copy is the
+ * identity whose users are rank-local, so its input gradient is the sum of
+ * every rank's: an all-reduce. */
+static void rule_all_reduce(ad_t *ad, MlirOperation op, const MlirValue *g) {
+  if (ad_attr_str_is(op, "op", "sum", true)) ad_accumulate(ad, OPERAND(op, 0), g[0]);
+}
+
+static void rule_tp_copy(ad_t *ad, MlirOperation op, const MlirValue *g) {
+  MlirNamedAttribute attrs[2] = {ad_named(ad, "op", ad_str_attr(ad, "sum")),
+                                 ad_named(ad, "group", ad_str_attr(ad, "tp"))};
+  MlirType t = mlirValueGetType(g[0]);
+  ad_accumulate(ad, OPERAND(op, 0), ad_build(ad, "all_reduce", g, 1, 0, &t, 1, attrs, 2, NULL));
+}
+
 static const rule_t kRules[] = {
     {"add", rule_add},           {"sub", rule_sub},
     {"mul", rule_mul},           {"div", rule_div},
@@ -726,6 +743,7 @@ static const rule_t kRules[] = {
     {"global_average_pool", rule_global_average_pool},
     {"batch_normalization", rule_batch_norm},
     {"layer_normalization", rule_layer_norm},
+    {"all_reduce", rule_all_reduce}, {"tp_copy", rule_tp_copy},
 };
 
 ad_rule_fn_t ad_rule_find(const char *mnemonic, size_t len) {

@@ -200,7 +200,7 @@ bool moai_optimizer_run(MlirOperation module) {
   for (intptr_t i = 2; form && i < n_res; ++i) {
     MlirAttribute d = res_dict(main, i);
     form = !mlirAttributeIsNull(d) && mlirAttributeIsADictionary(d) &&
-           !mlirAttributeIsNull(dict_get(d, "moai.grad_of"));
+           (!mlirAttributeIsNull(dict_get(d, "moai.grad_of")) || i == n_res - 1);
   }
   if (!form) {
     mlirEmitError(floc, "moai-optimizer: @main is not the output of moai-autodiff (loss, "
@@ -217,21 +217,41 @@ bool moai_optimizer_run(MlirOperation module) {
   MlirStringRef none = mlirStringRefCreate(NULL, 0);
 
   /* @main: accumulate. */
-  intptr_t n_grads = n_res - 2;
-  MlirStringRef *names = calloc(n_grads ? (size_t)n_grads : 1, sizeof(*names));
-  if (!names) {
+  /* Results after (loss, loss_weight): weight gradients (accumulated and
+   * applied), and kept results: gradients of graph inputs and a pipeline
+   * stage's activation output (moai-partition), which stay outputs. */
+  intptr_t n_grads = 0, n_kept = 0;
+  MlirStringRef *names = calloc((size_t)n_res, sizeof(*names));
+  intptr_t *gidx = calloc((size_t)n_res, sizeof(*gidx)), *kidx = calloc((size_t)n_res, sizeof(*kidx));
+  if (!names || !gidx || !kidx) {
+    free(names);
+    free(gidx);
+    free(kidx);
     mlirEmitError(floc, "moai-optimizer: out of memory");
     return false;
   }
+  for (intptr_t i = 2; i < n_res; ++i) {
+    MlirAttribute of = dict_get(res_dict(main, i), "moai.grad_of");
+    bool kept = mlirAttributeIsNull(of);
+    MlirAttribute args = ad_attr(main, "arg_attrs");
+    for (intptr_t a = 0; !kept && !mlirAttributeIsNull(args) && a < mlirArrayAttrGetNumElements(args); ++a) {
+      MlirAttribute n = dict_get(mlirArrayAttrGetElement(args, a), "moai.name");
+      kept = !mlirAttributeIsNull(n) && mlirAttributeEqual(n, of);
+    }
+    if (kept) kidx[n_kept++] = i;
+    else gidx[n_grads++] = i;
+  }
   for (intptr_t i = 0; i < n_grads; ++i) {
-    MlirValue g = mlirOperationGetOperand(ret, 2 + i);
-    names[i] = mlirStringAttrGetValue(dict_get(res_dict(main, 2 + i), "moai.grad_of"));
+    MlirValue g = mlirOperationGetOperand(ret, gidx[i]);
+    names[i] = mlirStringAttrGetValue(dict_get(res_dict(main, gidx[i]), "moai.grad_of"));
     if (!mlirTypeEqual(ad_elem(g), f32)) {
       char msg[512];
       snprintf(msg, sizeof(msg), "moai-optimizer: weight '%.*s' is not float32; training "
                "supports float32 weights", (int)names[i].length, names[i].data);
       mlirEmitError(floc, msg);
       free(names);
+      free(gidx);
+      free(kidx);
       return false;
     }
     char buf[600];
@@ -248,14 +268,28 @@ bool moai_optimizer_run(MlirOperation module) {
   side_effect(&ad, "accumulate", acc_in, 2, NULL, 0);
   if (ad.failed) {
     free(names);
+    free(gidx);
+    free(kidx);
     return false;
   }
-  /* The new return: (loss, loss_weight). */
+  /* The new return: (loss, loss_weight, kept results). */
   {
-    MlirValue res[2] = {loss, w};
+    MlirValue res[2 + 64];
+    MlirType out_types[2 + 64];
+    MlirAttribute rd[2 + 64];
+    if (n_kept > 64) n_kept = 64; /* a pipeline stage keeps two */
+    res[0] = loss;
+    res[1] = w;
+    rd[0] = res_dict(main, 0);
+    rd[1] = res_dict(main, 1);
+    for (intptr_t i = 0; i < n_kept; ++i) {
+      res[2 + i] = mlirOperationGetOperand(ret, kidx[i]);
+      rd[2 + i] = res_dict(main, kidx[i]);
+    }
+    for (intptr_t i = 0; i < 2 + n_kept; ++i) out_types[i] = mlirValueGetType(res[i]);
     MlirOperationState st = mlirOperationStateGet(mlirStringRefCreateFromCString("func.return"),
                                                   mlirOperationGetLocation(ret));
-    mlirOperationStateAddOperands(&st, 2, res);
+    mlirOperationStateAddOperands(&st, 2 + n_kept, res);
     MlirOperation nret = mlirOperationCreate(&st);
     mlirBlockInsertOwnedOperationBefore(block, ret, nret);
     mlirOperationDestroy(ret);
@@ -263,14 +297,12 @@ bool moai_optimizer_run(MlirOperation module) {
     intptr_t n_in = mlirFunctionTypeGetNumInputs(ft);
     MlirType *in_types = calloc(n_in ? (size_t)n_in : 1, sizeof(*in_types));
     for (intptr_t i = 0; in_types && i < n_in; ++i) in_types[i] = mlirFunctionTypeGetInput(ft, i);
-    MlirType out_types[2] = {mlirValueGetType(loss), mlirValueGetType(w)};
-    MlirType nft = mlirFunctionTypeGet(ctx, n_in, in_types, 2, out_types);
+    MlirType nft = mlirFunctionTypeGet(ctx, n_in, in_types, 2 + n_kept, out_types);
     free(in_types);
-    MlirAttribute rd[2] = {res_dict(main, 0), res_dict(main, 1)};
     mlirOperationSetAttributeByName(main, mlirStringRefCreateFromCString("function_type"),
                                     mlirTypeAttrGet(nft));
     mlirOperationSetAttributeByName(main, mlirStringRefCreateFromCString("res_attrs"),
-                                    mlirArrayAttrGet(ctx, 2, rd));
+                                    mlirArrayAttrGet(ctx, 2 + n_kept, rd));
   }
 
   /* @update. */
@@ -364,6 +396,8 @@ bool moai_optimizer_run(MlirOperation module) {
   MlirValue fin[2] = {step, lws};
   side_effect(&u, "optimizer_finish", fin, 2, NULL, 0);
   free(names);
+  free(gidx);
+  free(kidx);
   if (u.failed) return false;
   mlirOperationSetAttributeByName(module, mlirStringRefCreateFromCString("moai.training"),
                                   settings_dict(&u, module, &s));

@@ -426,6 +426,7 @@ int main(int argc, char **argv) {
     par.strategy = a.strategy ? &forced : NULL;
     par.accumulation = a.train ? a.training.micro_batches : 1;
     par.dry_run = plan_only;
+    par.training = a.train;
     par.out_result = &planned;
     par.out_model = &planned_model;
     a.compile.parallel = &par;
@@ -445,6 +446,10 @@ int main(int argc, char **argv) {
   moai_diag_sink_t diag;
   moai_diag_attach(ctx, &diag, NULL);
   MlirModule module = {NULL};
+  moai_plan_device_module_t *devices = NULL;
+  size_t device_count = 0;
+  a.compile.out_devices = &devices;
+  a.compile.out_device_count = &device_count;
   status = moai_compile_module(ctx, &a.compile, &diag, &module);
   moai_strbuf_t sb;
   moai_strbuf_init(&sb, moai_allocator_system());
@@ -452,10 +457,19 @@ int main(int argc, char **argv) {
     moai_strbuf_t ex;
     moai_strbuf_init(&ex, moai_allocator_system());
     moai_plan_explain(&planned, &planned_model, &par.cluster, 10, &ex);
-    if (!plan_only && !status)
-      moai_strbuf_append(&ex, "compiled: the fastest plan this build compiles (data parallel "
-                              "over every device; tensor/pipeline parallelism, ZeRO-1 and "
-                              "recomputation are planned but not compiled yet)\n");
+    if (!plan_only && !status) {
+      MlirAttribute p = mlirOperationGetAttributeByName(mlirModuleGetOperation(module),
+                                                        mlirStringRefCreateFromCString("moai.parallel"));
+      int64_t deg[3] = {1, 1, 1};
+      const char *keys[3] = {"dp", "tp", "pp"};
+      for (int i = 0; i < 3 && !mlirAttributeIsNull(p); ++i) {
+        MlirAttribute v = mlirDictionaryAttrGetElementByName(p, mlirStringRefCreateFromCString(keys[i]));
+        if (!mlirAttributeIsNull(v)) deg[i] = mlirIntegerAttrGetValueInt(v);
+      }
+      moai_strbuf_appendf(&ex, "compiled: dp=%lld tp=%lld pp=%lld, the fastest plan this build "
+                               "compiles (ZeRO-1 and recomputation are planned but not compiled)\n",
+                          (long long)deg[0], (long long)deg[1], (long long)deg[2]);
+    }
     fputs(ex.data ? ex.data : "", status ? stderr : stdout);
     moai_strbuf_reset(&ex);
   }
@@ -478,6 +492,14 @@ int main(int argc, char **argv) {
   } else if (!status) {
     if (a.emit == EMIT_MLIR) {
       moai_module_print(module, a.debuginfo, &sb);
+      for (size_t k = 0; k < device_count; ++k) {
+        moai_strbuf_appendf(&sb, "// ---- device %zu: tensor rank %d, pipeline stage %d\n", k,
+                            devices[k].tp, devices[k].pp);
+        moai_module_print(devices[k].module, a.debuginfo, &sb);
+      }
+    } else if (a.emit == EMIT_LLVM && device_count) {
+      status = MOAI_STATUS(MOAI_UNIMPLEMENTED, "--emit=llvm prints one device; this plan has %zu "
+                           "(use -o PLAN and look at PLAN/device-<k>/)", device_count);
     } else if (a.emit == EMIT_LLVM) {
       char *ir = NULL;
       status = moai_plan_emit_llvm(module, &a.plan, &ir);
@@ -499,7 +521,10 @@ int main(int argc, char **argv) {
   } else if (a.emit != EMIT_PLAN) {
     rc = write_text(a.output, sb.data ? sb.data : "");
   } else {
-    status = moai_plan_write(a.output, module, sb.data ? sb.data : "", &a.plan);
+    status = device_count
+                 ? moai_plan_write_mesh(a.output, module, devices, device_count,
+                                        sb.data ? sb.data : "", &a.plan)
+                 : moai_plan_write(a.output, module, sb.data ? sb.data : "", &a.plan);
     if (status) {
       fprintf(stderr, "moaicc: error: ");
       moai_status_fprint(stderr, status, false);
@@ -510,6 +535,7 @@ int main(int argc, char **argv) {
     }
   }
   moai_strbuf_reset(&sb);
+  moai_plan_device_modules_free(devices, device_count);
   if (!mlirModuleIsNull(module)) mlirModuleDestroy(module);
   moai_diag_detach(&diag);
   mlirContextDestroy(ctx);
