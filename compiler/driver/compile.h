@@ -33,6 +33,13 @@ typedef struct moai_training_options_t {
 /* Everything unset. */
 moai_training_options_t moai_training_options_default(void);
 
+/* One device of a tensor/pipeline-parallel plan (moai_compile_module's
+ * out_devices; moai_plan_write_mesh). Device k = pp * tp_size + tp. */
+typedef struct moai_plan_device_module_t {
+  MlirModule module; /* fully compiled device module (through moai-memory-plan) */
+  int tp, pp;        /* the device's coordinates */
+} moai_plan_device_module_t;
+
 typedef struct moai_compile_options_t {
   const char *model_path;
   const char *const *input_shapes; /* "name=2x16" */
@@ -67,13 +74,6 @@ typedef struct moai_compile_options_t {
   moai_plan_device_module_t **out_devices;
   size_t *out_device_count;
 } moai_compile_options_t;
-
-/* One device of a tensor/pipeline-parallel plan (moai_compile_module's
- * out_devices; moai_plan_write_mesh). Device k = pp * tp_size + tp. */
-typedef struct moai_plan_device_module_t {
-  MlirModule module; /* fully compiled device module (through moai-memory-plan) */
-  int tp, pp;        /* the device's coordinates */
-} moai_plan_device_module_t;
 
 /* Defaults: check external data, default pipeline. */
 moai_compile_options_t moai_compile_options_default(void);
@@ -117,13 +117,6 @@ typedef struct moai_plan_options_t {
 moai_status_t moai_plan_write(const char *dir, MlirModule module,
                               const char *summary,
                               const moai_plan_options_t *options) MOAI_MUST_USE;
-
-/* One device of a multi-device plan: its module, compiled through
- * moai-memory-plan, and its mesh coordinates. */
-typedef struct moai_plan_device_module_t {
-  MlirModule module;
-  int tp, pp;
-} moai_plan_device_module_t;
 
 /* Writes the multi-device plan directory `dir` atomically (as
  * moai_plan_write): for device k = devices[k] (k = pp * mesh_tp + tp),

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "driver/compile.h"
+#include "mlir-c/BuiltinAttributes.h"
 #include "driver/pipeline.h"
 #include "ir/dialect.h"
 #include "ir/diag.h"
