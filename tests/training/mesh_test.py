@@ -22,7 +22,8 @@ gathered --save checkpoint within 1e-4.
   cross_resume   2x2x2 saves at step 10 and the single-device plan (batch 8)
                  resumes to 20; the single-device plan saves at 10 and 1x2x2
                  resumes to 20: both within the bounds of PyTorch's run
-  errors         a wrong mpirun process count; a tampered device manifest
+  errors         a wrong mpirun process count; --input given to a mesh plan;
+                 a tampered device manifest
 
 Usage: mesh_test.py --moaicc BIN --moai-run BIN --workdir DIR CASE
 """
@@ -148,6 +149,9 @@ def case_errors(args):
         dp_test.must_fail(moai_run(env, plan, data, ["--steps", "1"], launcher="mpi", ranks=3,
                                    expect_ok=False),
                           "mpirun started 3 processes", "dp=1 tp=2 pp=2", "mpirun -np 4")
+    # Inference options on a multi-device training plan.
+    r = tt.run([args.moai_run, plan, "--input", data], expect_ok=False)
+    dp_test.must_fail(r, "--input is for inference plans", "is a training plan")
     # A device's manifest edited after compiling: its rank names itself.
     bad = env.path("tampered")
     shutil.copytree(plan, bad)
