@@ -22,6 +22,8 @@ gathered --save checkpoint within 1e-4.
   cross_resume   2x2x2 saves at step 10 and the single-device plan (batch 8)
                  resumes to 20; the single-device plan saves at 10 and 1x2x2
                  resumes to 20: both within the bounds of PyTorch's run
+  no_drop_last   a trailing partial step with filler rows: 2x2x2 and the
+                 single-device plan log the same losses and token counts
   errors         a wrong mpirun process count; --input given to a mesh plan;
                  a tampered device manifest
 
@@ -142,6 +144,29 @@ def case_cross_resume(args):
               f"{dl:.3g}, weights {dw:.3g}")
 
 
+def case_no_drop_last(args):
+    """13 examples, --no-drop-last: the second step's 5 real rows and 3
+    filler rows; stages without the labels feed copies. 2x2x2 against the
+    single-device plan (the filler path has its PyTorch check in
+    train_test.py)."""
+    env, model, data, arrays = setup(args, "no_drop_last")
+    small = env.path("small.safetensors")
+    tt.mtd.write_safetensors(small, {k: v[:13].copy() for k, v in arrays.items()})
+    runs = {}
+    for label, plan in (("single", compile_single(env)), ("2x2x2", compile_mesh(env, (2, 2, 2)))):
+        log = env.path(f"{label}.jsonl")
+        moai_run(env, plan, small, ["--no-drop-last", "--epochs", "1", "--log", log])
+        runs[label] = tt.jsonl(log)
+    a, b = runs["single"], runs["2x2x2"]
+    if [r["tokens"] for r in a] != [r["tokens"] for r in b] or len(a) != 2:
+        sys.exit(f"no_drop_last: steps or token counts differ: {a} vs {b}")
+    dl = max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b))
+    if dl > 2e-5:
+        sys.exit(f"no_drop_last: 2x2x2 loss differs from the single-device run by {dl:.3g}")
+    print(f"no_drop_last: 2 steps (8 + 5 real rows), 2x2x2 vs single device: loss {dl:.3g}, "
+          "same token counts")
+
+
 def case_errors(args):
     env, model, data, arrays = setup(args, "errors")
     plan = compile_mesh(env, (1, 2, 2))
@@ -171,6 +196,7 @@ for _mesh in MESHES:
         CASES[f"{_launcher}_{mesh_label(_mesh)}"] = (
             lambda args, m=_mesh, l=_launcher: run_mesh_case(args, m, l))
 CASES["cross_resume"] = case_cross_resume
+CASES["no_drop_last"] = case_no_drop_last
 CASES["errors"] = case_errors
 
 

@@ -51,6 +51,7 @@ typedef struct train_state_t {
   moai_checkpoint_slice_t *slices; /* where each tensor lies in the full one */
   size_t input_count, tensor_count;
   uint32_t micro_batches;     /* K */
+  bool filler;                /* --no-drop-last and this plan has the labels */
   long loss_out, weight_out;  /* output indices */
   /* Pipelining (mr->device->pipeline present): the stage's I/O. */
   const moai_manifest_pipeline_t *pipe;
@@ -185,6 +186,9 @@ static moai_status_t train_setup(const run_args_t *a, const moai_manifest_traini
                                          r->rank == 0 ? log : NULL, moai_allocator_system(),
                                          &s->data));
   if (!a->drop_last) {
+    /* The loss and its labels are the mesh's (the top manifest's): a
+     * pipeline stage before the last has neither. */
+    if (r->top) train = &r->top->train;
     if (!train->has_ignore_index)
       return MOAI_STATUS(MOAI_FAILED_PRECONDITION, "--no-drop-last needs the plan's loss to have "
                          "an ignore_index for filler rows; use --drop-last");
@@ -193,9 +197,11 @@ static moai_status_t train_setup(const run_args_t *a, const moai_manifest_traini
     bool labels = false;
     for (size_t i = 0; i < s->input_count && !labels; ++i)
       labels = train->labels_input && strcmp(s->inputs[i].name, train->labels_input) == 0;
-    if (labels || !train->labels_input)
+    if (labels || !train->labels_input) {
       MOAI_RETURN_IF_ERROR(moai_dataset_enable_filler(s->data, train->loss_weight_kind,
                                                       train->labels_input, train->ignore_index));
+      s->filler = true;
+    }
   }
   moai_sampler_config_t cfg = {
       .example_count = moai_dataset_example_count(s->data),
@@ -265,6 +271,9 @@ static moai_status_t set_data(train_state_t *s, uint32_t m, uint64_t real) {
   uint64_t b = s->sampler.config.micro_batch_size;
   uint64_t first = ((uint64_t)s->mr->d * s->micro_batches + m) * b;
   uint64_t rows_real = real - first < b ? real - first : b;
+  /* Without filler marking (a stage without the labels), filler rows are
+   * the sampler's copies of a real row, as the dataset makes them. */
+  if (!s->filler) rows_real = b;
   for (size_t i = 0; i < s->input_count; ++i) {
     const moai_tensor_desc_t *d = &s->inputs[i];
     MOAI_RETURN_IF_ERROR(moai_dataset_gather(s->data, i, s->indices + first, b, rows_real,
@@ -415,7 +424,9 @@ static moai_status_t train_step(const run_args_t *a, const moai_manifest_trainin
   s->run.step += 1;
   s->run.epoch = s->sampler.epoch;
   s->run.position = s->sampler.position;
-  bool tokens = train->loss_weight_kind && strcmp(train->loss_weight_kind, "tokens") == 0;
+  /* The loss is the mesh's: a stage before the last has none. */
+  const moai_manifest_training_t *loss = mr->top ? &mr->top->train : train;
+  bool tokens = loss->loss_weight_kind && strcmp(loss->loss_weight_kind, "tokens") == 0;
   r->step = s->run.step;
   r->epoch = epoch;
   r->loss = sums[1] > 0 ? sums[0] / sums[1] : (double)NAN;
