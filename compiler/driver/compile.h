@@ -118,6 +118,7 @@ moai_status_t moai_plan_write(const char *dir, MlirModule module,
                               const char *summary,
                               const moai_plan_options_t *options) MOAI_MUST_USE;
 
+
 /* Writes the multi-device plan directory `dir` atomically (as
  * moai_plan_write): for device k = devices[k] (k = pp * mesh_tp + tp),
  * DIR/device-<k>/ holds the single-device plan moai_plan_write writes for
