@@ -347,10 +347,16 @@ static moai_status_t dlopen_verified(moai_plan_t *plan, const char *so,
   snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   dlerror();
   plan->library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  close(fd); /* the loader keeps its own mapping */
-  if (!plan->library)
+  if (!plan->library) {
+    close(fd);
     return MOAI_STATUS(MOAI_FAILED_PRECONDITION, "%s: cannot load the device binary: %s", so,
                        dlerror());
+  }
+  /* Open until dlclose: while it is, no other plan's binary gets this path
+   * (dlopen would return this library for it: two devices of a mesh plan
+   * would run the same code). */
+  plan->library_fd = fd;
+  plan->library_fd_open = true;
   return moai_ok_status();
 }
 
@@ -512,6 +518,7 @@ void moai_plan_close(moai_plan_t *plan) {
   if (!plan) return;
   moai_allocator_t a = plan->allocator;
   if (plan->library) dlclose(plan->library);
+  if (plan->library_fd_open) close(plan->library_fd);
   moai_safetensors_close(plan->weights);
   moai_manifest_free(plan->manifest);
   moai_allocator_free(a, plan->arena_block);

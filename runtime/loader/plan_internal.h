@@ -19,6 +19,11 @@ struct moai_plan_t {
   char *dir; /* as the caller gave it, for messages */
   moai_manifest_t *manifest;
   void *library; /* dlopen handle of device-0.so */
+  /* The memory file the verified binary was loaded from, kept open while it
+   * is loaded: dlopen knows a library by its path, /proc/self/fd/N, and a
+   * reused N would hand another plan this one's binary. */
+  int library_fd;
+  bool library_fd_open;
   const moai_device_table_t *table;
   moai_safetensors_t *weights;
   unsigned char *arena_block; /* what the allocator returned */

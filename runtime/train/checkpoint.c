@@ -233,35 +233,58 @@ static const char *kind_name(const moai_plan_tensor_t *t) {
 }
 
 /* Every tensor the plan needs is there, as the plan has it. */
+/* Whether frozen weight t (slice s of the saved tensor at saved_data)
+ * equals the saved values. */
+static moai_status_t same_frozen(const moai_plan_tensor_t *t, const moai_checkpoint_slice_t *s,
+                                 const void *saved_data, bool *out_same) {
+  if (!moai_checkpoint_slice_cuts(s)) {
+    *out_same = t->nbytes == 0 || memcmp(saved_data, t->data, (size_t)t->nbytes) == 0;
+    return moai_ok_status();
+  }
+  void *part = malloc(t->nbytes ? (size_t)t->nbytes : 1);
+  if (!part) return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory");
+  moai_checkpoint_slice_read(s, t->rank, t->dims, moai_abi_dtype_size(t->dtype), saved_data, part);
+  *out_same = memcmp(part, t->data, (size_t)t->nbytes) == 0;
+  free(part);
+  return moai_ok_status();
+}
+
 static moai_status_t check_tensors(const moai_safetensors_t *st, const char *path,
-                                   const moai_plan_tensor_t *tensors, size_t n,
+                                   const moai_plan_tensor_t *tensors,
+                                   const moai_checkpoint_slice_t *slices, size_t n, bool subset,
                                    const moai_checkpoint_position_t *saved) {
   size_t held = 0;
   const unsigned char *data = moai_safetensors_data(st);
   for (size_t i = 0; i < n; ++i) {
     const moai_plan_tensor_t *t = &tensors[i];
+    const moai_checkpoint_slice_t *s = slices ? &slices[i] : NULL;
     if (!moai_checkpoint_holds(t)) continue;
     ++held;
     const moai_safetensors_entry_t *e = moai_safetensors_find(st, t->name);
     if (!e)
       return MOAI_STATUS(MOAI_NOT_FOUND, "%s: no tensor '%s' (the plan's %s)", path, t->name,
                          kind_name(t));
+    int64_t want[MOAI_MAX_RANK];
+    MOAI_RETURN_IF_ERROR(moai_checkpoint_slice_full_dims(t->name, s, t->rank, t->dims, want));
     bool same = e->dtype == t->dtype && e->rank == t->rank;
-    for (int32_t d = 0; same && d < t->rank; ++d) same = e->dims[d] == t->dims[d];
+    for (int32_t d = 0; same && d < t->rank; ++d) same = e->dims[d] == want[d];
     if (!same) {
       char hs[160], ws[160];
       moai_shape_format(e->rank, e->dims, hs, sizeof(hs));
-      moai_shape_format(t->rank, t->dims, ws, sizeof(ws));
-      return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: tensor '%s' is %s %s, the plan's is %s %s",
+      moai_shape_format(t->rank, want, ws, sizeof(ws));
+      return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s: tensor '%s' is %s %s, the plan's is %s %s%s",
                          path, t->name, moai_abi_dtype_name(e->dtype), hs,
-                         moai_abi_dtype_name(t->dtype), ws);
+                         moai_abi_dtype_name(t->dtype), ws,
+                         moai_checkpoint_slice_cuts(s) ? " (all its shards together)" : "");
     }
     const void *saved_data = data ? data + e->offset : NULL;
     if (!t->writable && t->kind != MOAI_PLAN_TENSOR_WEIGHT)
       return MOAI_STATUS(MOAI_INTERNAL, "the plan's %s '%s' is not writable", kind_name(t),
                          t->name);
-    if (t->kind == MOAI_PLAN_TENSOR_WEIGHT && e->nbytes &&
-        memcmp(saved_data, t->data, (size_t)e->nbytes) != 0)
+    bool frozen_same = true;
+    if (t->kind == MOAI_PLAN_TENSOR_WEIGHT)
+      MOAI_RETURN_IF_ERROR(same_frozen(t, s, saved_data, &frozen_same));
+    if (!frozen_same)
       return MOAI_STATUS(MOAI_FAILED_PRECONDITION, "%s: frozen weight '%s' differs from the "
                          "plan's (a checkpoint of another plan or model?)", path, t->name);
     if (t->kind == MOAI_PLAN_TENSOR_STATE && t->role == MOAI_STATE_STEP &&
@@ -273,7 +296,7 @@ static moai_status_t check_tensors(const moai_safetensors_t *st, const char *pat
                            "metadata says step %" PRId64, path, t->name, step, saved->step);
     }
   }
-  if (moai_safetensors_count(st) != held) {
+  if (!subset && moai_safetensors_count(st) != held) {
     /* Names are unique in the file and every held tensor was found, so some
      * entry is not the plan's. */
     for (size_t k = 0; k < moai_safetensors_count(st); ++k) {
@@ -289,10 +312,11 @@ static moai_status_t check_tensors(const moai_safetensors_t *st, const char *pat
   return moai_ok_status();
 }
 
-moai_status_t moai_checkpoint_load(const char *dir, const moai_plan_tensor_t *tensors, size_t n,
-                                   const moai_checkpoint_position_t *run,
-                                   moai_allocator_t allocator,
-                                   moai_checkpoint_position_t *out_position) {
+moai_status_t moai_checkpoint_load_part(const char *dir, const moai_plan_tensor_t *tensors,
+                                        const moai_checkpoint_slice_t *slices, size_t n,
+                                        bool subset, const moai_checkpoint_position_t *run,
+                                        moai_allocator_t allocator,
+                                        moai_checkpoint_position_t *out_position) {
   char path[PATH_MAX];
   MOAI_RETURN_IF_ERROR(checkpoint_path(dir, path, sizeof(path)));
   moai_safetensors_t *st = NULL;
@@ -300,19 +324,28 @@ moai_status_t moai_checkpoint_load(const char *dir, const moai_plan_tensor_t *te
   moai_checkpoint_position_t saved;
   moai_status_t status = read_header(st, path, &saved);
   if (!status) status = check_run(path, &saved, run);
-  if (!status) status = check_tensors(st, path, tensors, n, &saved);
+  if (!status) status = check_tensors(st, path, tensors, slices, n, subset, &saved);
   if (!status) {
     const unsigned char *data = moai_safetensors_data(st);
     for (size_t i = 0; i < n; ++i) {
       const moai_plan_tensor_t *t = &tensors[i];
-      if (!moai_checkpoint_holds(t) || t->kind == MOAI_PLAN_TENSOR_WEIGHT) continue;
+      if (!moai_checkpoint_holds(t) || t->kind == MOAI_PLAN_TENSOR_WEIGHT || !t->nbytes)
+        continue;
       const moai_safetensors_entry_t *e = moai_safetensors_find(st, t->name);
-      if (e->nbytes) memcpy(t->data, data + e->offset, (size_t)e->nbytes);
+      moai_checkpoint_slice_read(slices ? &slices[i] : NULL, t->rank, t->dims,
+                                 moai_abi_dtype_size(t->dtype), data + e->offset, t->data);
     }
     *out_position = saved;
   }
   moai_safetensors_close(st);
   return status;
+}
+
+moai_status_t moai_checkpoint_load(const char *dir, const moai_plan_tensor_t *tensors, size_t n,
+                                   const moai_checkpoint_position_t *run,
+                                   moai_allocator_t allocator,
+                                   moai_checkpoint_position_t *out_position) {
+  return moai_checkpoint_load_part(dir, tensors, NULL, n, false, run, allocator, out_position);
 }
 
 /* ---- gradients ------------------------------------------------------------ */

@@ -71,6 +71,90 @@ moai_status_t moai_checkpoint_load(const char *dir, const moai_plan_tensor_t *te
                                    moai_allocator_t allocator,
                                    moai_checkpoint_position_t *out_position) MOAI_MUST_USE;
 
+/* ---- meshes (docs/training.md, "Meshes") ----------------------------------
+ *
+ * A checkpoint holds full tensors under their original names whatever the
+ * mesh that wrote it. On a tensor-parallel device a weight, and every state
+ * tensor of that weight, is one slice of the full tensor; a pipeline stage
+ * holds only its own tensors. Rank 0 assembles the full tensors from the
+ * devices' parts (moai_checkpoint_gather_*) to save them; on resume every
+ * rank loads its own part (moai_checkpoint_load_part). */
+
+/* Where a plan tensor lies in the full tensor: part `index` of `count` equal
+ * parts along `axis` (count 0 or 1: the whole tensor). */
+typedef struct moai_checkpoint_slice_t {
+  int32_t axis;
+  uint32_t index, count;
+} moai_checkpoint_slice_t;
+
+/* Whether `slice` (NULL is fine) cuts the tensor at all. */
+static inline bool moai_checkpoint_slice_cuts(const moai_checkpoint_slice_t *slice) {
+  return slice && slice->count > 1;
+}
+
+/* Checks that `slice` fits a local tensor of rank `rank` and that the full
+ * tensor's dims fit in int64 (`name` is used in messages); on success writes
+ * the full tensor's dims to out_full_dims (MOAI_MAX_RANK entries). */
+moai_status_t moai_checkpoint_slice_full_dims(const char *name, const moai_checkpoint_slice_t *slice,
+                                              int32_t rank, const int64_t *dims,
+                                              int64_t *out_full_dims) MOAI_MUST_USE;
+
+/* Copies the slice of the full tensor `full` into `local` (dims: the local
+ * tensor's, checked by moai_checkpoint_slice_full_dims; elsize: bytes per
+ * element), or, with moai_checkpoint_slice_write, `local` into its place in
+ * `full`. A NULL or uncut slice copies the whole tensor. */
+void moai_checkpoint_slice_read(const moai_checkpoint_slice_t *slice, int32_t rank,
+                                const int64_t *dims, size_t elsize, const void *full,
+                                void *local);
+void moai_checkpoint_slice_write(const moai_checkpoint_slice_t *slice, int32_t rank,
+                                 const int64_t *dims, size_t elsize, const void *local,
+                                 void *full);
+
+/* moai_checkpoint_load for one rank of a mesh: tensors[i] is slice
+ * slices[i] of the file's tensor of its name (slices NULL: every tensor
+ * whole), and with `subset` the file may hold tensors the list lacks (other
+ * devices' tensors). Every other check is moai_checkpoint_load's; frozen
+ * weights are compared slice to slice. On failure no tensor is written. */
+moai_status_t moai_checkpoint_load_part(const char *dir, const moai_plan_tensor_t *tensors,
+                                        const moai_checkpoint_slice_t *slices, size_t n,
+                                        bool subset, const moai_checkpoint_position_t *run,
+                                        moai_allocator_t allocator,
+                                        moai_checkpoint_position_t *out_position) MOAI_MUST_USE;
+
+/* One device's tensors and where each lies in the full tensor (borrowed). */
+typedef struct moai_checkpoint_part_t {
+  const moai_plan_tensor_t *tensors;
+  const moai_checkpoint_slice_t *slices; /* per tensor; NULL: every tensor whole */
+  size_t count;
+} moai_checkpoint_part_t;
+
+/* The full tensors of a mesh, assembled from its devices' parts. */
+typedef struct moai_checkpoint_gather_t moai_checkpoint_gather_t;
+
+/* Plans the full tensors of parts[0..n-1] (in device order) and allocates
+ * them (zeroed) with `allocator`, which the result keeps; names are copied,
+ * so the parts may be freed afterwards. A whole tensor present on several
+ * devices is taken from the lowest one; a cut one needs every index
+ * 0..count-1 (each from its lowest device), all with the same axis and
+ * count, dtype and local shape. A tensor both whole and cut, or otherwise
+ * inconsistent, is an error naming it and the devices. */
+moai_status_t moai_checkpoint_gather_create(const moai_checkpoint_part_t *parts, size_t n,
+                                            moai_allocator_t allocator,
+                                            moai_checkpoint_gather_t **out_gather) MOAI_MUST_USE;
+/* Whether tensor i of part `part` is the source of (its slice of) a full
+ * tensor; the others are duplicates and are not needed. */
+bool moai_checkpoint_gather_wants(const moai_checkpoint_gather_t *gather, size_t part, size_t i);
+/* Copies `data` (tensor i of part `part`: its nbytes local bytes) into its
+ * place in the full tensor; an error if the gather does not want it. */
+moai_status_t moai_checkpoint_gather_put(moai_checkpoint_gather_t *gather, size_t part, size_t i,
+                                         const void *data) MOAI_MUST_USE;
+/* The full tensors (borrowed, writable, in first-seen order): what
+ * moai_checkpoint_save and moai_gradients_write take. */
+const moai_plan_tensor_t *moai_checkpoint_gather_tensors(const moai_checkpoint_gather_t *gather,
+                                                         size_t *out_count);
+/* Frees the gather and its buffers (NULL is fine). */
+void moai_checkpoint_gather_destroy(moai_checkpoint_gather_t *gather);
+
 /* Writes the full-batch gradients after a step's micro-batches, before the
  * update: for every MOAI_STATE_GRAD tensor of tensors[0..n-1], grad /
  * loss_weight (the MOAI_STATE_LOSS_WEIGHT scalar) under the name of the

@@ -91,7 +91,7 @@ def case_help(env):
 def case_version(env):
     r = env.run("--version")
     assert r.returncode == 0 and r.stdout.startswith("moai-run 0.1.0"), r.stdout
-    assert "plan format 2" in r.stdout and "device ABI 2" in r.stdout, r.stdout
+    assert "plan format 3" in r.stdout and "device ABI 3" in r.stdout, r.stdout
 
 
 def case_no_args(env):

@@ -9,6 +9,7 @@
  * statuses; only this file turns them into messages and exit codes: 0 on
  * success, 1 on an error, 2 on a usage error. */
 #include <errno.h>
+#include <limits.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,26 @@ static moai_status_t check_training_args(const run_args_t *a) {
   return moai_ok_status();
 }
 
+/* The top manifest of a multi-device plan (format 3), or NULL for any other
+ * directory: those are opened, and their errors reported, by moai_plan_open.
+ * A multi-device plan has no plan of its own to open; each rank opens its
+ * device's (train.c). */
+static moai_manifest_t *read_mesh_manifest(const char *dir) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof(path), "%s/manifest.json", dir) >= (int)sizeof(path)) return NULL;
+  moai_manifest_t *m = NULL;
+  moai_status_t status = moai_manifest_read_file(path, moai_allocator_system(), &m);
+  if (status) {
+    moai_status_free(status);
+    return NULL;
+  }
+  if (m->format_version < 3) {
+    moai_manifest_free(m);
+    return NULL;
+  }
+  return m;
+}
+
 int main(int argc, char **argv) {
   run_args_t a = {0};
   int rc = parse_args(argc, argv, &a);
@@ -331,12 +352,19 @@ int main(int argc, char **argv) {
   options.log = &log;
   moai_plan_t *plan = NULL;
   input_set_t inputs = {0};
-  moai_status_t status = moai_plan_open(a.plan_dir, &options, moai_allocator_system(), &plan);
-  if (!status && moai_plan_training(plan)) {
-    status = check_training_args(&a);
-    if (!status) status = train_run(&a, plan, &log);
-  } else if (!status) {
-    status = run_inference(&a, plan, &inputs);
+  moai_manifest_t *top = read_mesh_manifest(a.plan_dir);
+  moai_status_t status = moai_ok_status();
+  if (top) {
+    if (top->training) status = check_training_args(&a);
+    if (!status) status = train_run_mesh(&a, top, &log);
+  } else {
+    status = moai_plan_open(a.plan_dir, &options, moai_allocator_system(), &plan);
+    if (!status && moai_plan_training(plan)) {
+      status = check_training_args(&a);
+      if (!status) status = train_run(&a, plan, &log);
+    } else if (!status) {
+      status = run_inference(&a, plan, &inputs);
+    }
   }
   rc = 0;
   if (status) {
@@ -345,6 +373,7 @@ int main(int argc, char **argv) {
   }
   if (plan) inputs_close(&inputs); /* fine when never opened */
   moai_plan_close(plan);
+  moai_manifest_free(top);
   free(a.inputs);
   return rc;
 }

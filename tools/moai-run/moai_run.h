@@ -78,4 +78,10 @@ moai_status_t outputs_print(const moai_plan_t *plan) MOAI_MUST_USE;
 moai_status_t train_run(const run_args_t *args, moai_plan_t *plan,
                         const moai_log_sink_t *log) MOAI_MUST_USE;
 
+/* Trains a multi-device training plan (format-3 top manifest `top`, read
+ * from args->plan_dir): one rank per mesh coordinate, as threads or MPI
+ * processes (docs/training.md, "Meshes"). */
+moai_status_t train_run_mesh(const run_args_t *args, const moai_manifest_t *top,
+                             const moai_log_sink_t *log) MOAI_MUST_USE;
+
 #endif /* MOAI_TOOLS_MOAI_RUN_H */

@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""Training the Mistral-style example on dp x tp x pp meshes (docs/training.md,
+"Meshes") against PyTorch.
+
+Global batch 8, 20 AdamW steps (train_test.py's model, data and optimizer
+settings; the reference is the single-device PyTorch run of batch 8). Each
+mesh (D, T, P) is compiled with
+
+  moaicc --train --dim batch=B --micro-batches K --devices D*T*P
+         --strategy dp=D,tp=T,pp=P,mb=K      (K = 4 when P > 1, else 1;
+                                               B = 8 / (D * K))
+
+and trained without shuffling:
+
+  threads_DxTxP  every rank a thread of one moai-run
+  mpi_DxTxP      every rank a process of mpirun -np D*T*P
+
+Each checks every step's loss within 2e-5 of PyTorch's, the first step's
+dumped (gathered) gradients within 1e-5, and the final weights of the
+gathered --save checkpoint within 1e-4.
+
+  cross_resume   2x2x2 saves at step 10 and the single-device plan (batch 8)
+                 resumes to 20; the single-device plan saves at 10 and 1x2x2
+                 resumes to 20: both within the bounds of PyTorch's run
+  no_drop_last   a trailing partial step with filler rows: 2x2x2 and the
+                 single-device plan log the same losses and token counts
+  errors         a wrong mpirun process count; --input given to a mesh plan;
+                 a tampered device manifest
+
+Usage: mesh_test.py --moaicc BIN --moai-run BIN --workdir DIR CASE
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import dp_test  # noqa: E402
+import train_test as tt  # noqa: E402
+
+STEPS = tt.STEPS
+GLOBAL_BATCH = 8
+MESHES = [(2, 1, 1), (1, 2, 1), (1, 1, 2), (2, 2, 1), (1, 2, 2), (2, 1, 2), (2, 2, 2)]
+MPI_ENV = dp_test.MPI_ENV
+
+
+def mesh_label(mesh):
+    return "x".join(str(n) for n in mesh)
+
+
+def setup(args, case):
+    env = tt.Env(args, case)
+    model = tt.build_model()
+    tt.export_dynamic(model, env.onnx)
+    data = env.path("data.safetensors")
+    arrays = tt.make_data(data, False, examples=STEPS * GLOBAL_BATCH)
+    # train_test's reference reads its batch size from the module.
+    tt.BATCH = GLOBAL_BATCH
+    return env, model, data, arrays
+
+
+def compile_mesh(env, mesh):
+    d, t, p = mesh
+    k = 4 if p > 1 else 1
+    b = GLOBAL_BATCH // (d * k)
+    strategy = f"dp={d},tp={t},pp={p},mb={k}"
+    return env.compile(f"plan_{mesh_label(mesh)}", b, k,
+                       ["--optimizer", "adamw", "--devices", str(d * t * p), "--strategy",
+                        strategy])
+
+
+def compile_single(env):
+    return env.compile("plan_single", GLOBAL_BATCH, 1, ["--optimizer", "adamw"])
+
+
+def moai_run(env, plan, data, extra, launcher=None, ranks=1, expect_ok=True):
+    cmd = [env.args.moai_run, plan, "--data", data, "--quiet"] + list(extra)
+    if launcher == "mpi":
+        cmd = dp_test.mpirun(ranks, cmd + ["--threads", "1"])
+    else:
+        cmd += ["--threads", "2"]
+    return tt.run(cmd, env=MPI_ENV, expect_ok=expect_ok)
+
+
+def check(label, losses, weights, ref_losses, ref_weights):
+    if len(losses) != len(ref_losses):
+        sys.exit(f"{label}: {len(losses)} steps logged, PyTorch ran {len(ref_losses)}")
+    missing = sorted(set(ref_weights) - set(weights))
+    if missing:
+        sys.exit(f"{label}: the checkpoint lacks {missing[:3]} (not gathered?)")
+    for n, ref in ref_weights.items():
+        if weights[n].shape != ref.shape:
+            sys.exit(f"{label}: '{n}' is {weights[n].shape} in the checkpoint, {ref.shape} in "
+                     "PyTorch (not a full tensor)")
+    dl = max(abs(a - b) for a, b in zip(losses, ref_losses))
+    dw = max(float(np.abs(weights[n] - ref_weights[n]).max()) for n in ref_weights)
+    if dl > 2e-5 or dw > 1e-4:
+        sys.exit(f"{label}: vs PyTorch the loss differs by {dl:.3g} (bound 2e-5), the weights "
+                 f"by {dw:.3g} (bound 1e-4)")
+    return dl, dw
+
+
+def run_mesh_case(args, mesh, launcher):
+    label = f"{launcher}_{mesh_label(mesh)}"
+    if launcher == "mpi" and not dp_test.have_mpi():
+        # scripts/setup.sh installs OpenMPI: a missing mpirun is a failure.
+        sys.exit(f"{label}: no mpirun: run scripts/setup.sh (libopenmpi-dev openmpi-bin)")
+    env, model, data, arrays = setup(args, label)
+    t_losses, t_grads, t_weights, _ = tt.torch_run(model, arrays)
+    plan = compile_mesh(env, mesh)
+    log, ckpt, grads = env.path("run.jsonl"), env.path("run.ckpt"), env.path("grads.safetensors")
+    moai_run(env, plan, data, ["--steps", str(STEPS), "--log", log, "--save", ckpt,
+                               "--dump-gradients", grads],
+             launcher=launcher, ranks=mesh[0] * mesh[1] * mesh[2])
+    losses = [r["loss"] for r in tt.jsonl(log)]
+    weights, _ = tt.read_safetensors(os.path.join(ckpt, "checkpoint.safetensors"))
+    dl, dw = check(label, losses, weights, t_losses, t_weights)
+    g, _ = tt.read_safetensors(grads)
+    dg = dp_test.check_grads(label, g, t_grads)
+    print(f"{label}: {STEPS} steps, global batch {GLOBAL_BATCH}; vs PyTorch: loss {dl:.3g}, "
+          f"weights {dw:.3g}, first-step gradients {dg:.3g}")
+
+
+def case_cross_resume(args):
+    env, model, data, arrays = setup(args, "cross_resume")
+    t_losses, _, t_weights, _ = tt.torch_run(model, arrays)
+    plans = {"single": compile_single(env), "2x2x2": compile_mesh(env, (2, 2, 2)),
+             "1x2x2": compile_mesh(env, (1, 2, 2))}
+    for first, second in (("2x2x2", "single"), ("single", "1x2x2")):
+        part = env.path(f"{first}_to_{second}")
+        log1, log2 = env.path(f"{first}_part.jsonl"), env.path(f"{first}_to_{second}.jsonl")
+        moai_run(env, plans[first], data, ["--steps", "10", "--save", part, "--log", log1])
+        moai_run(env, plans[second], data, ["--steps", str(STEPS), "--resume", part, "--save",
+                                            part, "--log", log2])
+        losses = [r["loss"] for r in tt.jsonl(log1)] + [r["loss"] for r in tt.jsonl(log2)]
+        w, _ = tt.read_safetensors(os.path.join(part, "checkpoint.safetensors"))
+        dl, dw = check(f"{first} -> {second}", losses, w, t_losses, t_weights)
+        print(f"cross_resume: {first} to step 10, {second} to {STEPS}: vs PyTorch: loss "
+              f"{dl:.3g}, weights {dw:.3g}")
+
+
+def case_no_drop_last(args):
+    """13 examples, --no-drop-last: the second step's 5 real rows and 3
+    filler rows; stages without the labels feed copies. 2x2x2 against the
+    single-device plan (the filler path has its PyTorch check in
+    train_test.py)."""
+    env, model, data, arrays = setup(args, "no_drop_last")
+    small = env.path("small.safetensors")
+    tt.mtd.write_safetensors(small, {k: v[:13].copy() for k, v in arrays.items()})
+    runs = {}
+    for label, plan in (("single", compile_single(env)), ("2x2x2", compile_mesh(env, (2, 2, 2)))):
+        log = env.path(f"{label}.jsonl")
+        moai_run(env, plan, small, ["--no-drop-last", "--epochs", "1", "--log", log])
+        runs[label] = tt.jsonl(log)
+    a, b = runs["single"], runs["2x2x2"]
+    if [r["tokens"] for r in a] != [r["tokens"] for r in b] or len(a) != 2:
+        sys.exit(f"no_drop_last: steps or token counts differ: {a} vs {b}")
+    dl = max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b))
+    if dl > 2e-5:
+        sys.exit(f"no_drop_last: 2x2x2 loss differs from the single-device run by {dl:.3g}")
+    print(f"no_drop_last: 2 steps (8 + 5 real rows), 2x2x2 vs single device: loss {dl:.3g}, "
+          "same token counts")
+
+
+def case_errors(args):
+    env, model, data, arrays = setup(args, "errors")
+    plan = compile_mesh(env, (1, 2, 2))
+    if dp_test.have_mpi():
+        dp_test.must_fail(moai_run(env, plan, data, ["--steps", "1"], launcher="mpi", ranks=3,
+                                   expect_ok=False),
+                          "mpirun started 3 processes", "dp=1 tp=2 pp=2", "mpirun -np 4")
+    # Inference options on a multi-device training plan.
+    r = tt.run([args.moai_run, plan, "--input", data], expect_ok=False)
+    dp_test.must_fail(r, "--input is for inference plans", "is a training plan")
+    # A device's manifest edited after compiling: its rank names itself.
+    bad = env.path("tampered")
+    shutil.copytree(plan, bad)
+    sub = os.path.join(bad, "device-3", "manifest.json")
+    m = json.load(open(sub))
+    m["moai_version"] = m["moai_version"] + "-edited"
+    json.dump(m, open(sub, "w"), indent=2)
+    dp_test.must_fail(moai_run(env, bad, data, ["--steps", "1"], expect_ok=False),
+                      "device-3", "rank 3 (dp 0, tp 1, pp 1) of 4")
+    print("errors: a wrong process count and a tampered device manifest are refused with their "
+          "messages")
+
+
+CASES = {}
+for _mesh in MESHES:
+    for _launcher in ("threads", "mpi"):
+        CASES[f"{_launcher}_{mesh_label(_mesh)}"] = (
+            lambda args, m=_mesh, l=_launcher: run_mesh_case(args, m, l))
+CASES["cross_resume"] = case_cross_resume
+CASES["no_drop_last"] = case_no_drop_last
+CASES["errors"] = case_errors
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--moaicc", required=True)
+    p.add_argument("--moai-run", required=True)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--list", action="store_true")
+    p.add_argument("case", nargs="?")
+    args = p.parse_args()
+    args.moaicc, args.moai_run = os.path.abspath(args.moaicc), os.path.abspath(args.moai_run)
+    if args.list:
+        print(" ".join(CASES))
+        return
+    if args.case not in CASES:
+        sys.exit(f"unknown case {args.case!r}")
+    torch.use_deterministic_algorithms(True)
+    CASES[args.case](args)
+
+
+if __name__ == "__main__":
+    main()
