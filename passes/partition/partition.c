@@ -426,6 +426,17 @@ static bool const_ints_of(MlirValue v, int64_t *buf, int cap, int *n) {
 /* Normalises axis a of rank r. */
 static int64_t norm_axis(int64_t a, int r) { return a < 0 ? a + r : a; }
 
+/* Replaces op's shape operand (operand 1: Reshape's or Expand's target) by
+ * the global shape go[0..ro) with dimension e divided by tp. */
+static void set_local_shape(part_t *P, MlirOperation op, const int64_t *go, int ro, int e) {
+  int64_t loc[AD_MAX_RANK];
+  memcpy(loc, go, sizeof(loc));
+  loc[e] /= P->tp;
+  P->ad.anchor = op;
+  P->ad.loc = mlirOperationGetLocation(op);
+  mlirOperationSetOperand(op, 1, ad_i64s(&P->ad, ro, loc));
+}
+
 /* One op with at least one split operand. */
 static bool carry_split(part_t *P, MlirOperation op) {
   MlirStringRef nm = op_name(op);
@@ -481,14 +492,7 @@ static bool carry_split(part_t *P, MlirOperation op) {
     if (e < 0)
       return fail_at(P, op, "the dimension split over tp=%lld ranks does not map onto one output "
                             "dimension divisible by tp", (long long)P->tp);
-    if (name_is(op, "moai.reshape")) {
-      int64_t loc[AD_MAX_RANK];
-      memcpy(loc, go, sizeof(loc));
-      loc[e] /= P->tp;
-      P->ad.anchor = op;
-      P->ad.loc = mlirOperationGetLocation(op);
-      mlirOperationSetOperand(op, 1, ad_i64s(&P->ad, ro, loc));
-    }
+    if (name_is(op, "moai.reshape")) set_local_shape(P, op, go, ro, e);
     return split_value(P, op, out, e);
   }
   if (name_is(op, "moai.transpose")) {
@@ -501,12 +505,7 @@ static bool carry_split(part_t *P, MlirOperation op) {
   if (name_is(op, "moai.expand")) {
     if (shard_of(P, mlirOperationGetOperand(op, 1)) >= 0) return fail_at(P, op, "its shape operand is split");
     int e = sx + (ro - ad_rank(x));
-    int64_t loc[AD_MAX_RANK];
-    memcpy(loc, go, sizeof(loc));
-    loc[e] /= P->tp;
-    P->ad.anchor = op;
-    P->ad.loc = mlirOperationGetLocation(op);
-    mlirOperationSetOperand(op, 1, ad_i64s(&P->ad, ro, loc));
+    set_local_shape(P, op, go, ro, e);
     return split_value(P, op, out, e);
   }
   if (name_is(op, "moai.slice")) {

@@ -20,7 +20,6 @@ Global batch 4, 20 AdamW steps (train_test.py's model, data and settings):
 
 Usage: dp_test.py --moaicc BIN --moai-run BIN --workdir DIR CASE
 """
-import argparse
 import json
 import os
 import re
@@ -234,23 +233,5 @@ CASES = {"threads": case_threads, "mpi": case_mpi, "cross_resume": case_cross_re
          "errors": case_errors}
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--moaicc", required=True)
-    p.add_argument("--moai-run", required=True)
-    p.add_argument("--workdir", required=True)
-    p.add_argument("--list", action="store_true")
-    p.add_argument("case", nargs="?")
-    args = p.parse_args()
-    args.moaicc, args.moai_run = os.path.abspath(args.moaicc), os.path.abspath(args.moai_run)
-    if args.list:
-        print(" ".join(CASES))
-        return
-    if args.case not in CASES:
-        sys.exit(f"unknown case {args.case!r}")
-    torch.use_deterministic_algorithms(True)
-    CASES[args.case](args)
-
-
 if __name__ == "__main__":
-    main()
+    tt.run_cases(CASES)

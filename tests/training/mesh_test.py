@@ -29,7 +29,6 @@ gathered --save checkpoint within 1e-4.
 
 Usage: mesh_test.py --moaicc BIN --moai-run BIN --workdir DIR CASE
 """
-import argparse
 import json
 import os
 import shutil
@@ -200,23 +199,5 @@ CASES["no_drop_last"] = case_no_drop_last
 CASES["errors"] = case_errors
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--moaicc", required=True)
-    p.add_argument("--moai-run", required=True)
-    p.add_argument("--workdir", required=True)
-    p.add_argument("--list", action="store_true")
-    p.add_argument("case", nargs="?")
-    args = p.parse_args()
-    args.moaicc, args.moai_run = os.path.abspath(args.moaicc), os.path.abspath(args.moai_run)
-    if args.list:
-        print(" ".join(CASES))
-        return
-    if args.case not in CASES:
-        sys.exit(f"unknown case {args.case!r}")
-    torch.use_deterministic_algorithms(True)
-    CASES[args.case](args)
-
-
 if __name__ == "__main__":
-    main()
+    tt.run_cases(CASES)

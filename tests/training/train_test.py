@@ -380,7 +380,9 @@ CASES = {
 }
 
 
-def main():
+def run_cases(cases):
+    """The command line shared by the training test scripts: --moaicc BIN
+    --moai-run BIN --workdir DIR CASE (or --list), then runs cases[CASE]."""
     p = argparse.ArgumentParser()
     p.add_argument("--moaicc", required=True)
     p.add_argument("--moai-run", required=True)
@@ -388,14 +390,15 @@ def main():
     p.add_argument("--list", action="store_true")
     p.add_argument("case", nargs="?")
     args = p.parse_args()
+    args.moaicc, args.moai_run = os.path.abspath(args.moaicc), os.path.abspath(args.moai_run)
     if args.list:
-        print(" ".join(CASES))
+        print(" ".join(cases))
         return
-    if args.case not in CASES:
+    if args.case not in cases:
         sys.exit(f"unknown case {args.case!r}")
     torch.use_deterministic_algorithms(True)
-    CASES[args.case](args)
+    cases[args.case](args)
 
 
 if __name__ == "__main__":
-    main()
+    run_cases(CASES)
