@@ -302,12 +302,58 @@ static moai_status_t parse_device_v3(const parser_t *p, const json_t *v, size_t 
   return parse_zero(p, v, f, d);
 }
 
+/* ZeRO-1 ownership: a training plan, each owned name one of
+ * training.trainable, and no weight owned twice in a (tp, pp) group (moai-run
+ * broadcasts it from one owner; a second would keep optimizer state for
+ * nothing). Runs after check_mesh_devices: devices are in order. */
+static moai_status_t check_zero_owned(const parser_t *p, const moai_manifest_t *m) {
+  if (!m->training) return field_error(p, "devices", "has ZeRO-1 devices ('dp' set), but "
+                                                     "'training' is null");
+  size_t group = (size_t)m->mesh_tp * m->mesh_pp;
+  for (size_t k = 0; k < m->device_count; ++k) {
+    const moai_manifest_device_t *d = &m->devices[k];
+    for (size_t i = 0; i < d->owned_count; ++i) {
+      const char *name = d->owned[i];
+      char f[96];
+      snprintf(f, sizeof(f), "devices[%zu].zero_owned[%zu]", k, i);
+      bool trained = false;
+      for (size_t t = 0; t < m->train.trainable_count && !trained; ++t)
+        trained = strcmp(m->train.trainable[t], name) == 0;
+      if (!trained) return field_error(p, f, "names no weight in 'training.trainable'");
+      /* Earlier entries of this device, then the same (tp, pp) at lower dp. */
+      for (size_t j = k % group; j <= k; j += group) {
+        const moai_manifest_device_t *o = &m->devices[j];
+        for (size_t s = 0; s < (j == k ? i : o->owned_count); ++s)
+          if (strcmp(o->owned[s], name) == 0) {
+            char what[192];
+            snprintf(what, sizeof(what), "'%.64s' is owned twice in the dp group of (tp %u, pp "
+                     "%u): also by devices[%zu] (dp %u)", name, d->tp, d->pp, j, o->dp);
+            return field_error(p, f, what);
+          }
+      }
+    }
+  }
+  return moai_ok_status();
+}
+
 /* Format 3: one device per (tp, pp) of the mesh, in order
- * k = pp * mesh.tp + tp; shards split over the tp group; a pipeline object
- * exactly when mesh.pp > 1, for the device's own stage. */
+ * k = pp * mesh.tp + tp (with ZeRO-1 one per rank, k = (dp * mesh.pp + pp) *
+ * mesh.tp + tp); shards split over the tp group; a pipeline object exactly
+ * when mesh.pp > 1, for the device's own stage. */
 static moai_status_t check_mesh_devices(const parser_t *p, const moai_manifest_t *m) {
-  /* ZeRO-1: one device per rank (dp x tp x pp); else one per (tp, pp). */
+  /* ZeRO-1: one device per rank (dp x tp x pp); else one per (tp, pp).
+   * Agreement first, so a device whose 'dp' was edited is named rather than
+   * the device count. */
   bool zero = m->device_count && m->devices[0].zero;
+  for (size_t i = 1; i < m->device_count; ++i)
+    if (m->devices[i].zero != zero) {
+      char f[64];
+      snprintf(f, sizeof(f), "devices[%zu].dp", i);
+      return field_error(p, f, zero ? "is null, but devices[0].dp is set: 'dp' must be null "
+                                      "on every device or set on every device"
+                                    : "is set, but devices[0].dp is null: 'dp' must be null "
+                                      "on every device or set on every device");
+    }
   size_t want = (size_t)m->mesh_tp * m->mesh_pp * (zero ? m->mesh_dp : 1);
   if (m->device_count != want) {
     char what[128];
@@ -320,15 +366,14 @@ static moai_status_t check_mesh_devices(const parser_t *p, const moai_manifest_t
     const moai_manifest_device_t *d = &m->devices[i];
     char f[64];
     snprintf(f, sizeof(f), "devices[%zu]", i);
-    if (d->zero != zero)
-      return field_error(p, f, "'dp' must be null on every device or set on every device");
     if (d->tp >= m->mesh_tp || d->pp >= m->mesh_pp || (zero && d->dp >= m->mesh_dp))
       return field_error(p, f, "has coordinates outside the mesh");
     for (size_t j = 0; j < i; ++j)
       if (m->devices[j].tp == d->tp && m->devices[j].pp == d->pp && m->devices[j].dp == d->dp) {
-        char what[96];
-        snprintf(what, sizeof(what), "has coordinates (tp %u, pp %u), as devices[%zu] has",
-                 d->tp, d->pp, j);
+        char what[96], dp[24] = "";
+        if (zero) snprintf(dp, sizeof(dp), "dp %u, ", d->dp);
+        snprintf(what, sizeof(what), "has coordinates (%stp %u, pp %u), as devices[%zu] has",
+                 dp, d->tp, d->pp, j);
         return field_error(p, f, what);
       }
     if (((size_t)d->dp * m->mesh_pp + d->pp) * m->mesh_tp + d->tp != i)
@@ -353,7 +398,7 @@ static moai_status_t check_mesh_devices(const parser_t *p, const moai_manifest_t
     if (pl->present && (pl->stage != d->pp || pl->stages != m->mesh_pp))
       return field_error(p, f, "pipeline.stage and stages must be its pp and mesh.pp");
   }
-  return moai_ok_status();
+  return zero ? check_zero_owned(p, m) : moai_ok_status();
 }
 
 static moai_status_t parse_target(const parser_t *p, const json_t *root, moai_manifest_t *m) {
