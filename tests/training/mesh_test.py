@@ -26,6 +26,8 @@ gathered --save checkpoint within 1e-4.
                  resumes to 20; the single-device plan saves at 10 and 1x2x2
                  resumes to 20; 2x2x2 with ZeRO-1 to 2x2x2 without and back:
                  all within the bounds of PyTorch's run
+  recompute      recompute=selective and full on one device and 2x2x2: bit-
+                 identical to none, within PyTorch's bounds, smaller arena on one device
   no_drop_last   a trailing partial step with filler rows: 2x2x2 and the
                  single-device plan log the same losses and token counts
   errors         a wrong mpirun process count; --input given to a mesh plan;
@@ -180,6 +182,53 @@ def run_zero_case(args, mesh, launcher):
           "in all)")
 
 
+def arena_bytes(plan):
+    """The largest device arena of a plan (format 2 or 3)."""
+    top = json.load(open(os.path.join(plan, "manifest.json")))
+    if top["format_version"] < 3:
+        return top["devices"][0]["arena_bytes"]
+    return max(json.load(open(os.path.join(plan, dev["plan"], "manifest.json")))["devices"][0]
+               ["arena_bytes"] for dev in top["devices"])
+
+
+def case_recompute(args):
+    """Activation recomputation (--strategy ...,recompute=selective|full,
+    moai-recompute): on one device and on 2x2x2, every step's loss and the
+    final weights are bit-identical to the plan without recomputation (the
+    same arithmetic, recomputed) and within the bounds of PyTorch; on one
+    device the arena is smaller."""
+    env, model, data, arrays = setup(args, "recompute")
+    t_losses, _, t_weights, _ = tt.torch_run(model, arrays)
+    for mesh in ((1, 1, 1), (2, 2, 2)):
+        runs = {}
+        for mode in ("none", "selective", "full"):
+            d, t, p = mesh
+            k = 4 if p > 1 else 1
+            plan = env.compile(f"plan_{mesh_label(mesh)}_{mode}", GLOBAL_BATCH // (d * k), k,
+                               ["--optimizer", "adamw", "--devices", str(d * t * p),
+                                "--strategy", f"dp={d},tp={t},pp={p},mb={k},recompute={mode}"])
+            log, ckpt = env.path(f"{mesh_label(mesh)}_{mode}.jsonl"), env.path(f"{mode}.ckpt")
+            moai_run(env, plan, data, ["--steps", str(STEPS), "--log", log, "--save", ckpt])
+            losses = [r["loss"] for r in tt.jsonl(log)]
+            weights, _ = tt.read_safetensors(os.path.join(ckpt, "checkpoint.safetensors"))
+            check(f"recompute {mesh_label(mesh)} {mode}", losses, weights, t_losses, t_weights)
+            runs[mode] = (losses, weights, arena_bytes(plan))
+        base_l, base_w, base_a = runs["none"]
+        for mode in ("selective", "full"):
+            l, w, a = runs[mode]
+            if l != base_l or any(not np.array_equal(w[n], base_w[n]) for n in base_w):
+                sys.exit(f"recompute {mesh_label(mesh)} {mode}: not bit-identical to recompute=none")
+            # One device holds both layers' activations: recomputation must
+            # shrink its arena. A 2x2x2 stage holds one layer of one
+            # micro-batch, where a recomputed segment's transient copies
+            # weigh as much as what it frees (reported, not asserted).
+            if mesh == (1, 1, 1) and a >= base_a:
+                sys.exit(f"recompute {mesh_label(mesh)} {mode}: arena {a} bytes, not below "
+                         f"{base_a} without recomputation")
+        print(f"recompute {mesh_label(mesh)}: bit-identical to none; largest arena none "
+              f"{base_a}, selective {runs['selective'][2]}, full {runs['full'][2]} bytes")
+
+
 def case_cross_resume(args):
     env, model, data, arrays = setup(args, "cross_resume")
     t_losses, _, t_weights, _ = tt.torch_run(model, arrays)
@@ -255,6 +304,7 @@ for _mesh in ((2, 1, 1), (2, 2, 2)):
     for _launcher in ("threads", "mpi"):
         CASES[f"zero_{_launcher}_{mesh_label(_mesh)}"] = (
             lambda args, m=_mesh, l=_launcher: run_zero_case(args, m, l))
+CASES["recompute"] = case_recompute
 CASES["cross_resume"] = case_cross_resume
 CASES["no_drop_last"] = case_no_drop_last
 CASES["errors"] = case_errors
