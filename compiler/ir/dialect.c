@@ -144,6 +144,22 @@ moai_status_t moai_context_create(bool multithreaded, MlirContext *out_ctx) {
   return moai_ok_status();
 }
 
+MlirOperation moai_module_func(MlirOperation module, const char *sym) {
+  MlirBlock body = mlirRegionGetFirstBlock(mlirOperationGetRegion(module, 0));
+  MlirStringRef want = mlirStringRefCreateFromCString(sym);
+  for (MlirOperation op = mlirBlockGetFirstOperation(body); !mlirOperationIsNull(op);
+       op = mlirOperationGetNextInBlock(op)) {
+    if (!mlirStringRefEqual(mlirIdentifierStr(mlirOperationGetName(op)),
+                            mlirStringRefCreateFromCString("func.func")))
+      continue;
+    MlirAttribute a = mlirOperationGetAttributeByName(op, mlirStringRefCreateFromCString("sym_name"));
+    if (!mlirAttributeIsNull(a) && mlirAttributeIsAString(a) &&
+        mlirStringRefEqual(mlirStringAttrGetValue(a), want))
+      return op;
+  }
+  return (MlirOperation){NULL};
+}
+
 bool moai_op_is_moai(MlirOperation op) {
   MlirStringRef name = mlirIdentifierStr(mlirOperationGetName(op));
   return name.length > 5 && strncmp(name.data, "moai.", 5) == 0;

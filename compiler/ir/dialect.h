@@ -45,6 +45,9 @@ bool moai_const_scalar(MlirValue v, double *out);
 /* Whether `op` is a moai op ("moai." prefix). */
 bool moai_op_is_moai(MlirOperation op);
 
+/* The func.func named `sym` directly inside `module`, or a null op. */
+MlirOperation moai_module_func(MlirOperation module, const char *sym);
+
 #ifdef __cplusplus
 }
 #endif

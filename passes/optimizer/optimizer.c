@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "autodiff/autodiff_internal.h"
+#include "ir/dialect.h"
 #include "ir/pass_util.h"
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
@@ -143,16 +144,6 @@ static MlirAttribute settings_dict(ad_t *ad, MlirOperation module, const setting
   return mlirDictionaryAttrGet(ctx, n, e);
 }
 
-static MlirOperation find_func(MlirOperation module, const char *sym) {
-  MlirBlock body = mlirRegionGetFirstBlock(mlirOperationGetRegion(module, 0));
-  for (MlirOperation op = mlirBlockGetFirstOperation(body); !mlirOperationIsNull(op);
-       op = mlirOperationGetNextInBlock(op)) {
-    if (!name_is(op, "func.func")) continue;
-    MlirAttribute a = ad_attr(op, "sym_name");
-    if (!mlirAttributeIsNull(a) && str_eq(mlirStringAttrGetValue(a), sym)) return op;
-  }
-  return (MlirOperation){NULL};
-}
 
 static MlirAttribute res_dict(MlirOperation func, intptr_t i) {
   MlirAttribute arr = ad_attr(func, "res_attrs");
@@ -226,12 +217,12 @@ static bool zero_ownership(MlirOperation module, ad_t *ad, MlirOperation ret,
 bool moai_optimizer_run(MlirOperation module) {
   MlirContext ctx = mlirOperationGetContext(module);
   MlirLocation mloc = mlirOperationGetLocation(module);
-  MlirOperation main = find_func(module, "main");
+  MlirOperation main = moai_module_func(module, "main");
   if (mlirOperationIsNull(main)) {
     mlirEmitError(mloc, "moai-optimizer: the module has no func.func @main");
     return false;
   }
-  if (!mlirOperationIsNull(find_func(module, "update"))) {
+  if (!mlirOperationIsNull(moai_module_func(module, "update"))) {
     mlirEmitError(mloc, "moai-optimizer: the module already has an @update function");
     return false;
   }

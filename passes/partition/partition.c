@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "autodiff/autodiff_internal.h"
+#include "ir/dialect.h"
 #include "ir/op_defs.h"
 #include "ir/pass_util.h"
 #include "mlir-c/BuiltinAttributes.h"
@@ -782,18 +783,6 @@ done:
 
 /* ---- the pass ----------------------------------------------------------- */
 
-static MlirOperation find_main(MlirOperation module) {
-  MlirBlock body = mlirRegionGetFirstBlock(mlirOperationGetRegion(module, 0));
-  for (MlirOperation op = mlirBlockGetFirstOperation(body); !mlirOperationIsNull(op);
-       op = mlirOperationGetNextInBlock(op)) {
-    if (!name_is(op, "func.func")) continue;
-    MlirAttribute sym = ad_attr(op, "sym_name");
-    if (!mlirAttributeIsNull(sym) && mlirStringRefEqual(mlirStringAttrGetValue(sym),
-                                                        mlirStringRefCreateFromCString("main")))
-      return op;
-  }
-  return (MlirOperation){NULL};
-}
 
 static void dce(MlirOperation module) {
   moai_simplify_options_t o = {.dce = true, .cse = false};
@@ -819,7 +808,7 @@ bool moai_partition_run(MlirOperation module) {
                    (long long)P.pp);
   if (!mlirAttributeIsNull(ad_attr(module, "moai.pipeline")))
     return fail_at(&P, (MlirOperation){NULL}, "the module is already partitioned (moai.pipeline)");
-  P.func = find_main(module);
+  P.func = moai_module_func(module, "main");
   if (mlirOperationIsNull(P.func))
     return fail_at(&P, (MlirOperation){NULL}, "the module has no func.func @main");
   P.block = mlirRegionGetFirstBlock(mlirOperationGetRegion(P.func, 0));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "autodiff/autodiff_internal.h"
+#include "ir/dialect.h"
 #include "ir/op_defs.h"
 #include "ir/pass_util.h"
 #include "mlir-c/BuiltinAttributes.h"
@@ -85,18 +86,6 @@ static size_t segment_of(const moai_cuts_t *c, int64_t p) {
   return s;
 }
 
-static MlirOperation find_main(MlirOperation module) {
-  MlirBlock body = mlirRegionGetFirstBlock(mlirOperationGetRegion(module, 0));
-  for (MlirOperation op = mlirBlockGetFirstOperation(body); !mlirOperationIsNull(op);
-       op = mlirOperationGetNextInBlock(op)) {
-    if (!name_is(op, "func.func")) continue;
-    MlirAttribute sym = ad_attr(op, "sym_name");
-    if (!mlirAttributeIsNull(sym) &&
-        mlirStringRefEqual(mlirStringAttrGetValue(sym), mlirStringRefCreateFromCString("main")))
-      return op;
-  }
-  return (MlirOperation){NULL};
-}
 
 static bool fail(MlirOperation at, const char *msg) {
   char buf[512];
@@ -121,7 +110,7 @@ bool moai_recompute_run(MlirOperation module, moai_recompute_stats_t *out_stats)
   if (!none && !full && !selective)
     return fail(module, "moai.parallel.recompute must be \"none\", \"selective\" or \"full\"");
   if (none) return true;
-  MlirOperation func = find_main(module);
+  MlirOperation func = moai_module_func(module, "main");
   if (mlirOperationIsNull(func)) return fail(module, "the module has no func.func @main");
   MlirBlock block = mlirRegionGetFirstBlock(mlirOperationGetRegion(func, 0));
   MlirOperation ret = mlirBlockGetTerminator(block);
