@@ -114,12 +114,15 @@ static moai_status_t start(overlap_t *ov, mesh_rank_t *r, bool disable,
                            const moai_log_sink_t *log, bool *out_on) {
   *out_on = false;
   /* Every rank of the dp group must sum the same way: any rank that cannot
-   * overlap turns it off for the group. */
+   * overlap, or buckets that differ between the ranks' devices (ZeRO-1 gives
+   * each its own), turn it off for the group. */
   const char *why = cannot_overlap(ov, disable);
-  double off = why ? 1 : 0;
-  MOAI_RETURN_IF_ERROR_CTX(moai_comm_allreduce(ov->comm, MOAI_ABI_F64, MOAI_COMM_MAX, &off, 1),
+  double votes[3] = {why ? 1 : 0, ov->buckets, -ov->buckets};
+  MOAI_RETURN_IF_ERROR_CTX(moai_comm_allreduce(ov->comm, MOAI_ABI_F64, MOAI_COMM_MAX, votes, 3),
                            "while agreeing on the gradient overlap");
-  if (off != 0) {
+  if (!why && votes[1] != -votes[2])
+    why = "the dp ranks' devices have different gradient buckets";
+  if (votes[0] != 0 || votes[1] != -votes[2]) {
     if (r->rank == 0 && why && !disable && ov->buckets > 0)
       MOAI_LOG(log, MOAI_LOG_LEVEL_INFO, "moai-run: no overlap of the gradient sum with the "
                "backward: %s", why);
