@@ -97,12 +97,13 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
     else moai_plan_result_reset(&r);
     return nf;
   }
-  /* ZeRO-1 and recomputation are planned, not compiled: every rank keeps its
-   * full optimizer state (a pipeline stage recomputes its forward in the
-   * backward, which the runtime does whatever the plan says). */
+  /* Training plans compile every candidate (tp/pp: moai-partition; ZeRO-1:
+   * moai-optimizer and moai-run; recomputation: moai-recompute); an
+   * inference plan runs on one device. */
 #define COMPILABLE(c)                                                                   \
-  ((c)->strategy.zero == 0 && (c)->strategy.recompute == MOAI_RECOMPUTE_NONE &&         \
-   (o->training || ((c)->strategy.tp == 1 && (c)->strategy.pp == 1)) &&                  \
+  ((o->training || ((c)->strategy.tp == 1 && (c)->strategy.pp == 1 &&                     \
+                    (c)->strategy.zero == 0 &&                                            \
+                    (c)->strategy.recompute == MOAI_RECOMPUTE_NONE)) &&                   \
    (!binary_search || (c)->strategy.dp * (c)->strategy.micro_batches == devices * k))
   if (binary_search && !COMPILABLE(&r.best)) {
     const moai_candidate_t *pick = NULL;
@@ -114,9 +115,9 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
       moai_strategy_format(&r.best.strategy, &sb);
       st = MOAI_STATUS(MOAI_UNIMPLEMENTED,
                        "no plan that fits %lld devices can be compiled by this build (fastest: "
-                       "%s; binaries need zero=0 and recompute=none%s); see --explain",
+                       "%s%s); see --explain",
                        (long long)devices, sb.data ? sb.data : "?",
-                       o->training ? "" : ", and inference plans one device");
+                       o->training ? "" : "; inference plans run on one device without ZeRO or recomputation");
       moai_strbuf_reset(&sb);
       moai_plan_result_reset(&r);
       return st;
@@ -130,10 +131,11 @@ moai_status_t moai_parallel_plan_module(MlirModule module, moai_parallel_options
     moai_strbuf_init(&sb, moai_allocator_system());
     moai_strategy_format(&r.best.strategy, &sb);
     st = MOAI_STATUS(MOAI_UNIMPLEMENTED,
-                     "strategy %s cannot be compiled to binaries yet: binaries need zero=0 and "
-                     "recompute=none%s (use --dry-run or --explain to see the plan)",
+                     "strategy %s cannot be compiled to binaries%s (use --dry-run or "
+                     "--explain to see the plan)",
                      sb.data ? sb.data : "?",
-                     o->training ? "" : ", and an inference plan runs on one device (tp=pp=1)");
+                     o->training ? "" : ": an inference plan runs on one device (tp=pp=1, zero=0, "
+                     "recompute=none); compile with --train for parallel training");
     moai_strbuf_reset(&sb);
   }
 #undef COMPILABLE

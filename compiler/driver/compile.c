@@ -101,30 +101,44 @@ void moai_plan_device_modules_free(moai_plan_device_module_t *devices, size_t co
 /* Compiles every device of a tp x pp mesh from a copy of `module` (planned,
  * shape-inferred): moai.device = {tp, pp}, then MOAI_DEVICE_TRAIN_PIPELINE. */
 static moai_status_t compile_devices(MlirModule module, const moai_compile_options_t *options,
-                                     moai_diag_sink_t *diag, int64_t tp, int64_t pp) {
+                                     moai_diag_sink_t *diag, int64_t zero_dp, int64_t tp,
+                                     int64_t pp) {
   if (!options->training)
     return MOAI_STATUS(MOAI_UNIMPLEMENTED, "tensor and pipeline parallelism (tp=%lld, pp=%lld) "
-                       "are compiled for training plans (moaicc --train); an inference plan runs "
-                       "on one device", (long long)tp, (long long)pp);
-  size_t n = (size_t)(tp * pp);
+                       "and ZeRO are compiled for training plans (moaicc --train); an inference "
+                       "plan runs on one device", (long long)tp, (long long)pp);
+  /* ZeRO-1 gives every data-parallel rank its own program (its share of the
+   * optimizer state): device k = (dp * pp + pp_index) * tp + tp_index, the
+   * rank's own number; otherwise device k = pp_index * tp + tp_index. */
+  size_t n = (size_t)(tp * pp * (zero_dp > 0 ? zero_dp : 1));
   moai_plan_device_module_t *devs = calloc(n, sizeof(*devs));
   if (!devs) return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory");
   MlirContext ctx = mlirModuleGetContext(module);
   moai_status_t st = moai_ok_status();
   for (size_t k = 0; k < n && !st; ++k) {
     devs[k].tp = (int)((int64_t)k % tp);
-    devs[k].pp = (int)((int64_t)k / tp);
-    MOAI_LOG(options->log, MOAI_LOG_LEVEL_INFO, "compiling device %zu of %zu (tensor rank %d, "
-             "pipeline stage %d)", k + 1, n, devs[k].tp, devs[k].pp);
+    devs[k].pp = (int)((int64_t)k / tp % pp);
+    devs[k].zero = zero_dp > 0;
+    devs[k].dp = (int)((int64_t)k / (tp * pp));
+    if (devs[k].zero)
+      MOAI_LOG(options->log, MOAI_LOG_LEVEL_INFO, "compiling device %zu of %zu (data-parallel "
+               "rank %d, tensor rank %d, pipeline stage %d)", k + 1, n, devs[k].dp, devs[k].tp,
+               devs[k].pp);
+    else
+      MOAI_LOG(options->log, MOAI_LOG_LEVEL_INFO, "compiling device %zu of %zu (tensor rank %d, "
+               "pipeline stage %d)", k + 1, n, devs[k].tp, devs[k].pp);
     MlirOperation copy = mlirOperationClone(mlirModuleGetOperation(module));
     devs[k].module = mlirModuleFromOperation(copy);
-    MlirNamedAttribute coords[2] = {
+    MlirType i64 = mlirIntegerTypeGet(ctx, 64);
+    MlirNamedAttribute coords[3] = {
         mlirNamedAttributeGet(mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("tp")),
-                              mlirIntegerAttrGet(mlirIntegerTypeGet(ctx, 64), devs[k].tp)),
+                              mlirIntegerAttrGet(i64, devs[k].tp)),
         mlirNamedAttributeGet(mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("pp")),
-                              mlirIntegerAttrGet(mlirIntegerTypeGet(ctx, 64), devs[k].pp))};
+                              mlirIntegerAttrGet(i64, devs[k].pp)),
+        mlirNamedAttributeGet(mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("dp")),
+                              mlirIntegerAttrGet(i64, devs[k].dp))};
     mlirOperationSetAttributeByName(copy, mlirStringRefCreateFromCString("moai.device"),
-                                    mlirDictionaryAttrGet(ctx, 2, coords));
+                                    mlirDictionaryAttrGet(ctx, devs[k].zero ? 3 : 2, coords));
     moai_pipeline_options_t po = {.pipeline = MOAI_DEVICE_TRAIN_PIPELINE,
                                   .print_ir_after_all = options->print_ir_after_all,
                                   .print_ir_before_all = options->print_ir_before_all,
@@ -202,8 +216,14 @@ moai_status_t moai_compile_module(MlirContext ctx,
       if (!mlirAttributeIsNull(a)) tp = mlirIntegerAttrGetValueInt(a);
       if (!mlirAttributeIsNull(b)) pp = mlirIntegerAttrGetValueInt(b);
     }
-    if (tp > 1 || pp > 1) {
-      moai_status_t st = compile_devices(module, options, diag, tp, pp);
+    MlirAttribute z = mlirAttributeIsNull(par) ? par
+                      : mlirDictionaryAttrGetElementByName(par, mlirStringRefCreateFromCString("zero"));
+    MlirAttribute d = mlirAttributeIsNull(par) ? par
+                      : mlirDictionaryAttrGetElementByName(par, mlirStringRefCreateFromCString("dp"));
+    int64_t dp = !mlirAttributeIsNull(d) ? mlirIntegerAttrGetValueInt(d) : 1;
+    bool zero = !mlirAttributeIsNull(z) && mlirIntegerAttrGetValueInt(z) > 0 && dp > 1;
+    if (tp > 1 || pp > 1 || zero) {
+      moai_status_t st = compile_devices(module, options, diag, zero ? dp : 0, tp, pp);
       if (st) mlirModuleDestroy(module);
       else *out_module = module;
       return st;

@@ -38,6 +38,10 @@ moai_training_options_t moai_training_options_default(void);
 typedef struct moai_plan_device_module_t {
   MlirModule module; /* fully compiled device module (through moai-memory-plan) */
   int tp, pp;        /* the device's coordinates */
+  /* ZeRO-1: this device serves data-parallel rank `dp` only (its share of
+   * the optimizer state); false: every data-parallel rank runs it. */
+  bool zero;
+  int dp;
 } moai_plan_device_module_t;
 
 typedef struct moai_compile_options_t {

@@ -23,13 +23,13 @@ extern "C" {
 /* The pipeline of a training plan (moaicc --train). */
 #define MOAI_TRAIN_PIPELINE                                                  \
   "builtin.module(moai-shape-infer,moai-simplify,moai-autodiff,moai-simplify," \
-  "moai-optimizer,moai-simplify,moai-memory-plan)"
+  "moai-recompute,moai-optimizer,moai-simplify,moai-memory-plan)"
 
 /* One device of a tensor- or pipeline-parallel training plan: the module
  * carries moai.parallel and moai.device (docs/passes.md, moai-partition). */
 #define MOAI_DEVICE_TRAIN_PIPELINE                                           \
   "builtin.module(moai-partition,moai-shape-infer,moai-simplify,moai-autodiff," \
-  "moai-simplify,moai-optimizer,moai-simplify,moai-memory-plan)"
+  "moai-simplify,moai-recompute,moai-optimizer,moai-simplify,moai-memory-plan)"
 
 typedef struct moai_pipeline_options_t {
   const char *pipeline;      /* textual, e.g. "builtin.module(moai-simplify)" */

@@ -78,16 +78,24 @@ static moai_status_t read_mesh(MlirModule global, const moai_plan_device_module_
     return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "moai.parallel: mesh dp=%lld tp=%lld pp=%lld is "
                        "out of range (1 to 65536 ranks)", (long long)m.dp, (long long)m.tp,
                        (long long)m.pp);
-  if (count != (size_t)(m.tp * m.pp))
-    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "mesh dp=%lld tp=%lld pp=%lld needs tp x pp = "
+  /* ZeRO-1: one device per rank, k = (dp * pp + pp_index) * tp + tp_index. */
+  bool zero = count && devices[0].zero;
+  int64_t want = m.tp * m.pp * (zero ? m.dp : 1);
+  if (count != (size_t)want)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "mesh dp=%lld tp=%lld pp=%lld needs %s = "
                        "%lld device modules, got %zu", (long long)m.dp, (long long)m.tp,
-                       (long long)m.pp, (long long)(m.tp * m.pp), count);
+                       (long long)m.pp, zero ? "dp x tp x pp (ZeRO-1)" : "tp x pp",
+                       (long long)want, count);
   for (size_t k = 0; k < count; ++k)
-    if (mlirModuleIsNull(devices[k].module) || devices[k].tp != (int)(k % (size_t)m.tp) ||
-        devices[k].pp != (int)(k / (size_t)m.tp))
+    if (mlirModuleIsNull(devices[k].module) || devices[k].zero != zero ||
+        devices[k].tp != (int)(k % (size_t)m.tp) ||
+        devices[k].pp != (int)(k / (size_t)m.tp % (size_t)m.pp) ||
+        (zero && devices[k].dp != (int)(k / (size_t)(m.tp * m.pp))))
       return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "device module %zu has coordinates (tp %d, "
-                         "pp %d); device k must be (tp k %% %lld, pp k / %lld)%s", k,
-                         devices[k].tp, devices[k].pp, (long long)m.tp, (long long)m.tp,
+                         "pp %d%s); device k must be (tp k %% %lld, pp k / %lld %% %lld%s)%s", k,
+                         devices[k].tp, devices[k].pp, devices[k].zero ? ", dp" : "",
+                         (long long)m.tp, (long long)m.tp, (long long)m.pp,
+                         zero ? ", dp k / (tp * pp)" : "",
                          mlirModuleIsNull(devices[k].module) ? " and a module" : "");
   m.step_seconds = dict_f64(dict, "predicted_step_seconds", -1);
   m.memory_bytes = dict_i64(dict, "predicted_memory_bytes", -1);
@@ -104,6 +112,8 @@ typedef struct device_info_t {
   size_t shard_count, shard_capacity;
   moai_manifest_pipeline_t pipeline;
   moai_manifest_t *sub; /* the device plan's manifest, as written */
+  const char **owned;   /* ZeRO-1: the weights it updates (moai.zero.owned) */
+  size_t owned_count;
   bool oom;
 } device_info_t;
 
@@ -114,7 +124,28 @@ static void device_info_deinit(device_info_t *d) {
   free((void *)d->pipeline.recv_grad);
   free((void *)d->pipeline.send);
   free((void *)d->pipeline.send_grad);
+  for (size_t i = 0; i < d->owned_count; ++i) free((void *)d->owned[i]);
+  free(d->owned);
   moai_manifest_free(d->sub);
+}
+
+/* The device module's moai.zero = {rank, size, owned = [names]} (moai-optimizer). */
+static moai_status_t read_zero(MlirModule module, size_t k, device_info_t *d) {
+  MlirAttribute dict = op_attr(mlirModuleGetOperation(module), "moai.zero");
+  MlirAttribute owned = mlirAttributeIsNull(dict) || !mlirAttributeIsADictionary(dict)
+                            ? (MlirAttribute){NULL} : dict_get(dict, "owned");
+  if (mlirAttributeIsNull(owned) || !mlirAttributeIsAArray(owned))
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "device module %zu is a ZeRO-1 device but has no "
+                       "moai.zero = {owned = [...]} (run moai-optimizer with moai.device.dp)", k);
+  size_t n = (size_t)mlirArrayAttrGetNumElements(owned);
+  d->owned = calloc(n ? n : 1, sizeof(*d->owned));
+  if (!d->owned) return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory");
+  for (size_t i = 0; i < n; ++i) {
+    d->owned[i] = dup_string_attr(mlirArrayAttrGetElement(owned, (intptr_t)i), &d->oom);
+    if (!d->owned[i]) return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory");
+    d->owned_count = i + 1;
+  }
+  return moai_ok_status();
 }
 
 /* Records a used moai.weight op that is a shard (once per name). */
@@ -284,6 +315,7 @@ static moai_status_t write_device(const mesh_plan_t *mp, const char *tmp, size_t
   MOAI_RETURN_IF_ERROR(moai_manifest_read(path, moai_allocator_system(), &d->sub));
   mlirOperationWalk(mlirModuleGetOperation(module), collect_shard, d, MlirWalkPreOrder);
   if (d->oom) return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory");
+  if (mp->devices[k].zero) MOAI_RETURN_IF_ERROR(read_zero(module, k, d));
   return read_pipeline(module, k, &d->pipeline);
 }
 
@@ -336,7 +368,9 @@ static moai_status_t write_top_manifest(const mesh_plan_t *mp, const char *tmp) 
       devs[k] = (moai_manifest_device_t){
           .index = (uint32_t)k, .plan = d->plan, .tp = (uint32_t)mp->devices[k].tp,
           .pp = (uint32_t)mp->devices[k].pp, .shard_count = d->shard_count,
-          .shards = d->shards, .pipeline = d->pipeline};
+          .shards = d->shards, .pipeline = d->pipeline, .zero = mp->devices[k].zero,
+          .dp = mp->devices[k].zero ? (uint32_t)mp->devices[k].dp : 0,
+          .owned_count = d->owned_count, .owned = d->owned};
       memcpy(devs[k].manifest_sha256, d->manifest_sha256, MOAI_SHA256_HEX_SIZE);
     }
     MlirAttribute opset = op_attr(gop, "moai.opset");
@@ -395,9 +429,14 @@ static moai_status_t write_top_text(const mesh_plan_t *mp, const char *tmp) {
                       (long long)(mp->mesh.dp * mp->mesh.tp * mp->mesh.pp), mp->count);
   for (size_t k = 0; k < mp->count; ++k) {
     const device_info_t *d = &mp->info[k];
-    moai_strbuf_appendf(&sb, "device %zu (tp %d, pp %d): %s/, arena %llu bytes, %zu sharded "
-                        "weights", k, mp->devices[k].tp, mp->devices[k].pp, d->plan,
-                        (unsigned long long)d->sub->devices[0].arena_bytes, d->shard_count);
+    moai_strbuf_appendf(&sb, "device %zu (tp %d, pp %d): %s/, arena %llu bytes, persistent "
+                        "%llu bytes, %zu sharded weights", k, mp->devices[k].tp,
+                        mp->devices[k].pp, d->plan,
+                        (unsigned long long)d->sub->devices[0].arena_bytes,
+                        (unsigned long long)d->sub->train.persist_bytes, d->shard_count);
+    if (mp->devices[k].zero)
+      moai_strbuf_appendf(&sb, ", data-parallel rank %d updates %zu weights (ZeRO-1)",
+                          mp->devices[k].dp, d->owned_count);
     if (d->pipeline.present)
       moai_strbuf_appendf(&sb, ", stage %u of %u (recv %s, send %s)", d->pipeline.stage,
                           d->pipeline.stages, d->pipeline.recv ? d->pipeline.recv : "-",

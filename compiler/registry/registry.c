@@ -7,6 +7,7 @@
 #include "memory_plan/memory_plan.h"
 #include "optimizer/optimizer.h"
 #include "partition/partition.h"
+#include "recompute/recompute.h"
 #include "shape_infer/shape_infer.h"
 #include "simplify/simplify.h"
 
@@ -50,6 +51,10 @@ static const moai_pass_info_t kPasses[] = {
      "Make one device's program of the moai.parallel mesh (moai.device): its "
      "pipeline stage and its Megatron-style tensor-parallel slice",
      moai_partition_pass_create},
+    {"moai-recompute",
+     "Recompute forward activations in the backward from checkpoints "
+     "(moai.parallel recompute = selective or full) instead of keeping them",
+     moai_recompute_pass_create},
     {"moai-memory-plan",
      "Give graph inputs and activations static 64-byte-aligned offsets in one "
      "arena per function (lifetimes, views, in-place, best-fit placement)",

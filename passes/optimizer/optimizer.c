@@ -176,6 +176,54 @@ static void side_effect(ad_t *ad, const char *op, const MlirValue *in, int n_in,
   ad_build(ad, op, in, n_in, 0, NULL, 0, attrs, n_attrs, NULL);
 }
 
+/* ZeRO-1 ownership of the n weight gradients (results gidx[i] of @main's
+ * return `ret`): longest-processing-time order (largest first, ties in
+ * result order) to the least-loaded data-parallel rank (ties: the lowest),
+ * the same on every rank. Fills owned[i] for this rank; returns whether the
+ * state is sharded at all (all owned otherwise). */
+static bool zero_ownership(MlirOperation module, ad_t *ad, MlirOperation ret,
+                           const intptr_t *gidx, intptr_t n, bool stateful, bool *owned) {
+  MlirAttribute par = ad_attr(module, "moai.parallel"), dev = ad_attr(module, "moai.device");
+  for (intptr_t i = 0; i < n; ++i) owned[i] = true;
+  if (mlirAttributeIsNull(par) || mlirAttributeIsNull(dev) || !stateful) return false;
+  MlirAttribute z = dict_get(par, "zero"), dp = dict_get(par, "dp"), d = dict_get(dev, "dp");
+  if (mlirAttributeIsNull(z) || mlirAttributeIsNull(dp) || mlirAttributeIsNull(d) ||
+      mlirIntegerAttrGetValueInt(z) < 1 || mlirIntegerAttrGetValueInt(dp) < 2)
+    return false;
+  int64_t ranks = mlirIntegerAttrGetValueInt(dp), me = mlirIntegerAttrGetValueInt(d);
+  int64_t *load = calloc((size_t)ranks, sizeof(*load));
+  intptr_t *order = calloc(n ? (size_t)n : 1, sizeof(*order));
+  int64_t *size = calloc(n ? (size_t)n : 1, sizeof(*size));
+  if (!load || !order || !size) {
+    free(load);
+    free(order);
+    free(size);
+    ad->oom = true;
+    return false;
+  }
+  for (intptr_t i = 0; i < n; ++i) {
+    order[i] = i;
+    size[i] = ad_numel(mlirOperationGetOperand(ret, gidx[i]));
+  }
+  for (intptr_t i = 1; i < n; ++i) /* insertion sort: stable, n is the weight count */
+    for (intptr_t j = i; j > 0 && size[order[j]] > size[order[j - 1]]; --j) {
+      intptr_t t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  for (intptr_t k = 0; k < n; ++k) {
+    int64_t best = 0;
+    for (int64_t r = 1; r < ranks; ++r)
+      if (load[r] < load[best]) best = r;
+    load[best] += size[order[k]];
+    owned[order[k]] = best == me;
+  }
+  free(load);
+  free(order);
+  free(size);
+  return true;
+}
+
 bool moai_optimizer_run(MlirOperation module) {
   MlirContext ctx = mlirOperationGetContext(module);
   MlirLocation mloc = mlirOperationGetLocation(module);
@@ -349,7 +397,26 @@ bool moai_optimizer_run(MlirOperation module) {
     hyper[nh++] = ad_named(&u, "dampening", f64(ctx, s.dampening));
     hyper[nh++] = ad_named(&u, "nesterov", ad_i64_attr(&u, s.nesterov));
   }
+  /* ZeRO-1 (Rajbhandari et al. 2020, "ZeRO", stage 1): with moai.parallel
+   * zero >= 1 over dp > 1 ranks, this data-parallel rank (moai.device dp)
+   * keeps the optimizer state of, and updates, only the weights it owns;
+   * moai-run then broadcasts each weight from its owner. A stateless
+   * optimizer (SGD without momentum) has nothing to shard: every rank owns
+   * every weight. */
+  bool *owned = calloc(n_grads ? (size_t)n_grads : 1, sizeof(*owned));
+  if (!owned) {
+    free(names);
+    free(gidx);
+    free(kidx);
+    mlirEmitError(floc, "moai-optimizer: out of memory");
+    return false;
+  }
+  bool sharded = zero_ownership(module, &ad, ret, gidx, n_grads, adamw || s.momentum != 0, owned);
+  MlirAttribute *owned_names = calloc(n_grads ? (size_t)n_grads : 1, sizeof(*owned_names));
+  intptr_t n_owned = 0;
   for (intptr_t i = 0; i < n_grads && !u.failed; ++i) {
+    if (owned_names && owned[i]) owned_names[n_owned++] = mlirStringAttrGet(ctx, names[i]);
+    if (!owned[i]) continue;
     /* The weight op of this gradient, cloned into @update. */
     MlirOperation wop = {NULL};
     for (MlirOperation op = mlirBlockGetFirstOperation(block); !mlirOperationIsNull(op);
@@ -397,6 +464,18 @@ bool moai_optimizer_run(MlirOperation module) {
       side_effect(&u, "sgd", in, 5, hyper, nh);
     }
   }
+  if (sharded && owned_names) {
+    MlirAttribute dev = ad_attr(module, "moai.device");
+    MlirNamedAttribute z[3] = {
+        ad_named(&u, "rank", mlirDictionaryAttrGetElementByName(dev, mlirStringRefCreateFromCString("dp"))),
+        ad_named(&u, "size", mlirDictionaryAttrGetElementByName(ad_attr(module, "moai.parallel"),
+                                                                 mlirStringRefCreateFromCString("dp"))),
+        ad_named(&u, "owned", mlirArrayAttrGet(ctx, n_owned, owned_names))};
+    mlirOperationSetAttributeByName(module, mlirStringRefCreateFromCString("moai.zero"),
+                                    mlirDictionaryAttrGet(ctx, 3, z));
+  }
+  free(owned);
+  free(owned_names);
   u.loc = floc;
   MlirValue fin[2] = {step, lws};
   side_effect(&u, "optimizer_finish", fin, 2, NULL, 0);

@@ -13,63 +13,8 @@
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
 #include "mlir-c/Diagnostics.h"
+#include "partition/cuts.h"
 #include "simplify/simplify.h"
-
-/* ---- a map from pointers (values, ops) to integers ----------------------- */
-
-typedef struct pmap_t {
-  uintptr_t *keys;
-  int64_t *vals;
-  size_t cap, n;
-} pmap_t;
-
-static size_t pmap_slot(const pmap_t *m, uintptr_t k) {
-  size_t i = (size_t)((k >> 4) * 0x9E3779B97F4A7C15ull) & (m->cap - 1);
-  while (m->keys[i] && m->keys[i] != k) i = (i + 1) & (m->cap - 1);
-  return i;
-}
-
-static bool pmap_put(pmap_t *m, const void *key, int64_t v) {
-  if ((m->n + 1) * 2 > m->cap) {
-    pmap_t g = {.cap = m->cap ? m->cap * 2 : 256};
-    g.keys = calloc(g.cap, sizeof(*g.keys));
-    g.vals = calloc(g.cap, sizeof(*g.vals));
-    if (!g.keys || !g.vals) {
-      free(g.keys);
-      free(g.vals);
-      return false;
-    }
-    for (size_t i = 0; i < m->cap; ++i)
-      if (m->keys[i]) {
-        size_t j = pmap_slot(&g, m->keys[i]);
-        g.keys[j] = m->keys[i];
-        g.vals[j] = m->vals[i];
-        g.n++;
-      }
-    free(m->keys);
-    free(m->vals);
-    *m = g;
-  }
-  size_t i = pmap_slot(m, (uintptr_t)key);
-  if (!m->keys[i]) {
-    m->keys[i] = (uintptr_t)key;
-    m->n++;
-  }
-  m->vals[i] = v;
-  return true;
-}
-
-static int64_t pmap_get(const pmap_t *m, const void *key, int64_t dflt) {
-  if (!m->cap) return dflt;
-  size_t i = pmap_slot(m, (uintptr_t)key);
-  return m->keys[i] ? m->vals[i] : dflt;
-}
-
-static void pmap_free(pmap_t *m) {
-  free(m->keys);
-  free(m->vals);
-  memset(m, 0, sizeof(*m));
-}
 
 /* ---- state ------------------------------------------------------------- */
 
@@ -81,8 +26,8 @@ typedef struct part_t {
   MlirOperation module, func;
   MlirBlock block;
   int64_t tp, t, pp, s;
-  pmap_t shard;  /* value -> split dimension (absent: replicated) */
-  pmap_t copies; /* value -> its moai.tp_copy result (an MlirValue ptr) */
+  moai_pmap_t shard;  /* value -> split dimension (absent: replicated) */
+  moai_pmap_t copies; /* value -> its moai.tp_copy result (an MlirValue ptr) */
   bool failed;
 } part_t;
 
@@ -137,7 +82,7 @@ static MlirAttribute name_dict(part_t *P, const char *name) {
 }
 
 static int shard_of(const part_t *P, MlirValue v) {
-  return (int)pmap_get(&P->shard, v.ptr, REPLICATED);
+  return (int)moai_pmap_get(&P->shard, v.ptr, REPLICATED);
 }
 
 /* Global dims of v (its type is local when split). */
@@ -159,7 +104,7 @@ static bool split_value(part_t *P, MlirOperation at, MlirValue v, int dim) {
                           "smaller tp", dim, (long long)d[dim], (long long)P->tp);
   d[dim] /= P->tp;
   mlirValueSetType(v, ad_tensor_type(&P->ad, r, d, ad_elem(v)));
-  if (!pmap_put(&P->shard, v.ptr, dim)) return fail_at(P, at, "out of memory");
+  if (!moai_pmap_put(&P->shard, v.ptr, dim)) return fail_at(P, at, "out of memory");
   return true;
 }
 
@@ -220,13 +165,13 @@ static bool split_weight(part_t *P, MlirOperation user, MlirOperation w, int axi
 
 /* x through moai.tp_copy (one per value, built before `at`). */
 static MlirValue tp_copy(part_t *P, MlirOperation at, MlirValue x) {
-  int64_t have = pmap_get(&P->copies, x.ptr, 0);
+  int64_t have = moai_pmap_get(&P->copies, x.ptr, 0);
   if (have) return (MlirValue){(const void *)(uintptr_t)have};
   P->ad.anchor = at;
   P->ad.loc = mlirOperationGetLocation(at);
   MlirType t = mlirValueGetType(x);
   MlirValue c = ad_build(&P->ad, "tp_copy", &x, 1, 0, &t, 1, NULL, 0, NULL);
-  if (!mlirValueIsNull(c)) pmap_put(&P->copies, x.ptr, (int64_t)(uintptr_t)c.ptr);
+  if (!mlirValueIsNull(c)) moai_pmap_put(&P->copies, x.ptr, (int64_t)(uintptr_t)c.ptr);
   return c;
 }
 
@@ -648,23 +593,6 @@ static bool tensor_parallel(part_t *P) {
 
 /* ---- pipeline stages ---------------------------------------------------- */
 
-enum { DEP_WEIGHT = 1, DEP_INPUT = 2 };
-
-/* Rough cost of an op for balancing stages: 2 M N K for a MatMul, else the
- * elements it writes. */
-static double op_cost(MlirOperation op) {
-  if (mlirOperationGetNumResults(op) == 0) return 0;
-  MlirValue out = mlirOperationGetResult(op, 0);
-  if (!mlirTypeIsARankedTensor(mlirValueGetType(out))) return 0;
-  double n = (double)ad_numel(out);
-  if (name_is(op, "moai.matmul")) {
-    int64_t d[AD_MAX_RANK];
-    int r = ad_dims(mlirOperationGetOperand(op, 0), d);
-    return 2.0 * n * (double)(r ? d[r - 1] : 1);
-  }
-  return n;
-}
-
 static MlirValue add_input(part_t *P, MlirType type, const char *name) {
   MlirValue arg = mlirBlockAddArgument(P->block, type, mlirOperationGetLocation(P->func));
   MlirType ft = mlirTypeAttrGetValue(ad_attr(P->func, "function_type"));
@@ -693,87 +621,14 @@ static MlirValue add_input(part_t *P, MlirType type, const char *name) {
 
 static bool pipeline_stage(part_t *P) {
   MlirOperation ret = mlirBlockGetTerminator(P->block);
-  size_t n = 0, cap = 256;
-  MlirOperation *ops = malloc(cap * sizeof(*ops));
-  pmap_t index = {0}, dep = {0};
-  double *prefix = NULL;
-  int64_t *cand = NULL, *first = NULL, *last = NULL;
-  MlirValue *cval = NULL;
-  bool ok = ops != NULL;
-  for (MlirOperation op = mlirBlockGetFirstOperation(P->block); ok && !mlirOperationEqual(op, ret);
-       op = mlirOperationGetNextInBlock(op)) {
-    if (n == cap) {
-      MlirOperation *g = realloc(ops, 2 * cap * sizeof(*ops));
-      if (!g) {
-        ok = false;
-        break;
-      }
-      ops = g;
-      cap *= 2;
-    }
-    ok = pmap_put(&index, op.ptr, (int64_t)n);
-    ops[n++] = op;
-  }
-  for (intptr_t i = 0; ok && i < mlirBlockGetNumArguments(P->block); ++i)
-    ok = pmap_put(&dep, mlirBlockGetArgument(P->block, i).ptr, DEP_INPUT);
-  prefix = ok ? calloc(n + 1, sizeof(*prefix)) : NULL;
-  cand = prefix ? calloc(n + 1, sizeof(*cand)) : NULL;
-  cval = cand ? calloc(n + 1, sizeof(*cval)) : NULL;
-  first = cval ? calloc(n + 1, sizeof(*first)) : NULL; /* per op: activations defined */
-  last = first ? calloc(n + 2, sizeof(*last)) : NULL;  /* difference array */
-  if (!last) ok = false;
-  if (!ok) {
-    fail_at(P, (MlirOperation){NULL}, "out of memory");
-    goto done;
-  }
-  /* Dependencies, activations' live ranges, costs. */
-  int64_t *idsum = calloc(n + 2, sizeof(*idsum));
-  MlirValue *acts = calloc(n + 1, sizeof(*acts));
-  if (!idsum || !acts) {
-    free(idsum);
-    free(acts);
-    fail_at(P, (MlirOperation){NULL}, "out of memory");
-    goto done;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    MlirOperation op = ops[i];
-    int64_t d = 0;
-    if (name_is(op, "moai.weight") && ad_attr_int(op, "trainable", 0)) d = DEP_WEIGHT;
-    for (intptr_t k = 0; k < mlirOperationGetNumOperands(op); ++k)
-      d |= pmap_get(&dep, mlirOperationGetOperand(op, k).ptr, 0);
-    prefix[i + 1] = prefix[i] + op_cost(op);
-    for (intptr_t k = 0; k < mlirOperationGetNumResults(op); ++k) {
-      MlirValue v = mlirOperationGetResult(op, k);
-      pmap_put(&dep, v.ptr, d);
-      if (d != (DEP_WEIGHT | DEP_INPUT) || !ad_is_float(v) || k > 0) continue;
-      int64_t end = (int64_t)i;
-      for (MlirOpOperand u = mlirValueGetFirstUse(v); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
-        int64_t j = pmap_get(&index, mlirOpOperandGetOwner(u).ptr, (int64_t)n);
-        if (j > end) end = j;
-      }
-      /* live across cuts after ops i .. end-1 */
-      last[i] += 1;
-      last[end] -= 1;
-      idsum[i] += (int64_t)i + 1;
-      idsum[end] -= (int64_t)i + 1;
-      acts[i] = v;
-    }
-  }
-  size_t m = 0;
-  int64_t live = 0, sum = 0;
-  for (size_t i = 0; i + 1 < n; ++i) {
-    live += last[i];
-    sum += idsum[i];
-    if (live == 1 && sum >= 1) {
-      MlirValue v = acts[sum - 1];
-      if (ad_rank(v) >= 1) {
-        cand[m] = (int64_t)i;
-        cval[m++] = v;
-      }
-    }
-  }
-  free(idsum);
-  free(acts);
+  moai_cuts_t cuts;
+  if (!moai_cuts_find(P->block, SIZE_MAX, true, &cuts))
+    return fail_at(P, (MlirOperation){NULL}, "out of memory");
+  size_t n = cuts.n, m = cuts.count;
+  MlirOperation *ops = cuts.ops;
+  const double *prefix = cuts.prefix;
+  const int64_t *cand = cuts.after;
+  const MlirValue *cval = cuts.value;
   int64_t stages = P->pp;
   if ((int64_t)m < stages - 1) {
     fail_at(P, (MlirOperation){NULL}, "the model has %zu places where a single activation "
@@ -840,7 +695,7 @@ static bool pipeline_stage(part_t *P) {
     int64_t seen = -1;
     for (MlirOpOperand u = mlirValueGetFirstUse(mlirOperationGetResult(ops[i], 0));
          !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
-      int64_t j = pmap_get(&index, mlirOpOperandGetOwner(u).ptr, (int64_t)n);
+      int64_t j = moai_cuts_position(&cuts, mlirOpOperandGetOwner(u));
       int64_t st = 0;
       while (st < (int64_t)K && j > cand[cut[st]]) ++st;
       if (seen >= 0 && st != seen) {
@@ -874,7 +729,7 @@ static bool pipeline_stage(part_t *P) {
       while (!mlirOpOperandIsNull(u)) {
         MlirOpOperand nextu = mlirOpOperandGetNextUse(u);
         MlirOperation owner = mlirOpOperandGetOwner(u);
-        if (pmap_get(&index, owner.ptr, (int64_t)n) > prev_at)
+        if (moai_cuts_position(&cuts, owner) > prev_at)
           mlirOperationSetOperand(owner, mlirOpOperandGetOperandNumber(u), r);
         u = nextu;
       }
@@ -921,14 +776,7 @@ static bool pipeline_stage(part_t *P) {
                                     mlirDictionaryAttrGet(P->ctx, npa, pa));
   }
 done:
-  free(ops);
-  free(prefix);
-  free(cand);
-  free(cval);
-  free(first);
-  free(last);
-  pmap_free(&index);
-  pmap_free(&dep);
+  moai_cuts_free(&cuts);
   return !P->failed;
 }
 
@@ -987,8 +835,8 @@ bool moai_partition_run(MlirOperation module) {
     if (ok) dce(module);
   }
   ok = ok && !P.ad.failed && !P.failed;
-  pmap_free(&P.shard);
-  pmap_free(&P.copies);
+  moai_pmap_free(&P.shard);
+  moai_pmap_free(&P.copies);
   ad_map_free(&P.ad.grads);
   ad_map_free(&P.ad.needs);
   return ok;

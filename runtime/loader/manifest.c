@@ -238,12 +238,45 @@ static moai_status_t parse_pipeline(const parser_t *p, const json_t *v, const ch
   return get_string_or_null(p, o, pf, "send_grad", &pl->send_grad);
 }
 
+/* "dp" and "zero_owned": both null (the device serves every data-parallel
+ * rank), or the rank and the names of the weights it updates (ZeRO-1). */
+static moai_status_t parse_zero(const parser_t *p, const json_t *v, const char *f,
+                                moai_manifest_device_t *d) {
+  char zf[96];
+  snprintf(zf, sizeof(zf), "%s.zero_owned", f);
+  json_t *dp = json_object_get(v, "dp"), *arr = json_object_get(v, "zero_owned");
+  if (!dp || !arr) return field_error(p, f, "needs 'dp' and 'zero_owned' (null without ZeRO)");
+  if (json_is_null(dp) != json_is_null(arr))
+    return field_error(p, f, "'dp' and 'zero_owned' must both be null or both be set");
+  if (json_is_null(dp)) return moai_ok_status();
+  int64_t rank = 0;
+  MOAI_RETURN_IF_ERROR(get_int(p, v, f, "dp", 0, &rank));
+  if (rank > 65535) return field_error(p, f, "has coordinates outside the mesh");
+  if (!json_is_array(arr)) return field_error(p, zf, "must be an array of weight names or null");
+  size_t n = json_array_size(arr);
+  MOAI_RETURN_IF_ERROR(moai_allocator_malloc(p->allocator, (n ? n : 1) * sizeof(*d->owned),
+                                             (void **)&d->owned));
+  d->zero = true;
+  d->dp = (uint32_t)rank;
+  for (size_t i = 0; i < n; ++i) {
+    json_t *e = json_array_get(arr, i);
+    char ef[128];
+    snprintf(ef, sizeof(ef), "%s[%zu]", zf, i);
+    if (!json_is_string(e)) return field_error(p, ef, "must be a string");
+    char *copy = NULL;
+    MOAI_RETURN_IF_ERROR(moai_allocator_strdup(p->allocator, json_string_value(e), &copy));
+    d->owned[i] = copy;
+    d->owned_count = i + 1;
+  }
+  return moai_ok_status();
+}
+
 /* A format-3 device: a sub-plan, its coordinates, shards and pipeline role
  * (checked against the mesh by check_mesh_devices). */
 static moai_status_t parse_device_v3(const parser_t *p, const json_t *v, size_t i,
                                      moai_manifest_device_t *d) {
   static const char *const keys[] = {"index", "plan", "manifest_sha256", "tp", "pp",
-                                     "shards", "pipeline", NULL};
+                                     "shards", "pipeline", "dp", "zero_owned", NULL};
   char f[64], sub[96];
   snprintf(f, sizeof(f), "devices[%zu]", i);
   MOAI_RETURN_IF_ERROR(check_keys(p, v, f, keys));
@@ -265,35 +298,88 @@ static moai_status_t parse_device_v3(const parser_t *p, const json_t *v, size_t 
   d->tp = (uint32_t)tp;
   d->pp = (uint32_t)pp;
   MOAI_RETURN_IF_ERROR(parse_shards(p, v, f, d));
-  return parse_pipeline(p, v, f, &d->pipeline);
+  MOAI_RETURN_IF_ERROR(parse_pipeline(p, v, f, &d->pipeline));
+  return parse_zero(p, v, f, d);
+}
+
+/* ZeRO-1 ownership: a training plan, each owned name one of
+ * training.trainable, and no weight owned twice in a (tp, pp) group (moai-run
+ * broadcasts it from one owner; a second would keep optimizer state for
+ * nothing). Runs after check_mesh_devices: devices are in order. */
+static moai_status_t check_zero_owned(const parser_t *p, const moai_manifest_t *m) {
+  if (!m->training) return field_error(p, "devices", "has ZeRO-1 devices ('dp' set), but "
+                                                     "'training' is null");
+  size_t group = (size_t)m->mesh_tp * m->mesh_pp;
+  for (size_t k = 0; k < m->device_count; ++k) {
+    const moai_manifest_device_t *d = &m->devices[k];
+    for (size_t i = 0; i < d->owned_count; ++i) {
+      const char *name = d->owned[i];
+      char f[96];
+      snprintf(f, sizeof(f), "devices[%zu].zero_owned[%zu]", k, i);
+      bool trained = false;
+      for (size_t t = 0; t < m->train.trainable_count && !trained; ++t)
+        trained = strcmp(m->train.trainable[t], name) == 0;
+      if (!trained) return field_error(p, f, "names no weight in 'training.trainable'");
+      /* Earlier entries of this device, then the same (tp, pp) at lower dp. */
+      for (size_t j = k % group; j <= k; j += group) {
+        const moai_manifest_device_t *o = &m->devices[j];
+        for (size_t s = 0; s < (j == k ? i : o->owned_count); ++s)
+          if (strcmp(o->owned[s], name) == 0) {
+            char what[192];
+            snprintf(what, sizeof(what), "'%.64s' is owned twice in the dp group of (tp %u, pp "
+                     "%u): also by devices[%zu] (dp %u)", name, d->tp, d->pp, j, o->dp);
+            return field_error(p, f, what);
+          }
+      }
+    }
+  }
+  return moai_ok_status();
 }
 
 /* Format 3: one device per (tp, pp) of the mesh, in order
- * k = pp * mesh.tp + tp; shards split over the tp group; a pipeline object
- * exactly when mesh.pp > 1, for the device's own stage. */
+ * k = pp * mesh.tp + tp (with ZeRO-1 one per rank, k = (dp * mesh.pp + pp) *
+ * mesh.tp + tp); shards split over the tp group; a pipeline object exactly
+ * when mesh.pp > 1, for the device's own stage. */
 static moai_status_t check_mesh_devices(const parser_t *p, const moai_manifest_t *m) {
-  if (m->device_count != (size_t)m->mesh_tp * m->mesh_pp) {
+  /* ZeRO-1: one device per rank (dp x tp x pp); else one per (tp, pp).
+   * Agreement first, so a device whose 'dp' was edited is named rather than
+   * the device count. */
+  bool zero = m->device_count && m->devices[0].zero;
+  for (size_t i = 1; i < m->device_count; ++i)
+    if (m->devices[i].zero != zero) {
+      char f[64];
+      snprintf(f, sizeof(f), "devices[%zu].dp", i);
+      return field_error(p, f, zero ? "is null, but devices[0].dp is set: 'dp' must be null "
+                                      "on every device or set on every device"
+                                    : "is set, but devices[0].dp is null: 'dp' must be null "
+                                      "on every device or set on every device");
+    }
+  size_t want = (size_t)m->mesh_tp * m->mesh_pp * (zero ? m->mesh_dp : 1);
+  if (m->device_count != want) {
     char what[128];
-    snprintf(what, sizeof(what), "must hold tp x pp = %u entries (mesh %ux%ux%u)",
-             m->mesh_tp * m->mesh_pp, m->mesh_dp, m->mesh_tp, m->mesh_pp);
+    snprintf(what, sizeof(what), "must hold %s = %zu entries (mesh %ux%ux%u)",
+             zero ? "dp x tp x pp (ZeRO-1)" : "tp x pp", want, m->mesh_dp, m->mesh_tp,
+             m->mesh_pp);
     return field_error(p, "devices", what);
   }
   for (size_t i = 0; i < m->device_count; ++i) {
     const moai_manifest_device_t *d = &m->devices[i];
     char f[64];
     snprintf(f, sizeof(f), "devices[%zu]", i);
-    if (d->tp >= m->mesh_tp || d->pp >= m->mesh_pp)
+    if (d->tp >= m->mesh_tp || d->pp >= m->mesh_pp || (zero && d->dp >= m->mesh_dp))
       return field_error(p, f, "has coordinates outside the mesh");
     for (size_t j = 0; j < i; ++j)
-      if (m->devices[j].tp == d->tp && m->devices[j].pp == d->pp) {
-        char what[96];
-        snprintf(what, sizeof(what), "has coordinates (tp %u, pp %u), as devices[%zu] has",
-                 d->tp, d->pp, j);
+      if (m->devices[j].tp == d->tp && m->devices[j].pp == d->pp && m->devices[j].dp == d->dp) {
+        char what[96], dp[24] = "";
+        if (zero) snprintf(dp, sizeof(dp), "dp %u, ", d->dp);
+        snprintf(what, sizeof(what), "has coordinates (%stp %u, pp %u), as devices[%zu] has",
+                 dp, d->tp, d->pp, j);
         return field_error(p, f, what);
       }
-    if ((size_t)d->pp * m->mesh_tp + d->tp != i)
+    if (((size_t)d->dp * m->mesh_pp + d->pp) * m->mesh_tp + d->tp != i)
       return field_error(p, f, "is out of order: device k has tp = k % mesh.tp, "
-                               "pp = k / mesh.tp");
+                               "pp = k / mesh.tp % mesh.pp (and dp = k / (mesh.tp * mesh.pp) "
+                               "with ZeRO-1)");
     for (size_t j = 0; j < i; ++j)
       if (strcmp(m->devices[j].plan, d->plan) == 0)
         return field_error(p, f, "plan names the directory of another device");
@@ -312,7 +398,7 @@ static moai_status_t check_mesh_devices(const parser_t *p, const moai_manifest_t
     if (pl->present && (pl->stage != d->pp || pl->stages != m->mesh_pp))
       return field_error(p, f, "pipeline.stage and stages must be its pp and mesh.pp");
   }
-  return moai_ok_status();
+  return zero ? check_zero_owned(p, m) : moai_ok_status();
 }
 
 static moai_status_t parse_target(const parser_t *p, const json_t *root, moai_manifest_t *m) {
@@ -494,8 +580,10 @@ static moai_status_t parse_rank(const parser_t *p, const json_t *v, size_t i,
     return field_error(p, f, "coordinates do not match its rank (rank = (dp * pp_size + pp) "
                              "* tp_size + tp)");
   if ((size_t)device >= m->device_count) return field_error(p, f, "device names no 'devices' entry");
-  if (m->format_version >= 3 && (uint32_t)device != r->pp * m->mesh_tp + r->tp)
-    return field_error(p, f, "device must be the one at its (tp, pp): pp * mesh.tp + tp");
+  if (m->format_version >= 3 && (size_t)device < m->device_count &&
+      (uint32_t)device != (m->devices[device].zero ? r->rank : r->pp * m->mesh_tp + r->tp))
+    return field_error(p, f, "device must be the one at its (tp, pp): pp * mesh.tp + tp (with "
+                             "ZeRO-1: its own rank)");
   r->device = (uint32_t)device;
   static const char *const group_keys[] = {"dp", "tp", "pp", NULL};
   char g[64];
@@ -679,6 +767,9 @@ void moai_manifest_free(moai_manifest_t *m) {
     for (size_t s = 0; d->shards && s < d->shard_count; ++s)
       moai_allocator_free(a, (void *)d->shards[s].name);
     moai_allocator_free(a, d->shards);
+    for (size_t s = 0; d->owned && s < d->owned_count; ++s)
+      moai_allocator_free(a, (void *)d->owned[s]);
+    moai_allocator_free(a, d->owned);
     moai_allocator_free(a, (void *)d->pipeline.recv);
     moai_allocator_free(a, (void *)d->pipeline.recv_grad);
     moai_allocator_free(a, (void *)d->pipeline.send);

@@ -73,6 +73,13 @@ typedef struct moai_manifest_device_t {
   size_t shard_count;
   moai_manifest_shard_t *shards;
   moai_manifest_pipeline_t pipeline;
+  /* ZeRO-1 (format 3): the device serves data-parallel rank `dp` only and
+   * updates (keeps the optimizer state of) the weights in `owned`; moai-run
+   * broadcasts each from its owner. false: every dp rank runs the device. */
+  bool zero;
+  uint32_t dp;
+  size_t owned_count;
+  const char **owned;
 } moai_manifest_device_t;
 
 /* The "training" object of a training plan (docs/plan-format.md). */

@@ -85,7 +85,8 @@ static void parallel_json(const moai_manifest_t *given, json_t *root) {
       uint32_t tp = (uint32_t)(i % m->mesh_tp), rest = (uint32_t)(i / m->mesh_tp);
       r = (moai_manifest_rank_t){.rank = (uint32_t)i, .dp = rest / m->mesh_pp,
                                  .tp = tp, .pp = rest % m->mesh_pp, .device = 0};
-      if (m->format_version >= 3) r.device = r.pp * m->mesh_tp + r.tp;
+      if (m->format_version >= 3)
+        r.device = m->device_count && m->devices[0].zero ? r.rank : r.pp * m->mesh_tp + r.tp;
     }
     json_array_append_new(
         ranks, json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:o?, s:o?, s:o?}}", "rank",
@@ -126,10 +127,17 @@ static json_t *device_v3_json(const moai_manifest_device_t *d) {
       json_object_set_new(pipeline, "send_grad", string_or_null(pl->send_grad));
     }
   }
-  return json_pack("{s:I, s:s?, s:s, s:I, s:I, s:o?, s:o?}", "index", (json_int_t)d->index,
-                   "plan", d->plan, "manifest_sha256", d->manifest_sha256, "tp",
-                   (json_int_t)d->tp, "pp", (json_int_t)d->pp, "shards", shards, "pipeline",
-                   pipeline);
+  json_t *owned = json_null(), *dp = json_null();
+  if (d->zero) {
+    owned = json_array();
+    for (size_t i = 0; owned && i < d->owned_count; ++i)
+      json_array_append_new(owned, json_string(d->owned[i]));
+    dp = json_integer((json_int_t)d->dp);
+  }
+  return json_pack("{s:I, s:s?, s:s, s:I, s:I, s:o?, s:o?, s:o?, s:o?}", "index",
+                   (json_int_t)d->index, "plan", d->plan, "manifest_sha256", d->manifest_sha256,
+                   "tp", (json_int_t)d->tp, "pp", (json_int_t)d->pp, "shards", shards,
+                   "pipeline", pipeline, "dp", dp, "zero_owned", owned);
 }
 
 static json_t *manifest_json(const moai_manifest_t *m) {

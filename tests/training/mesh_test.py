@@ -19,9 +19,15 @@ Each checks every step's loss within 2e-5 of PyTorch's, the first step's
 dumped (gathered) gradients within 1e-5, and the final weights of the
 gathered --save checkpoint within 1e-4.
 
+  zero_threads_DxTxP, zero_mpi_DxTxP
+                 (2,1,1) and (2,2,2) with ZeRO-1 (zero=1): the same bounds, each
+                 weight owned by one dp rank, fewer persistent bytes per device
   cross_resume   2x2x2 saves at step 10 and the single-device plan (batch 8)
                  resumes to 20; the single-device plan saves at 10 and 1x2x2
-                 resumes to 20: both within the bounds of PyTorch's run
+                 resumes to 20; 2x2x2 with ZeRO-1 to 2x2x2 without and back:
+                 all within the bounds of PyTorch's run
+  recompute      recompute=selective and full on one device and 2x2x2: bit-
+                 identical to none, within PyTorch's bounds, smaller arena on one device
   no_drop_last   a trailing partial step with filler rows: 2x2x2 and the
                  single-device plan log the same losses and token counts
   errors         a wrong mpirun process count; --input given to a mesh plan;
@@ -70,14 +76,23 @@ def setup(args, case):
     return env, model, data, arrays
 
 
-def compile_mesh(env, mesh):
+def compile_mesh(env, mesh, zero=0):
     d, t, p = mesh
     k = 4 if p > 1 else 1
     b = GLOBAL_BATCH // (d * k)
-    strategy = f"dp={d},tp={t},pp={p},mb={k}"
-    return env.compile(f"plan_{mesh_label(mesh)}", b, k,
+    strategy = f"dp={d},tp={t},pp={p},mb={k},zero={zero}"
+    return env.compile(f"plan_{mesh_label(mesh)}{'_zero' if zero else ''}", b, k,
                        ["--optimizer", "adamw", "--devices", str(d * t * p), "--strategy",
                         strategy])
+
+
+def persist_bytes(plan):
+    """Each device's persistent region (weights, gradients, optimizer state)."""
+    top = json.load(open(os.path.join(plan, "manifest.json")))
+    if top["format_version"] < 3:  # one device for every rank
+        return [top["training"]["persist_bytes"]], top
+    return [json.load(open(os.path.join(plan, dev["plan"], "manifest.json")))["training"]
+            ["persist_bytes"] for dev in top["devices"]], top
 
 
 def compile_single(env):
@@ -132,12 +147,103 @@ def run_mesh_case(args, mesh, launcher):
           f"weights {dw:.3g}, first-step gradients {dg:.3g}")
 
 
+def run_zero_case(args, mesh, launcher):
+    """ZeRO-1 (moaicc --strategy ...,zero=1): every dp rank its own device
+    keeping the AdamW moments of only the weights it owns. The same bounds
+    against PyTorch; each weight owned by exactly one dp rank; each device's
+    persistent region smaller than without ZeRO by the moments it does not
+    own (weights + gradients + 2 moments = 4 x the weights' bytes)."""
+    label = f"zero_{launcher}_{mesh_label(mesh)}"
+    if launcher == "mpi" and not dp_test.have_mpi():
+        sys.exit(f"{label}: no mpirun: run scripts/setup.sh (libopenmpi-dev openmpi-bin)")
+    env, model, data, arrays = setup(args, label)
+    t_losses, _, t_weights, _ = tt.torch_run(model, arrays)
+    plan = compile_mesh(env, mesh, zero=1)
+    plain = compile_mesh(env, mesh)
+    zero_bytes, top = persist_bytes(plan)
+    plain_bytes, plain_top = persist_bytes(plain)
+    d, t, p = mesh
+    if len(top["devices"]) != d * t * p or any(dev["dp"] is None for dev in top["devices"]):
+        sys.exit(f"{label}: expected one ZeRO-1 device per rank, got {top['devices']}")
+    saved = 0
+    for k, dev in enumerate(top["devices"]):
+        group = [g for g in top["devices"] if g["tp"] == dev["tp"] and g["pp"] == dev["pp"]]
+        owned = [n for g in group for n in g["zero_owned"]]
+        sub = json.load(open(os.path.join(plan, dev["plan"], "manifest.json")))
+        trained = sub["training"]["trainable"]
+        if sorted(owned) != sorted(trained) or len(set(owned)) != len(owned):
+            sys.exit(f"{label}: device {k}'s dp group does not own each weight exactly once")
+        base = plain_bytes[(dev["pp"] * t + dev["tp"]) % len(plain_bytes)]
+        if zero_bytes[k] >= base:
+            sys.exit(f"{label}: device {k} keeps {zero_bytes[k]} persistent bytes, not fewer "
+                     f"than {base} without ZeRO")
+        saved += base - zero_bytes[k]
+    log, ckpt = env.path("run.jsonl"), env.path("run.ckpt")
+    moai_run(env, plan, data, ["--steps", str(STEPS), "--log", log, "--save", ckpt],
+             launcher=launcher, ranks=d * t * p)
+    losses = [r["loss"] for r in tt.jsonl(log)]
+    weights, _ = tt.read_safetensors(os.path.join(ckpt, "checkpoint.safetensors"))
+    dl, dw = check(label, losses, weights, t_losses, t_weights)
+    print(f"{label}: {STEPS} steps; vs PyTorch: loss {dl:.3g}, weights {dw:.3g}; persistent "
+          f"bytes per device {zero_bytes} with ZeRO-1, {plain_bytes} without ({saved} fewer "
+          "in all)")
+
+
+def arena_bytes(plan):
+    """The largest device arena of a plan (format 2 or 3)."""
+    top = json.load(open(os.path.join(plan, "manifest.json")))
+    if top["format_version"] < 3:
+        return top["devices"][0]["arena_bytes"]
+    return max(json.load(open(os.path.join(plan, dev["plan"], "manifest.json")))["devices"][0]
+               ["arena_bytes"] for dev in top["devices"])
+
+
+def case_recompute(args):
+    """Activation recomputation (--strategy ...,recompute=selective|full,
+    moai-recompute): on one device and on 2x2x2, every step's loss and the
+    final weights are bit-identical to the plan without recomputation (the
+    same arithmetic, recomputed) and within the bounds of PyTorch; on one
+    device the arena is smaller."""
+    env, model, data, arrays = setup(args, "recompute")
+    t_losses, _, t_weights, _ = tt.torch_run(model, arrays)
+    for mesh in ((1, 1, 1), (2, 2, 2)):
+        runs = {}
+        for mode in ("none", "selective", "full"):
+            d, t, p = mesh
+            k = 4 if p > 1 else 1
+            plan = env.compile(f"plan_{mesh_label(mesh)}_{mode}", GLOBAL_BATCH // (d * k), k,
+                               ["--optimizer", "adamw", "--devices", str(d * t * p),
+                                "--strategy", f"dp={d},tp={t},pp={p},mb={k},recompute={mode}"])
+            log, ckpt = env.path(f"{mesh_label(mesh)}_{mode}.jsonl"), env.path(f"{mode}.ckpt")
+            moai_run(env, plan, data, ["--steps", str(STEPS), "--log", log, "--save", ckpt])
+            losses = [r["loss"] for r in tt.jsonl(log)]
+            weights, _ = tt.read_safetensors(os.path.join(ckpt, "checkpoint.safetensors"))
+            check(f"recompute {mesh_label(mesh)} {mode}", losses, weights, t_losses, t_weights)
+            runs[mode] = (losses, weights, arena_bytes(plan))
+        base_l, base_w, base_a = runs["none"]
+        for mode in ("selective", "full"):
+            l, w, a = runs[mode]
+            if l != base_l or any(not np.array_equal(w[n], base_w[n]) for n in base_w):
+                sys.exit(f"recompute {mesh_label(mesh)} {mode}: not bit-identical to recompute=none")
+            # One device holds both layers' activations: recomputation must
+            # shrink its arena. A 2x2x2 stage holds one layer of one
+            # micro-batch, where a recomputed segment's transient copies
+            # weigh as much as what it frees (reported, not asserted).
+            if mesh == (1, 1, 1) and a >= base_a:
+                sys.exit(f"recompute {mesh_label(mesh)} {mode}: arena {a} bytes, not below "
+                         f"{base_a} without recomputation")
+        print(f"recompute {mesh_label(mesh)}: bit-identical to none; largest arena none "
+              f"{base_a}, selective {runs['selective'][2]}, full {runs['full'][2]} bytes")
+
+
 def case_cross_resume(args):
     env, model, data, arrays = setup(args, "cross_resume")
     t_losses, _, t_weights, _ = tt.torch_run(model, arrays)
     plans = {"single": compile_single(env), "2x2x2": compile_mesh(env, (2, 2, 2)),
-             "1x2x2": compile_mesh(env, (1, 2, 2))}
-    for first, second in (("2x2x2", "single"), ("single", "1x2x2")):
+             "1x2x2": compile_mesh(env, (1, 2, 2)),
+             "2x2x2-zero": compile_mesh(env, (2, 2, 2), zero=1)}
+    for first, second in (("2x2x2", "single"), ("single", "1x2x2"), ("2x2x2-zero", "2x2x2"),
+                          ("2x2x2", "2x2x2-zero")):
         part = env.path(f"{first}_to_{second}")
         log1, log2 = env.path(f"{first}_part.jsonl"), env.path(f"{first}_to_{second}.jsonl")
         moai_run(env, plans[first], data, ["--steps", "10", "--save", part, "--log", log1])
@@ -250,6 +356,11 @@ for _mesh in MESHES:
     for _launcher in ("threads", "mpi"):
         CASES[f"{_launcher}_{mesh_label(_mesh)}"] = (
             lambda args, m=_mesh, l=_launcher: run_mesh_case(args, m, l))
+for _mesh in ((2, 1, 1), (2, 2, 2)):
+    for _launcher in ("threads", "mpi"):
+        CASES[f"zero_{_launcher}_{mesh_label(_mesh)}"] = (
+            lambda args, m=_mesh, l=_launcher: run_zero_case(args, m, l))
+CASES["recompute"] = case_recompute
 CASES["cross_resume"] = case_cross_resume
 CASES["no_drop_last"] = case_no_drop_last
 CASES["errors"] = case_errors

@@ -222,7 +222,8 @@ static moai_status_t gather_open_root(const mesh_rank_t *r, const moai_plan_tens
 moai_status_t mesh_gather_open(const mesh_rank_t *r, const moai_plan_tensor_t *tensors,
                                const moai_checkpoint_slice_t *slices, size_t n,
                                mesh_gather_t *out) {
-  *out = (mesh_gather_t){.active = mesh_device_count(r) > 1 && r->d == 0};
+  *out = (mesh_gather_t){.active = mesh_device_count(r) > 1 &&
+                                    (uint32_t)r->rank < mesh_device_count(r)};
   if (!out->active) return moai_ok_status();
   moai_status_t status = moai_ok_status();
   if (r->rank == 0) {

@@ -42,8 +42,12 @@ typedef struct mesh_rank_t {
   int threads;                          /* OpenMP threads of this rank's steps */
 } mesh_rank_t;
 
-/* The mesh's devices (tp x pp): one device needs no gathering. */
-static inline uint32_t mesh_device_count(const mesh_rank_t *r) { return r->tp * r->pp; }
+/* The mesh's devices (tp x pp, or every rank's own with ZeRO-1): one device
+ * needs no gathering. Device k's sending rank is world rank k (the rank of
+ * dp index 0 at its (tp, pp), or with ZeRO-1 the rank itself). */
+static inline uint32_t mesh_device_count(const mesh_rank_t *r) {
+  return r->top ? (uint32_t)r->top->device_count : 1;
+}
 
 /* Splits the world into this rank's dp group (same t, s) and tp group (same
  * d, s), and binds the tp group to the plan's all-reduce ops. Collective
@@ -73,8 +77,8 @@ typedef struct mesh_part_t {
   size_t count;
 } mesh_part_t;
 
-/* Assembling full tensors on rank 0 from the ranks of dp index 0 (one per
- * device). */
+/* Assembling full tensors on rank 0 from one rank per device (world ranks
+ * 0 .. devices - 1). */
 typedef struct mesh_gather_t {
   bool active;                  /* more than one device, and this rank takes part */
   moai_checkpoint_gather_t *full; /* rank 0 only */

@@ -255,6 +255,48 @@ static moai_status_t allreduce_gradients(train_state_t *s) {
   return moai_ok_status();
 }
 
+/* The data-parallel rank that updates weight `name` at this rank's (tp, pp)
+ * under ZeRO-1 (the first device of the dp group listing it), or -1. */
+static int zero_owner(const mesh_rank_t *mr, const char *name) {
+  for (uint32_t d = 0; d < mr->dp; ++d) {
+    size_t k = ((size_t)d * mr->pp + mr->s) * mr->tp + mr->t;
+    if (k >= mr->top->device_count) return -1;
+    const moai_manifest_device_t *dev = &mr->top->devices[k];
+    for (size_t i = 0; i < dev->owned_count; ++i)
+      if (strcmp(dev->owned[i], name) == 0) return (int)d;
+  }
+  return -1;
+}
+
+/* ZeRO-1 after the update: each rank updated only the weights it owns (and
+ * zeroed their gradient accumulators); every trained weight is broadcast
+ * from its owner over the dp group, and the other ranks zero its gradient
+ * accumulator, which their update did not touch. */
+static moai_status_t zero_exchange(train_state_t *s) {
+  const mesh_rank_t *mr = s->mr;
+  if (!mr->device || !mr->device->zero || moai_comm_size(mr->dp_group) == 1)
+    return moai_ok_status();
+  for (size_t i = 0; i < s->tensor_count; ++i) {
+    const moai_plan_tensor_t *t = &s->tensors[i];
+    if (t->kind != MOAI_PLAN_TENSOR_TRAINABLE) continue;
+    int owner = zero_owner(mr, t->name);
+    if (owner < 0)
+      return MOAI_STATUS(MOAI_DATA_LOSS, "ZeRO-1: no data-parallel rank of %s updates '%s' "
+                         "(the manifest's zero_owned lists); recompile the plan",
+                         "the plan", t->name);
+    if ((uint32_t)owner != mr->d)
+      for (size_t j = 0; j < s->tensor_count; ++j) {
+        const moai_plan_tensor_t *g = &s->tensors[j];
+        if (g->kind == MOAI_PLAN_TENSOR_STATE && g->role == MOAI_STATE_GRAD && g->param &&
+            strcmp(g->param, t->name) == 0)
+          memset(g->data, 0, (size_t)g->nbytes);
+      }
+    MOAI_RETURN_IF_ERROR_CTX(moai_comm_broadcast(mr->dp_group, t->data, (size_t)t->nbytes, owner),
+                             "while broadcasting '%s' from data-parallel rank %d", t->name, owner);
+  }
+  return moai_ok_status();
+}
+
 /* Every rank's loss weight state := the step's total weight (only the
  * last stage counts weights, and other stages' accumulators are dummies). */
 static moai_status_t set_loss_weight(train_state_t *s, double total) {
@@ -429,6 +471,7 @@ static moai_status_t train_step(const run_args_t *a, const moai_manifest_trainin
   if (dump) MOAI_RETURN_IF_ERROR(dump_gradients(a, s));
   r->lr = moai_optimizer_lr(&train->hyper, s->run.step);
   MOAI_RETURN_IF_ERROR(moai_plan_run_update(mr->plan, mr->threads));
+  MOAI_RETURN_IF_ERROR(zero_exchange(s));
   s->run.step += 1;
   s->run.epoch = s->sampler.epoch;
   s->run.position = s->sampler.position;
@@ -553,9 +596,9 @@ static mesh_rank_t rank_at(const mesh_layout_t *l, int r, int threads) {
   m.t = (uint32_t)r % l->tp;
   m.s = ((uint32_t)r / l->tp) % l->pp;
   m.d = (uint32_t)r / (l->tp * l->pp);
-  uint32_t k = m.s * l->tp + m.t;
-  for (size_t i = 0; l->top && i < l->top->device_count; ++i)
-    if (l->top->devices[i].index == k) m.device = &l->top->devices[i];
+  /* The manifest's rank entry names the device (ZeRO-1: the rank's own). */
+  if (l->top && (size_t)r < l->top->rank_count && l->top->ranks[r].device < l->top->device_count)
+    m.device = &l->top->devices[l->top->ranks[r].device];
   return m;
 }
 
@@ -566,14 +609,14 @@ static moai_status_t open_rank_plan(const run_args_t *a, const mesh_layout_t *l,
   moai_plan_options_t options = moai_plan_options_default();
   options.log = log;
   moai_status_t status =
-      l->top ? moai_plan_open_device(a->plan_dir, m->s * l->tp + m->t, &options,
+      l->top ? moai_plan_open_device(a->plan_dir, m->device ? m->device->index : 0, &options,
                                      moai_allocator_system(), out)
              : moai_plan_open(a->plan_dir, &options, moai_allocator_system(), out);
   if (!status && !moai_plan_training(*out)) {
     moai_plan_close(*out);
     *out = NULL;
     status = MOAI_STATUS(MOAI_FAILED_PRECONDITION, "device %u of %s is not a training plan: "
-                         "recompile the plan", m->s * l->tp + m->t, a->plan_dir);
+                         "recompile the plan", m->device ? m->device->index : 0, a->plan_dir);
   }
   char name[96];
   mesh_rank_name(m, name, sizeof(name));

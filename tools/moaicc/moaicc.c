@@ -461,15 +461,21 @@ int main(int argc, char **argv) {
     if (!plan_only && !status) {
       MlirAttribute p = mlirOperationGetAttributeByName(mlirModuleGetOperation(module),
                                                         mlirStringRefCreateFromCString("moai.parallel"));
-      int64_t deg[3] = {1, 1, 1};
-      const char *keys[3] = {"dp", "tp", "pp"};
-      for (int i = 0; i < 3 && !mlirAttributeIsNull(p); ++i) {
+      int64_t deg[5] = {1, 1, 1, 1, 0};
+      const char *keys[5] = {"dp", "tp", "pp", "micro_batches", "zero"};
+      for (int i = 0; i < 5 && !mlirAttributeIsNull(p); ++i) {
         MlirAttribute v = mlirDictionaryAttrGetElementByName(p, mlirStringRefCreateFromCString(keys[i]));
         if (!mlirAttributeIsNull(v)) deg[i] = mlirIntegerAttrGetValueInt(v);
       }
-      moai_strbuf_appendf(&ex, "compiled: dp=%lld tp=%lld pp=%lld, the fastest plan this build "
-                               "compiles (ZeRO-1 and recomputation are planned but not compiled)\n",
-                          (long long)deg[0], (long long)deg[1], (long long)deg[2]);
+      MlirAttribute rc = mlirAttributeIsNull(p) ? p
+                         : mlirDictionaryAttrGetElementByName(p, mlirStringRefCreateFromCString("recompute"));
+      MlirStringRef rcs = !mlirAttributeIsNull(rc) && mlirAttributeIsAString(rc)
+                              ? mlirStringAttrGetValue(rc) : mlirStringRefCreateFromCString("none");
+      moai_strbuf_appendf(&ex, "compiled: dp=%lld,tp=%lld,pp=%lld,mb=%lld,recompute=%.*s,zero=%lld "
+                               "(the fastest plan whose data-parallel ranks x micro-batches "
+                               "keep each rank's micro-batch at the export's batch)\n",
+                          (long long)deg[0], (long long)deg[1], (long long)deg[2],
+                          (long long)deg[3], (int)rcs.length, rcs.data, (long long)deg[4]);
     }
     fputs(ex.data ? ex.data : "", status ? stderr : stdout);
     moai_strbuf_reset(&ex);

@@ -159,8 +159,8 @@ static void test_tensor_parallel(void) {
   char plan[320], path[400], sub[400];
   snprintf(plan, sizeof(plan), "%s/tp.plan", g_root);
   MlirModule global = global_module(1, 2, 1);
-  moai_plan_device_module_t devs[2] = {{device_module(2, 0, ""), 0, 0},
-                                       {device_module(2, 1, ""), 1, 0}};
+  moai_plan_device_module_t devs[2] = {{.module = device_module(2, 0, ""), .tp = 0, .pp = 0},
+                                       {.module = device_module(2, 1, ""), .tp = 1, .pp = 0}};
   CU_ASSERT_FALSE_FATAL(mlirModuleIsNull(global) || mlirModuleIsNull(devs[0].module) ||
                         mlirModuleIsNull(devs[1].module));
   /* Devices out of order are refused before anything is written. */
@@ -235,10 +235,10 @@ static void test_pipeline(void) {
   snprintf(plan, sizeof(plan), "%s/pp.plan", g_root);
   MlirModule global = global_module(2, 1, 2);
   moai_plan_device_module_t devs[2] = {
-      {device_module(4, 0, ", moai.pipeline = {stage = 0 : i64, stages = 2 : i64, send = "
-                           "\"loss\", recv_grad = \"t\"}"), 0, 0},
-      {device_module(4, 0, ", moai.pipeline = {stage = 1 : i64, stages = 2 : i64, recv = "
-                           "\"x\", send_grad = \"loss_weight\"}"), 0, 1}};
+      {.module = device_module(4, 0, ", moai.pipeline = {stage = 0 : i64, stages = 2 : i64, send = "
+                           "\"loss\", recv_grad = \"t\"}"), .tp = 0, .pp = 0},
+      {.module = device_module(4, 0, ", moai.pipeline = {stage = 1 : i64, stages = 2 : i64, recv = "
+                           "\"x\", send_grad = \"loss_weight\"}"), .tp = 0, .pp = 1}};
   CU_ASSERT_FALSE_FATAL(mlirModuleIsNull(global) || mlirModuleIsNull(devs[0].module) ||
                         mlirModuleIsNull(devs[1].module));
   RT_ASSERT_OK(moai_plan_write_mesh(plan, global, devs, 2, "", NULL));

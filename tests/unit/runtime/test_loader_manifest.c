@@ -194,40 +194,73 @@ static void test_write_round_trip(void) {
 
 static const char k_sha[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-/* Writes a format-3 manifest for mesh dp=2 x tp=2 x pp=2 (4 devices: W
- * sharded along axis 1 over tp, 2 pipeline stages) to `path`, from k_good's
- * fields. */
-static void write_mesh_manifest(const char *path) {
+/* Writes a format-3 manifest for mesh dp x tp x pp to `path`, from k_good's
+ * fields: W sharded along axis 1 and V along axis 0 over tp, a pipeline
+ * role per stage when pp > 1. Without ZeRO one device per (tp, pp); with
+ * ZeRO-1 one per rank, dp rank d owning `owned[d]` (NULL-terminated). */
+static void write_mesh_manifest_as(const char *path, uint32_t dp, uint32_t tp, uint32_t pp,
+                                   const char *const *const *owned) {
+  enum { MAX_DEVICES = 8 };
   moai_manifest_t *m = NULL;
   RT_ASSERT_OK(parse(k_good, &m));
   CU_ASSERT_PTR_NOT_NULL_FATAL(m);
   moai_manifest_device_t *one = m->devices; /* keep: the parser's to free */
-  moai_manifest_device_t devs[4];
-  moai_manifest_shard_t shards[4][2];
-  char plans[4][16];
+  uint32_t n = tp * pp * (owned ? dp : 1);
+  CU_ASSERT_FATAL(n <= MAX_DEVICES);
+  moai_manifest_device_t devs[MAX_DEVICES];
+  moai_manifest_shard_t shards[MAX_DEVICES][2];
+  char plans[MAX_DEVICES][16];
   memset(devs, 0, sizeof(devs));
-  for (uint32_t k = 0; k < 4; ++k) {
-    uint32_t tp = k % 2, pp = k / 2;
+  for (uint32_t k = 0; k < n; ++k) {
+    uint32_t t = k % tp, s = k / tp % pp, d = k / (tp * pp);
     snprintf(plans[k], sizeof(plans[k]), "device-%u", k);
-    shards[k][0] = (moai_manifest_shard_t){.name = "W", .axis = 1, .index = tp, .count = 2};
-    shards[k][1] = (moai_manifest_shard_t){.name = "V", .axis = 0, .index = tp, .count = 2};
+    shards[k][0] = (moai_manifest_shard_t){.name = "W", .axis = 1, .index = t, .count = tp};
+    shards[k][1] = (moai_manifest_shard_t){.name = "V", .axis = 0, .index = t, .count = tp};
     devs[k] = (moai_manifest_device_t){
-        .index = k, .plan = plans[k], .tp = tp, .pp = pp, .shard_count = 2,
+        .index = k, .plan = plans[k], .tp = t, .pp = s, .shard_count = tp > 1 ? 2 : 0,
         .shards = shards[k],
-        .pipeline = {.present = true, .stage = pp, .stages = 2,
-                     .recv = pp ? "act" : NULL, .recv_grad = pp ? NULL : "act.grad_in",
-                     .send = pp ? NULL : "act", .send_grad = pp ? "act.grad" : NULL}};
+        .pipeline = {.present = pp > 1, .stage = s, .stages = pp,
+                     .recv = s ? "act" : NULL, .recv_grad = s + 1 < pp ? "act.grad_in" : NULL,
+                     .send = s + 1 < pp ? "act" : NULL, .send_grad = s ? "act.grad" : NULL}};
     memcpy(devs[k].manifest_sha256, k_sha, sizeof(k_sha));
+    if (owned) {
+      devs[k].zero = true;
+      devs[k].dp = d;
+      devs[k].owned = (const char **)owned[d];
+      while (owned[d][devs[k].owned_count]) ++devs[k].owned_count;
+    }
+  }
+  /* ZeRO-1 shards optimizer state: a training plan, training W, V and b. */
+  static const char *const trainable[] = {"W", "V", "b"};
+  if (owned) {
+    m->training = true;
+    m->train = (moai_manifest_training_t){
+        .optimizer = "adamw", .hyper = {.lr = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
+        .micro_batches = 1, .loss_output = "loss", .loss_weight_output = "logits",
+        .loss_weight_kind = "one", .trainable_count = 3, .trainable = (const char **)trainable};
   }
   m->format_version = 3;
-  m->mesh_dp = m->mesh_tp = m->mesh_pp = 2;
+  m->mesh_dp = dp;
+  m->mesh_tp = tp;
+  m->mesh_pp = pp;
   m->devices = devs;
-  m->device_count = 4;
+  m->device_count = n;
   RT_ASSERT_OK(moai_manifest_write(path, m));
   m->devices = one;
   m->device_count = 1;
+  memset(&m->train, 0, sizeof(m->train)); /* borrowed strings: not the manifest's to free */
   moai_manifest_free(m);
 }
+
+/* Mesh dp=2 x tp=2 x pp=2 without ZeRO: 4 devices. */
+static void write_mesh_manifest(const char *path) {
+  write_mesh_manifest_as(path, 2, 2, 2, NULL);
+}
+
+/* ZeRO-1 weights: dp rank 0 updates W, rank 1 updates V and b. */
+static const char *const k_owned_dp0[] = {"W", NULL};
+static const char *const k_owned_dp1[] = {"V", "b", NULL};
+static const char *const *const k_owned[] = {k_owned_dp0, k_owned_dp1};
 
 static void test_mesh_round_trip(void) {
   char dir[256], path[512];
@@ -268,21 +301,49 @@ static void test_mesh_round_trip(void) {
   rt_rm_tree(dir);
 }
 
-/* The format-3 manifest with the first `from` (after `after`, when given)
- * replaced by `to`; expects an error. */
-static void expect_mesh_error(const char *text, const char *after, const char *from,
-                              const char *to, const char *needle) {
+/* `text` with the first `from` (after `after`, when given) replaced by `to`;
+ * the caller frees it. */
+static char *edit_text(const char *text, const char *after, const char *from, const char *to) {
   const char *start = after ? strstr(text, after) : text;
   CU_ASSERT_PTR_NOT_NULL_FATAL(start);
   const char *at = strstr(start, from);
   CU_ASSERT_PTR_NOT_NULL_FATAL(at);
   size_t head = (size_t)(at - text), len = strlen(text) + strlen(to) + 1;
   char *edited = malloc(len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(edited);
   snprintf(edited, len, "%.*s%s%s", (int)head, text, to, at + strlen(from));
+  return edited;
+}
+
+static void expect_parse_error(const char *text, const char *needle) {
   moai_manifest_t *m = NULL;
-  RT_EXPECT_ERROR(parse(edited, &m), MOAI_INVALID_ARGUMENT, needle, NULL);
+  RT_EXPECT_ERROR(parse(text, &m), MOAI_INVALID_ARGUMENT, needle, NULL);
   CU_ASSERT_PTR_NULL(m);
+}
+
+/* The format-3 manifest with one edit (edit_text); expects an error. */
+static void expect_mesh_error(const char *text, const char *after, const char *from,
+                              const char *to, const char *needle) {
+  char *edited = edit_text(text, after, from, to);
+  expect_parse_error(edited, needle);
   free(edited);
+}
+
+/* Every allocation of the parse of `text` can fail without a leak, and the
+ * parse succeeds once none fails. */
+static void expect_parse_fault_free(const char *text, size_t size) {
+  bool parsed = false;
+  for (uint64_t fail_at = 1; fail_at < 1000 && !parsed; ++fail_at) {
+    moai_fault_allocator_t fa = {.fail_at = fail_at};
+    moai_manifest_t *m = NULL;
+    moai_status_t st = moai_manifest_parse("m.json", text, size, moai_fault_allocator(&fa), &m);
+    moai_manifest_free(m);
+    CU_ASSERT_EQUAL(fa.live, 0);
+    parsed = !st;
+    if (st) CU_ASSERT_EQUAL(moai_status_code(st), MOAI_OUT_OF_MEMORY);
+    moai_status_free(st);
+  }
+  CU_ASSERT_TRUE(parsed);
 }
 
 static void test_mesh_errors(void) {
@@ -324,18 +385,206 @@ static void test_mesh_errors(void) {
   expect_mesh_error(text, "\"rank\": 5", "\"device\": 1", "\"device\": 0",
                     "'ranks[5]' device must be the one at its (tp, pp)");
   CU_ASSERT_PTR_NULL(strstr(text, "\"binary\"")); /* format 3 devices have no files */
-  /* Every allocation of the format-3 parse can fail without a leak. */
-  for (uint64_t fail_at = 1; fail_at < 1000; ++fail_at) {
-    moai_fault_allocator_t fa = {.fail_at = fail_at};
-    moai_manifest_t *m = NULL;
-    moai_status_t st = moai_manifest_parse("m.json", text, size, moai_fault_allocator(&fa), &m);
-    CU_ASSERT_EQUAL(fa.live, st ? 0 : fa.live);
+  expect_parse_fault_free(text, size);
+  free(text);
+  rt_rm_tree(dir);
+}
+
+/* ---- format 3 with ZeRO-1: one device per rank ------------------------------ */
+
+static void test_zero_round_trip(void) {
+  char dir[256], path[512];
+  CU_ASSERT_EQUAL_FATAL(rt_mkdtemp(dir, sizeof(dir), "manifest-zero"), 0);
+  snprintf(path, sizeof(path), "%s/manifest.json", dir);
+  write_mesh_manifest_as(path, 2, 2, 1, k_owned);
+  moai_manifest_t *m = NULL;
+  RT_ASSERT_OK(moai_manifest_read_file(path, moai_allocator_system(), &m));
+  if (m) {
+    CU_ASSERT_EQUAL(m->mesh_dp, 2);
+    CU_ASSERT_EQUAL(m->mesh_tp, 2);
+    CU_ASSERT_EQUAL(m->mesh_pp, 1);
+    CU_ASSERT_EQUAL_FATAL(m->device_count, 4); /* dp x tp x pp */
+    CU_ASSERT_EQUAL(m->rank_count, 4);
+    for (uint32_t k = 0; k < 4; ++k) {
+      const moai_manifest_device_t *d = &m->devices[k];
+      const char *const *want = k_owned[k / 2];
+      CU_ASSERT_TRUE(d->zero);
+      CU_ASSERT_EQUAL(d->dp, k / 2); /* k = (dp * pp + pp) * tp + tp */
+      CU_ASSERT_EQUAL(d->tp, k % 2);
+      CU_ASSERT_EQUAL(d->pp, 0);
+      CU_ASSERT_FALSE(d->pipeline.present);
+      CU_ASSERT_EQUAL(d->shard_count, 2);
+      CU_ASSERT_EQUAL(d->shards[0].index, k % 2);
+      CU_ASSERT_EQUAL_FATAL(d->owned_count, k < 2 ? 1 : 2);
+      for (size_t i = 0; i < d->owned_count; ++i) CU_ASSERT_STRING_EQUAL(d->owned[i], want[i]);
+      /* Under ZeRO-1 every rank runs its own device. */
+      CU_ASSERT_EQUAL(m->ranks[k].device, k);
+      CU_ASSERT_EQUAL(m->ranks[k].dp, k / 2);
+    }
     moai_manifest_free(m);
-    CU_ASSERT_EQUAL(fa.live, 0);
-    if (!st) break;
-    CU_ASSERT_EQUAL(moai_status_code(st), MOAI_OUT_OF_MEMORY);
-    moai_status_free(st);
   }
+  /* pp instead of tp (2x1x2): the order is still k = (dp * pp + pp) * tp + tp. */
+  write_mesh_manifest_as(path, 2, 1, 2, k_owned);
+  RT_ASSERT_OK(moai_manifest_read_file(path, moai_allocator_system(), &m));
+  if (m) {
+    CU_ASSERT_EQUAL_FATAL(m->device_count, 4);
+    CU_ASSERT_EQUAL(m->devices[1].dp, 0);
+    CU_ASSERT_EQUAL(m->devices[1].pp, 1);
+    CU_ASSERT_EQUAL(m->devices[2].dp, 1);
+    CU_ASSERT_EQUAL(m->devices[2].pp, 0);
+    CU_ASSERT_TRUE(m->devices[3].pipeline.present);
+    CU_ASSERT_EQUAL(m->devices[3].pipeline.stage, 1);
+    CU_ASSERT_STRING_EQUAL(m->devices[3].owned[1], "b");
+    CU_ASSERT_EQUAL(m->ranks[2].device, 2);
+    moai_manifest_free(m);
+  }
+  /* Without ZeRO both keys are null and the flag is off. */
+  write_mesh_manifest(path);
+  RT_ASSERT_OK(moai_manifest_read_file(path, moai_allocator_system(), &m));
+  if (m) {
+    CU_ASSERT_FALSE(m->devices[0].zero);
+    CU_ASSERT_EQUAL(m->devices[0].owned_count, 0);
+    CU_ASSERT_PTR_NULL(m->devices[0].owned);
+    moai_manifest_free(m);
+  }
+  size_t size = 0;
+  char *text = rt_read_file(path, &size);
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"dp\": null"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"zero_owned\": null"));
+  free(text);
+  rt_rm_tree(dir);
+}
+
+/* Device k's "dp" and "zero_owned" as the writer prints them (JSON_INDENT(2)). */
+#define ZERO_KEYS_DP0 "\"dp\": 0,\n      \"zero_owned\": [\n        \"W\"\n      ]"
+#define ZERO_KEYS_DP1 \
+  "\"dp\": 1,\n      \"zero_owned\": [\n        \"V\",\n        \"b\"\n      ]"
+#define ZERO_NULL_KEYS "\"dp\": null, \"zero_owned\": null"
+
+/* The text of a ZeRO-1 manifest for mesh 2x2x1 (devices 0, 1: dp 0; 2, 3:
+ * dp 1), written in a new `dir`; the caller frees it and removes `dir`. */
+static char *zero_manifest_text(char *dir, size_t dir_size, size_t *out_size) {
+  char path[512];
+  CU_ASSERT_EQUAL_FATAL(rt_mkdtemp(dir, dir_size, "manifest-zero"), 0);
+  snprintf(path, sizeof(path), "%s/manifest.json", dir);
+  write_mesh_manifest_as(path, 2, 2, 1, k_owned);
+  char *text = rt_read_file(path, out_size);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+  return text;
+}
+
+static const char k_dev0[] = "\"plan\": \"device-0\"", k_dev1[] = "\"plan\": \"device-1\"",
+                  k_dev2[] = "\"plan\": \"device-2\"", k_dev3[] = "\"plan\": \"device-3\"";
+
+/* A device's "dp" and "zero_owned": types, agreement, owned names. */
+static void test_zero_key_errors(void) {
+  char dir[256];
+  size_t size = 0;
+  char *text = zero_manifest_text(dir, sizeof(dir), &size);
+  const char *dev0 = k_dev0, *dev1 = k_dev1, *dev2 = k_dev2, *dev3 = k_dev3;
+  /* The text holds what the edits below replace. */
+  CU_ASSERT_PTR_NOT_NULL_FATAL(strstr(strstr(text, dev1), ZERO_KEYS_DP0));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(strstr(strstr(text, dev2), ZERO_KEYS_DP1));
+  /* ZeRO on some devices only: the odd device is named, either way round. */
+  expect_mesh_error(text, dev2, ZERO_KEYS_DP1, ZERO_NULL_KEYS,
+                    "'devices[2].dp' is null, but devices[0].dp is set");
+  {
+    char *e = edit_text(text, dev0, ZERO_KEYS_DP0, ZERO_NULL_KEYS);
+    expect_parse_error(e, "'devices[1].dp' is set, but devices[0].dp is null");
+    free(e);
+  }
+  /* dp without zero_owned, and the reverse; either key missing. */
+  expect_mesh_error(text, dev1, "\"zero_owned\": [\n        \"W\"\n      ]",
+                    "\"zero_owned\": null",
+                    "'devices[1]' 'dp' and 'zero_owned' must both be null or both be set");
+  expect_mesh_error(text, dev1, "\"dp\": 0", "\"dp\": null",
+                    "'devices[1]' 'dp' and 'zero_owned' must both be null or both be set");
+  expect_mesh_error(text, dev1, "\"dp\": 0,", "", "missing field 'devices[1].dp'");
+  expect_mesh_error(text, dev1, ",\n      \"zero_owned\": [\n        \"W\"\n      ]", "",
+                    "missing field 'devices[1].zero_owned'");
+  /* Types. */
+  expect_mesh_error(text, dev1, "\"zero_owned\": [\n        \"W\"\n      ]",
+                    "\"zero_owned\": \"W\"",
+                    "'devices[1].zero_owned' must be an array of weight names or null");
+  expect_mesh_error(text, dev2, "\"b\"", "7", "'devices[2].zero_owned[1]' must be a string");
+  expect_mesh_error(text, dev1, "\"dp\": 0", "\"dp\": \"0\"",
+                    "'devices[1].dp' must be an integer");
+  expect_mesh_error(text, dev1, "\"dp\": 0", "\"dp\": -1",
+                    "'devices[1].dp' must be at least 0");
+  expect_mesh_error(text, dev1, "\"dp\": 0", "\"dp\": 70000",
+                    "'devices[1]' has coordinates outside the mesh");
+  /* Owned names: trained weights, each owned once per (tp, pp) group. */
+  expect_mesh_error(text, dev2, "\"b\"", "\"X\"",
+                    "'devices[2].zero_owned[1]' names no weight in 'training.trainable'");
+  expect_mesh_error(text, dev2, "\"b\"", "\"V\"",
+                    "'devices[2].zero_owned[1]' 'V' is owned twice in the dp group of (tp 0, "
+                    "pp 0): also by devices[2] (dp 1)");
+  expect_mesh_error(text, dev3, "\"b\"", "\"W\"",
+                    "'devices[3].zero_owned[1]' 'W' is owned twice in the dp group of (tp 1, "
+                    "pp 0): also by devices[1] (dp 0)");
+  free(text);
+  rt_rm_tree(dir);
+}
+
+/* ZeRO-1's layout: devices, ranks, training; its parse under fault injection. */
+static void test_zero_layout_errors(void) {
+  char dir[256];
+  size_t size = 0;
+  char *text = zero_manifest_text(dir, sizeof(dir), &size);
+  const char *dev1 = k_dev1, *dev2 = k_dev2, *dev3 = k_dev3;
+  /* ZeRO-1 devices: dp x tp x pp of them (not tp x pp), in rank order, inside the mesh, distinct;
+   * every rank runs its own. */
+  {
+    const char *cut = strstr(text, ",\n    {\n      \"index\": 2,");
+    const char *end = strstr(text, "\n  ],\n  \"training\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cut);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+    char *two = malloc(size + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(two);
+    snprintf(two, size + 1, "%.*s%s", (int)(cut - text), text, end);
+    expect_parse_error(two, "'devices' must hold dp x tp x pp (ZeRO-1) = 4 entries (mesh 2x2x1)");
+    free(two);
+  }
+  expect_mesh_error(text, "\"mesh\"", "\"dp\": 2", "\"dp\": 1",
+                    "'devices' must hold dp x tp x pp (ZeRO-1) = 2 entries (mesh 1x2x1)");
+  expect_mesh_error(text, dev1, "\"dp\": 0", "\"dp\": 1",
+                    "'devices[1]' is out of order: device k has tp = k % mesh.tp");
+  expect_mesh_error(text, dev3, "\"dp\": 1", "\"dp\": 2",
+                    "'devices[3]' has coordinates outside the mesh");
+  expect_mesh_error(text, dev3, "\"tp\": 1", "\"tp\": 0",
+                    "'devices[3]' has coordinates (dp 1, tp 0, pp 0), as devices[2] has");
+  /* rank 2 = (dp 1, tp 0, pp 0): device 0 without ZeRO, its own (2) with it. */
+  expect_mesh_error(text, "\"rank\": 2", "\"device\": 2", "\"device\": 0",
+                    "'ranks[2]' device must be the one at its (tp, pp): pp * mesh.tp + tp "
+                    "(with ZeRO-1: its own rank)");
+  /* ZeRO-1 needs training (the optimizer state it shards). */
+  {
+    const char *from = strstr(text, "\"training\": {");
+    const char *to = strstr(text, "\"mesh\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(from);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(to);
+    char *inference = malloc(size + 32);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(inference);
+    snprintf(inference, size + 32, "%.*s\"training\": null,\n  %s", (int)(from - text), text,
+             to);
+    expect_parse_error(inference, "'devices' has ZeRO-1 devices ('dp' set), but 'training' "
+                                  "is null");
+    free(inference);
+  }
+  /* An empty zero_owned is valid: a dp rank may own no weight (more ranks than weights). */
+  {
+    char *e = edit_text(text, dev2, ZERO_KEYS_DP1, "\"dp\": 1, \"zero_owned\": []");
+    moai_manifest_t *m = NULL;
+    RT_ASSERT_OK(parse(e, &m));
+    if (m) {
+      CU_ASSERT_TRUE(m->devices[2].zero);
+      CU_ASSERT_EQUAL(m->devices[2].owned_count, 0);
+      CU_ASSERT_PTR_NOT_NULL(m->devices[2].owned);
+      moai_manifest_free(m);
+    }
+    free(e);
+  }
+  expect_parse_fault_free(text, size);
   free(text);
   rt_rm_tree(dir);
 }
@@ -391,6 +640,9 @@ void moai_test_register(void) {
       {"write_round_trip", test_write_round_trip},
       {"mesh_round_trip", test_mesh_round_trip},
       {"mesh_errors", test_mesh_errors},
+      {"zero_round_trip", test_zero_round_trip},
+      {"zero_key_errors", test_zero_key_errors},
+      {"zero_layout_errors", test_zero_layout_errors},
       {"parse_fault_injection", test_parse_fault_injection},
       {"cpu_features", test_cpu_features},
       CU_TEST_INFO_NULL,
