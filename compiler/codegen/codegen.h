@@ -84,6 +84,7 @@ typedef struct moai_device_state_t {
   char *name;
   char *param; /* the weight it belongs to, or NULL */
   uint32_t role; /* moai_state_role_t */
+  uint32_t grad_bucket; /* 1 + the bucket of the grad_ready naming it; 0: none */
   moai_tensor_t tensor;
 } moai_device_state_t;
 

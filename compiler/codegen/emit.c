@@ -206,13 +206,23 @@ static void emit_training(moai_strbuf_t *sb, const moai_device_program_t *p,
         moai_strbuf_appendf(sb, "    %%v%u = llvm.insertvalue %%n%u, %%v%u[%u, 0] : !llvm.array<%u x " STATE_TYPE ">\n",
                             v + 2, i, v + 1, i, n);
       moai_strbuf_appendf(sb, "    %%r%u = llvm.mlir.constant(%u : i32) : i32\n"
-                              "    %%v%u = llvm.insertvalue %%r%u, %%v%u[%u, 2] : !llvm.array<%u x " STATE_TYPE ">\n"
-                              "    %%t%u = llvm.mlir.constant(",
-                          i, st->role, v + 3, i, v + 2, i, n, i);
+                              "    %%v%u = llvm.insertvalue %%r%u, %%v%u[%u, 2] : !llvm.array<%u x " STATE_TYPE ">\n",
+                          i, st->role, v + 3, i, v + 2, i, n);
+      /* Field 3, the gradient's bucket, where it has one (%g<i> then
+       * stands for %v<v+3> in the chain). */
+      char prev[32];
+      snprintf(prev, sizeof(prev), "%%v%u", v + 3);
+      if (st->grad_bucket) {
+        moai_strbuf_appendf(sb, "    %%b%u = llvm.mlir.constant(%u : i32) : i32\n"
+                                "    %%g%u = llvm.insertvalue %%b%u, %%v%u[%u, 3] : !llvm.array<%u x " STATE_TYPE ">\n",
+                            i, st->grad_bucket, i, i, v + 3, i, n);
+        snprintf(prev, sizeof(prev), "%%g%u", i);
+      }
+      moai_strbuf_appendf(sb, "    %%t%u = llvm.mlir.constant(", i);
       append_bytes_attr(sb, &st->tensor, sizeof(moai_tensor_t));
       moai_strbuf_appendf(sb, ") : !llvm.array<88 x i8>\n"
-                              "    %%v%u = llvm.insertvalue %%t%u, %%v%u[%u, 4] : !llvm.array<%u x " STATE_TYPE ">\n",
-                          v + 4, i, v + 3, i, n);
+                              "    %%v%u = llvm.insertvalue %%t%u, %s[%u, 4] : !llvm.array<%u x " STATE_TYPE ">\n",
+                          v + 4, i, prev, i, n);
     }
     moai_strbuf_appendf(sb, "    llvm.return %%v%u : !llvm.array<%u x " STATE_TYPE ">\n  }\n",
                         names ? 4 * n : 0, n);

@@ -92,6 +92,8 @@ void moai_lower_place_persist(moai_lower_t *L);
 bool moai_lower_rule_accumulate(moai_lower_t *L, moai_lower_op_t *o);
 bool moai_lower_rule_optimizer(moai_lower_t *L, moai_lower_op_t *o);
 bool moai_lower_rule_optimizer_finish(moai_lower_t *L, moai_lower_op_t *o);
+/* moai.grad_ready: marks its states' grad_bucket. */
+bool moai_lower_rule_grad_ready(moai_lower_t *L, moai_lower_op_t *o);
 
 /* ---- support (lower_support.c) -------------------------------------------- */
 

@@ -586,6 +586,7 @@ static const moai_lower_rule_t kRules[] = {
     {"layer_normalization_grad", K(LAYER_NORM_GRAD), moai_lower_rule_layer_norm_grad},
     /* collectives */
     {"all_reduce", K(ALL_REDUCE), rule_all_reduce},
+    {"grad_ready", K(GRAD_READY), moai_lower_rule_grad_ready},
     /* training (lower_train.c) */
     {"accumulate", K(ADD), moai_lower_rule_accumulate},
     {"adamw", K(ADAMW), moai_lower_rule_optimizer},

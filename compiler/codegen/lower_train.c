@@ -202,3 +202,33 @@ bool moai_lower_rule_optimizer_finish(moai_lower_t *L, moai_lower_op_t *o) {
   o->n_out = 0;
   return moai_lower_emit(L, o);
 }
+
+/* The bucket's accumulators as inputs (they must be gradient states, each in
+ * one bucket only); the state descriptors remember the bucket, so the
+ * runtime knows which tensors the hook's bucket number stands for. */
+bool moai_lower_rule_grad_ready(moai_lower_t *L, moai_lower_op_t *o) {
+  int64_t bucket = 0;
+  if (!moai_lower_attr_int(o, "bucket", &bucket, NULL)) return false;
+  if (bucket < 0 || bucket >= INT32_MAX)
+    return moai_lower_error(o, "moai.grad_ready: bucket %lld out of range", (long long)bucket);
+  if (!moai_lower_add_all_ins(L, o)) return false;
+  if (o->n_in == 0) return moai_lower_error(o, "moai.grad_ready: no gradient accumulators");
+  for (intptr_t i = 0; i < mlirOperationGetNumOperands(o->op); ++i) {
+    MlirValue v = mlirOperationGetOperand(o->op, i);
+    uint64_t index = 0;
+    if (!mlirValueIsAOpResult(v) ||
+        !moai_ptr_map_get(&L->state_index, mlirOpResultGetOwner(v).ptr, &index) ||
+        L->program->state[index].role != MOAI_STATE_GRAD)
+      return moai_lower_error(o, "moai.grad_ready: operand %lld is not a gradient accumulator "
+                                 "(a moai.state with role \"grad\")", (long long)i);
+    moai_device_state_t *st = &L->program->state[index];
+    if (st->grad_bucket && st->grad_bucket != (uint32_t)bucket + 1)
+      return moai_lower_error(o, "moai.grad_ready: '%s' is in bucket %u and in bucket %lld",
+                              st->name, st->grad_bucket - 1, (long long)bucket);
+    st->grad_bucket = (uint32_t)bucket + 1;
+  }
+  moai_attrs_grad_ready_t a = {.bucket = (int32_t)bucket};
+  moai_lower_set_attrs(o, &a, sizeof(a));
+  o->n_out = 0;
+  return moai_lower_emit(L, o);
+}

@@ -638,6 +638,13 @@ static const moai_op_def_t kOpDefs[] = {
      .operands = {{"input", MOAI_ARITY_SINGLE}},
      .results = {{"output", MOAI_ARITY_SINGLE}},
      .summary = "Returns its input; its gradient is all-reduced (sum) over the tp group."},
+
+    /* ---- data parallelism: made by moai-optimizer (docs/training.md) ----- */
+    {.name = "grad_ready",
+     .operands = {{"grads", MOAI_ARITY_VARIADIC}},
+     .attrs = {{"bucket", MOAI_ATTR_INT, MOAI_ATTR_REQUIRED}},
+     .flags = MOAI_OP_FLAG_NO_GRAD | MOAI_OP_FLAG_SIDE_EFFECT,
+     .summary = "The gradient accumulators grads (moai.state, role grad) of bucket `bucket` are final for this micro-batch: the runtime may start summing them over the dp group."},
 };
 
 const moai_op_def_t *moai_op_defs(size_t *out_count) {

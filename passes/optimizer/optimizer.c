@@ -11,6 +11,7 @@
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
 #include "mlir-c/Diagnostics.h"
+#include "optimizer/optimizer_internal.h"
 
 static bool name_is(MlirOperation op, const char *name) {
   MlirStringRef s = mlirIdentifierStr(mlirOperationGetName(op));
@@ -280,8 +281,10 @@ bool moai_optimizer_run(MlirOperation module) {
     if (kept) kidx[n_kept++] = i;
     else gidx[n_grads++] = i;
   }
+  MlirOperation floor = opt_pipeline_floor(module, main, ret);
   for (intptr_t i = 0; i < n_grads; ++i) {
     MlirValue g = mlirOperationGetOperand(ret, gidx[i]);
+    ad.anchor = opt_accumulate_anchor(g, floor, ret); /* right after g's op */
     names[i] = mlirStringAttrGetValue(dict_get(res_dict(main, gidx[i]), "moai.grad_of"));
     if (!mlirTypeEqual(ad_elem(g), f32)) {
       char msg[512];
@@ -299,6 +302,8 @@ bool moai_optimizer_run(MlirOperation module) {
     MlirValue in[2] = {acc, g};
     side_effect(&ad, "accumulate", in, 2, NULL, 0);
   }
+  ad.anchor = ret;
+  if (!ad.failed) opt_insert_grad_ready(&ad, module, block);
   MlirValue wf = w;
   if (!mlirTypeEqual(ad_elem(w), f32)) wf = ad_cast(&ad, w, f32);
   wf = ad_reshape(&ad, wf, 0, NULL);

@@ -11,11 +11,18 @@
  * (loss, loss_weight); a new function @update applies one `moai.adamw` or
  * `moai.sgd` per trainable weight and ends with `moai.optimizer_finish`. The
  * `moai.training` dictionary is completed with every setting (defaults
- * included) and the loss-weight description autodiff left on the module. */
+ * included) and the loss-weight description autodiff left on the module.
+ *
+ * Each accumulation follows the op that computes its gradient. When the
+ * module's `moai.parallel` has dp > 1, the accumulations are grouped into
+ * buckets of about 25 MiB (at most 8 gradients each) in the order they come,
+ * and a `moai.grad_ready {bucket = b}` follows the last of bucket b. */
 #ifndef MOAI_PASSES_OPTIMIZER_H
 #define MOAI_PASSES_OPTIMIZER_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "mlir-c/IR.h"
 #include "mlir-c/Pass.h"
@@ -29,6 +36,17 @@ MlirPass moai_optimizer_pass_create(void);
 
 /* The pass's logic on a module; false after a diagnostic. */
 bool moai_optimizer_run(MlirOperation module);
+
+/* Data parallelism: PyTorch DDP's default bucket_cap_mb. */
+#define MOAI_GRAD_BUCKET_CAP_BYTES ((uint64_t)25 << 20)
+
+/* Numbers n gradients of bytes[i] bytes, in the order they are finished,
+ * into buckets: out_bucket[i] = its bucket (0 first, consecutive). A bucket
+ * is closed when it reaches cap_bytes (so it passes the cap by at most its
+ * last gradient) or holds max_count gradients (0: no limit), or at the end.
+ * Returns the bucket count. */
+size_t moai_grad_buckets_assign(const uint64_t *bytes, size_t n, uint64_t cap_bytes,
+                                size_t max_count, uint32_t *out_bucket);
 
 #ifdef __cplusplus
 }

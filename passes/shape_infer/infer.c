@@ -530,6 +530,7 @@ static const si_rule_entry_t kRules[] = {
     {"adamw", si_rule_no_results},
     {"sgd", si_rule_no_results},
     {"optimizer_finish", si_rule_no_results},
+    {"grad_ready", si_rule_grad_ready},
     {"constant", si_rule_constant},
     {"constant_of_shape", si_rule_constant_of_shape},
     {"shape", si_rule_shape},

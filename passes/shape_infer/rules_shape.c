@@ -3,6 +3,9 @@
  * Flatten. Where a result depends on an operand's value (Reshape's shape,
  * Squeeze's axes, ...) that operand must be a constant for a static shape;
  * otherwise the rule records the dependency and gives what it can. */
+#include <stdint.h>
+#include <string.h>
+
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
 #include "shape_infer/shape_infer_internal.h"
@@ -66,6 +69,32 @@ bool si_rule_weight(si_op_t *si) {
  * have no results to infer; the backend checks their operands. */
 bool si_rule_no_results(si_op_t *si) {
   (void)si;
+  return true;
+}
+
+/* moai.grad_ready: no results; a bucket number >= 0 over the accumulators
+ * of weight gradients (moai.state of role grad). */
+bool si_rule_grad_ready(si_op_t *si) {
+  int64_t bucket = 0;
+  if (!si_attr_int(si, "bucket", &bucket, NULL)) return false;
+  if (bucket < 0 || bucket > INT32_MAX)
+    return si_error(si, "attribute 'bucket' must be in [0, 2^31), got %lld", (long long)bucket);
+  for (intptr_t i = 0; i < mlirOperationGetNumOperands(si->op); ++i) {
+    MlirValue v = mlirOperationGetOperand(si->op, i);
+    MlirOperation def = mlirValueIsAOpResult(v) ? mlirOpResultGetOwner(v) : (MlirOperation){NULL};
+    MlirAttribute role = mlirOperationIsNull(def)
+                             ? mlirAttributeGetNull()
+                             : mlirOperationGetAttributeByName(def, mlirStringRefCreateFromCString("role"));
+    MlirStringRef name = mlirOperationIsNull(def) ? (MlirStringRef){"", 0}
+                                                  : mlirIdentifierStr(mlirOperationGetName(def));
+    bool grad = name.length == 10 && memcmp(name.data, "moai.state", 10) == 0 &&
+                !mlirAttributeIsNull(role) && mlirAttributeIsAString(role) &&
+                mlirStringAttrGetValue(role).length == 4 &&
+                memcmp(mlirStringAttrGetValue(role).data, "grad", 4) == 0;
+    if (!grad)
+      return si_error(si, "operand %lld is not a gradient accumulator (a moai.state with role "
+                          "\"grad\")", (long long)i);
+  }
   return true;
 }
 

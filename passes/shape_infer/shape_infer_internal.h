@@ -159,6 +159,7 @@ bool si_rule_equal(si_op_t *si);
 bool si_rule_logic(si_op_t *si);
 bool si_rule_not(si_op_t *si);
 bool si_rule_all_reduce(si_op_t *si);
+bool si_rule_grad_ready(si_op_t *si);
 bool si_rule_where(si_op_t *si);
 bool si_rule_variadic(si_op_t *si);
 bool si_rule_cast(si_op_t *si);

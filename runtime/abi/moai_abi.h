@@ -165,7 +165,10 @@ typedef struct moai_state_desc_t {
   const char *name;
   const char *param; /* the weight it belongs to, or NULL */
   uint32_t role;     /* moai_state_role_t */
-  uint32_t reserved;
+  /* A GRAD state a grad_ready op hands over (data parallelism): 1 + its
+   * bucket; 0 otherwise (and in binaries older than the grad_ready kernel,
+   * which wrote 0 here). */
+  uint32_t grad_bucket;
   moai_tensor_t tensor;
 } moai_state_desc_t;
 

@@ -72,7 +72,9 @@ extern "C" {
   X(LAYER_NORM_GRAD, "layer_normalization_grad")                            \
   X(ADAMW, "adamw") X(SGD, "sgd") X(OPTIMIZER_FINISH, "optimizer_finish") \
   /* ABI 3: collectives (tensor parallelism) */                             \
-  X(ALL_REDUCE, "all_reduce")
+  X(ALL_REDUCE, "all_reduce")                                                \
+  /* data parallelism: a bucket of gradients is final */                    \
+  X(GRAD_READY, "grad_ready")
 
 typedef enum moai_kernel_id_e {
 #define MOAI_KERNEL_ENUM(id, name) MOAI_KERNEL_##id,
@@ -267,6 +269,16 @@ typedef struct moai_attrs_all_reduce_t {
   int32_t op;    /* MOAI_REDUCE_* */
   int32_t group; /* MOAI_GROUP_* */
 } moai_attrs_all_reduce_t;
+
+/* grad_ready: operands the bucket's gradient accumulators (MOAI_REGION_PERSIST,
+ * 1 to 8), no output. Thread 0 calls the grad-ready hook the runtime bound to
+ * the plan (moai_plan_set_grad_ready in loader/plan.h) with the bucket, which
+ * may start summing the accumulators over the dp group; the step's later ops
+ * never touch them. No hook bound: nothing happens. */
+typedef struct moai_attrs_grad_ready_t {
+  int32_t bucket; /* 0, 1, ... in step order */
+  int32_t reserved;
+} moai_attrs_grad_ready_t;
 
 enum {
   MOAI_LR_CONSTANT = 0,

@@ -55,6 +55,9 @@ struct moai_comm_t {
   const moai_comm_ops_t *ops;
   const char *backend; /* "threads" or "mpi" */
   int rank, size;
+  /* Different threads of a rank may call it on different handles at once
+   * (threads: always; MPI: when the library provides MPI_THREAD_MULTIPLE). */
+  bool concurrent;
 };
 
 /* This rank's index in the group and the group's size. */

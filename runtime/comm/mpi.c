@@ -14,8 +14,12 @@
  * the latest, when the handle is destroyed (MPI_Wait). Barriers only test:
  * waiting there could deadlock a receiver that receives after the barrier.
  *
- * MPI is initialised with MPI_THREAD_FUNNELED: only the thread that opened
- * the backend may call these functions. */
+ * MPI is initialised asking for MPI_THREAD_MULTIPLE, so that moai-run's
+ * communication thread can reduce gradients on its own communicator while
+ * the main thread uses others; a handle's `concurrent` says whether the
+ * library granted it (if not, only the thread that opened the backend may
+ * call these functions, as with MPI_THREAD_FUNNELED). One handle is never
+ * used by two threads at once. */
 #include <limits.h>
 #include <mpi.h>
 #include <stdbool.h>
@@ -210,6 +214,9 @@ static moai_status_t wrap(MPI_Comm comm, moai_comm_t **out) {
   MPI_Comm_size(comm, &c->base.size);
   c->base.ops = &mpi_ops;
   c->base.backend = "mpi";
+  int provided = MPI_THREAD_SINGLE;
+  c->base.concurrent = MPI_Query_thread(&provided) == MPI_SUCCESS &&
+                       provided == MPI_THREAD_MULTIPLE;
   *out = &c->base;
   return moai_ok_status();
 }
@@ -266,10 +273,10 @@ __attribute__((visibility("default"))) moai_status_t moai_comm_mpi_create_v1(moa
 moai_status_t moai_comm_mpi_create_v1(moai_comm_t **out) {
   int initialized = 0, provided = 0;
   MPI_Initialized(&initialized);
-  /* FUNNELED: only the thread that initialised MPI calls it; OpenMP threads
-   * of a step never do. */
+  /* MULTIPLE if the library has it (moai-run's gradient thread); OpenMP
+   * threads of a step never call MPI. */
   if (!initialized) {
-    int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+    int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided);
     if (rc != MPI_SUCCESS) return mpi_error(rc, "initialisation");
   }
   return wrap(MPI_COMM_WORLD, out);

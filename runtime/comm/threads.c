@@ -93,7 +93,8 @@ static moai_status_t group_init(group_t *g, moai_comm_threads_t *w, int size,
   g->live = size;
   for (int r = 0; r < size; ++r)
     g->ranks[r] = (threads_rank_t){
-        .base = {.ops = &threads_ops, .backend = "threads", .rank = r, .size = size},
+        .base = {.ops = &threads_ops, .backend = "threads", .rank = r, .size = size,
+                 .concurrent = true},
         .group = g,
         .world_rank = world_rank ? world_rank[r] : r};
   return moai_ok_status();

@@ -42,7 +42,8 @@ void moai_kernels_register_grad_index(moai_isa_t isa, moai_kernel_fn_t *table);
 /* Gradients of conv, pools and normalisations (runtime/kernels/grad). */
 void moai_kernels_register_grad_nn(moai_isa_t isa, moai_kernel_fn_t *table);
 void moai_kernels_register_train(moai_isa_t isa, moai_kernel_fn_t *table);
-/* Collectives (kernels/comm): all_reduce, through the runtime's hook. */
+/* Collectives (kernels/comm): all_reduce and grad_ready, through the
+ * runtime's hooks. */
 void moai_kernels_register_comm(moai_isa_t isa, moai_kernel_fn_t *table);
 
 /* Where kernels report failures: ex->runtime points to one of these (the
@@ -60,12 +61,19 @@ typedef struct moai_kernel_status_t {
 typedef moai_status_t (*moai_kernel_allreduce_fn_t)(void *user, int group, int32_t dtype,
                                                     int op, void *data, size_t count);
 
+/* Bucket `bucket` of the step's gradient accumulators is final (data
+ * parallelism). The same signature as loader/plan.h's
+ * moai_plan_grad_ready_fn. */
+typedef moai_status_t (*moai_kernel_grad_ready_fn_t)(void *user, int bucket);
+
 /* The part of the runtime's state kernels read (ex->runtime points to it;
  * the loader's moai_plan_t starts with these members, in this order). */
 typedef struct moai_kernel_runtime_t {
   moai_kernel_status_t kernel_status;
   moai_kernel_allreduce_fn_t allreduce; /* NULL: no group bound */
   void *allreduce_user;
+  moai_kernel_grad_ready_fn_t grad_ready; /* NULL: nobody listens */
+  void *grad_ready_user;
 } moai_kernel_runtime_t;
 
 /* Reports a kernel failure (an unsupported dtype, say) for op `op` into the

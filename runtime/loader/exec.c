@@ -2,6 +2,7 @@
  * borrowed outputs. Nothing here allocates. */
 #include <omp.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,7 +14,11 @@ _Static_assert(offsetof(moai_plan_t, kernel_status) ==
                        offsetof(moai_kernel_runtime_t, kernel_status) &&
                    offsetof(moai_plan_t, allreduce) == offsetof(moai_kernel_runtime_t, allreduce) &&
                    offsetof(moai_plan_t, allreduce_user) ==
-                       offsetof(moai_kernel_runtime_t, allreduce_user),
+                       offsetof(moai_kernel_runtime_t, allreduce_user) &&
+                   offsetof(moai_plan_t, grad_ready) ==
+                       offsetof(moai_kernel_runtime_t, grad_ready) &&
+                   offsetof(moai_plan_t, grad_ready_user) ==
+                       offsetof(moai_kernel_runtime_t, grad_ready_user),
                "moai_plan_t must start like moai_kernel_runtime_t");
 
 const moai_manifest_t *moai_plan_manifest(const moai_plan_t *plan) { return plan->manifest; }
@@ -139,6 +144,30 @@ moai_status_t moai_plan_run(moai_plan_t *plan, int threads) {
 void moai_plan_set_allreduce(moai_plan_t *plan, moai_plan_allreduce_fn fn, void *user) {
   plan->allreduce = fn;
   plan->allreduce_user = fn ? user : NULL;
+}
+
+void moai_plan_set_grad_ready(moai_plan_t *plan, moai_plan_grad_ready_fn fn, void *user) {
+  plan->grad_ready = fn;
+  plan->grad_ready_user = fn ? user : NULL;
+}
+
+int moai_plan_grad_bucket(const moai_plan_t *plan, size_t i) {
+  const moai_device_training_t *tr = plan->table->training;
+  size_t w = plan->table->num_weights;
+  if (!tr || i < w || i - w >= tr->num_state) return -1;
+  const moai_state_desc_t *st = &tr->state[i - w];
+  return st->role == MOAI_STATE_GRAD && st->grad_bucket && st->grad_bucket <= INT32_MAX
+             ? (int)(st->grad_bucket - 1)
+             : -1;
+}
+
+int moai_plan_grad_bucket_count(const moai_plan_t *plan) {
+  int count = 0;
+  for (size_t i = 0; i < moai_plan_tensor_count(plan); ++i) {
+    int b = moai_plan_grad_bucket(plan, i);
+    if (b >= count) count = b + 1;
+  }
+  return count;
 }
 
 /* The training table's forward entry when it is usable, else NULL. */

@@ -112,6 +112,24 @@ typedef moai_status_t (*moai_plan_allreduce_fn)(void *user, int group, int32_t d
  * all_reduce fails the step: "no group is bound"). `user` is borrowed. */
 void moai_plan_set_allreduce(moai_plan_t *plan, moai_plan_allreduce_fn fn, void *user);
 
+/* ---- data parallelism: gradient buckets --------------------------------- */
+
+/* Bucket `bucket` of the step's gradient accumulators is final for this run
+ * (every gradient of it accumulated): called by the plan's grad_ready ops
+ * (moai-optimizer makes them for dp > 1), from one thread of the step, in
+ * increasing bucket order. A failure fails the step. */
+typedef moai_status_t (*moai_plan_grad_ready_fn)(void *user, int bucket);
+
+/* Binds the hook of the plan's grad_ready ops (fn NULL: unbind; then they do
+ * nothing, as on a single rank). `user` is borrowed. */
+void moai_plan_set_grad_ready(moai_plan_t *plan, moai_plan_grad_ready_fn fn, void *user);
+
+/* The bucket of tensor i (moai_plan_tensor's index) when it is a gradient
+ * accumulator a grad_ready op hands over, else -1. */
+int moai_plan_grad_bucket(const moai_plan_t *plan, size_t i);
+/* 1 + the largest bucket (0: the plan has no grad_ready op). */
+int moai_plan_grad_bucket_count(const moai_plan_t *plan);
+
 /* Pipeline stages (a device with a forward entry, docs/abi.md ABI 3): runs
  * only the forward ops that compute the output sent to the next stage (the
  * manifest's output at moai_plan_forward_output). Every input must be set,

@@ -11,9 +11,12 @@ struct moai_plan_t {
   /* First member: ex->runtime points here and kernels write failures to it
    * (kernels/kernels.h). */
   moai_kernel_status_t kernel_status;
-  /* Then the all-reduce hook, as moai_kernel_runtime_t lays them out. */
+  /* Then the all-reduce and grad-ready hooks, as moai_kernel_runtime_t lays
+   * them out. */
   moai_plan_allreduce_fn allreduce;
   void *allreduce_user;
+  moai_plan_grad_ready_fn grad_ready;
+  void *grad_ready_user;
   moai_allocator_t allocator;
   moai_plan_options_t options;
   char *dir; /* as the caller gave it, for messages */

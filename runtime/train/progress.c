@@ -19,11 +19,14 @@ int moai_progress_format_json(const moai_progress_record_t *r, char *buf, size_t
   char loss[40];
   if (isfinite(r->loss)) snprintf(loss, sizeof(loss), "%.17g", r->loss);
   else snprintf(loss, sizeof(loss), "null");
+  char buckets[48] = "";
+  if (r->overlapped_buckets > 0)
+    snprintf(buckets, sizeof(buckets), ",\"overlapped_buckets\":%d", r->overlapped_buckets);
   return snprintf(buf, size,
                   "{\"step\":%lld,\"epoch\":%llu,\"loss\":%s,\"lr\":%.17g,\"tokens\":%.17g,"
-                  "\"examples\":%llu,\"seconds\":%.6f}",
+                  "\"examples\":%llu,\"seconds\":%.6f%s}",
                   (long long)r->step, (unsigned long long)r->epoch, loss, r->lr, r->tokens,
-                  (unsigned long long)r->examples, r->seconds);
+                  (unsigned long long)r->examples, r->seconds, buckets);
 }
 
 int moai_progress_format_bar(const moai_progress_record_t *r, int width, char *buf, size_t size) {

@@ -28,6 +28,9 @@ typedef struct moai_progress_record_t {
   double seconds;      /* wall time of the step */
   double elapsed;      /* wall time since the run started */
   int64_t first_step;  /* the step the run started after (resumed runs: > 0) */
+  /* Data parallelism: gradient buckets the last backward handed to the
+   * communication thread (moai-run; written to the JSONL when above 0). */
+  int overlapped_buckets;
 } moai_progress_record_t;
 
 /* "step 12/100  loss 3.2145  lr 1.00e-03  tokens 480  tok/s 1234  elapsed 1.2s"
@@ -35,8 +38,8 @@ typedef struct moai_progress_record_t {
 int moai_progress_format_line(const moai_progress_record_t *r, char *buf, size_t size);
 
 /* {"step":12,"epoch":0,"loss":3.2145,"lr":0.001,"tokens":480,"examples":8,
- *  "seconds":0.0123} with no newline; a non-finite loss is written as null
- * (JSON has no NaN). */
+ *  "seconds":0.0123} with no newline (then ,"overlapped_buckets":N when N >
+ * 0); a non-finite loss is written as null (JSON has no NaN). */
 int moai_progress_format_json(const moai_progress_record_t *r, char *buf, size_t size);
 
 /* "  12/100 [######------------------]  loss 3.2145  1234 tok/s  ETA 0:01:23"

@@ -32,6 +32,13 @@ gathered --save checkpoint within 1e-4.
                  single-device plan log the same losses and token counts
   errors         a wrong mpirun process count; --input given to a mesh plan;
                  a tampered device manifest
+  overlap_threads, overlap_mpi
+                 the dp gradient sum overlapped with the backward changes no
+                 bit: 2x1x1 (K = 1 and 2) and 2x2x2 log the same losses and
+                 save the same checkpoint with and without --no-overlap, and
+                 the overlapped runs' logs say the backward handed buckets
+                 over in every step (overlapped_buckets), the same number
+                 whatever K (only the last micro-batch hands them over)
 
 Usage: mesh_test.py --moaicc BIN --moai-run BIN --workdir DIR CASE
 """
@@ -295,6 +302,55 @@ def case_errors(args):
           "messages")
 
 
+def case_overlap(args, launcher):
+    label = f"overlap_{launcher}"
+    if launcher == "mpi" and not dp_test.have_mpi():
+        sys.exit(f"{label}: no mpirun: run scripts/setup.sh (libopenmpi-dev openmpi-bin)")
+    env, model, data, arrays = setup(args, label)
+    plans = [("2x1x1", compile_mesh(env, (2, 1, 1)), 2),
+             ("2x1x1 K=2", env.compile("plan_2x1x1_k2", GLOBAL_BATCH // 4, 2,
+                                       ["--optimizer", "adamw", "--devices", "2", "--strategy",
+                                        "dp=2,tp=1,pp=1,mb=2"]), 2),
+             ("2x2x2", compile_mesh(env, (2, 2, 2)), 8)]
+    hooked = {}
+    for name, plan, ranks in plans:
+        runs = {}
+        for mode, extra in (("overlap", []), ("no_overlap", ["--no-overlap"])):
+            tag = f"{name}_{mode}".replace(" ", "_").replace("=", "")
+            log, ckpt = env.path(f"{tag}.jsonl"), env.path(f"{tag}.ckpt")
+            moai_run(env, plan, data, ["--steps", str(STEPS), "--log", log, "--save", ckpt] + extra,
+                     launcher=launcher, ranks=ranks)
+            w, _ = tt.read_safetensors(os.path.join(ckpt, "checkpoint.safetensors"))
+            runs[mode] = (tt.jsonl(log), w)
+        (on_log, on_w), (off_log, off_w) = runs["overlap"], runs["no_overlap"]
+        if len(on_log) != STEPS or len(off_log) != STEPS:
+            sys.exit(f"{label} {name}: {len(on_log)} and {len(off_log)} steps logged, not {STEPS}")
+        counts = {r.get("overlapped_buckets") for r in on_log}
+        if len(counts) != 1 or not all(isinstance(c, int) and c > 0 for c in counts):
+            sys.exit(f"{label} {name}: the overlapped run's steps report overlapped_buckets "
+                     f"{sorted(counts, key=str)}: the backward never handed a bucket over")
+        if any("overlapped_buckets" in r for r in off_log):
+            sys.exit(f"{label} {name}: --no-overlap still handed buckets over")
+        hooked[name] = counts.pop()
+        for a, b in zip(on_log, off_log):
+            if a["loss"] != b["loss"] or a["tokens"] != b["tokens"]:
+                sys.exit(f"{label} {name}: step {a['step']} logs loss {a['loss']!r} with overlap, "
+                         f"{b['loss']!r} without (must be the same bits)")
+        if sorted(on_w) != sorted(off_w):
+            sys.exit(f"{label} {name}: the checkpoints hold different tensors")
+        for n in on_w:
+            if on_w[n].tobytes() != off_w[n].tobytes():
+                d = float(np.abs(on_w[n].astype(np.float64) - off_w[n]).max())
+                sys.exit(f"{label} {name}: checkpoint tensor '{n}' differs with and without "
+                         f"overlap (by up to {d:.3g}; must be the same bits)")
+    if hooked["2x1x1"] != hooked["2x1x1 K=2"]:
+        sys.exit(f"{label}: K=1 hands over {hooked['2x1x1']} buckets, K=2 {hooked['2x1x1 K=2']}: "
+                 "only the last micro-batch may")
+    print(f"{label}: {', '.join(n for n, _, _ in plans)}: {STEPS} steps with and without "
+          f"--no-overlap give the same losses and checkpoints, bit for bit; buckets handed over "
+          f"by the backward per step: {hooked}")
+
+
 CASES = {}
 for _mesh in MESHES:
     for _launcher in ("threads", "mpi"):
@@ -308,6 +364,8 @@ CASES["recompute"] = case_recompute
 CASES["cross_resume"] = case_cross_resume
 CASES["no_drop_last"] = case_no_drop_last
 CASES["errors"] = case_errors
+CASES["overlap_threads"] = lambda args: case_overlap(args, "threads")
+CASES["overlap_mpi"] = lambda args: case_overlap(args, "mpi")
 
 
 if __name__ == "__main__":

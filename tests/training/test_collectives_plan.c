@@ -6,7 +6,8 @@
  * the buffer, a max leaves it. Values are checked against the formulas of
  * the module computed here in double; moai_plan_run_forward against the
  * full step; and the failures: no hook bound, a failing hook, other outputs
- * after a forward, a plan without a forward entry. */
+ * after a forward, a plan without a forward entry. Its grad_ready op calls
+ * the grad-ready hook once per step, after the gradient is accumulated. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,11 +230,77 @@ static void test_no_forward(void) {
   moai_plan_close(plan);
 }
 
+/* What the grad-ready hook saw: its buckets, and grad.W at the call. */
+typedef struct fake_ready_t {
+  const float *grad; /* grad.W's data */
+  int calls, bucket;
+  float grad_at_call[IN * OUT];
+  bool fail;
+} fake_ready_t;
+
+static moai_status_t fake_grad_ready(void *user, int bucket) {
+  fake_ready_t *r = user;
+  if (r->fail) return MOAI_STATUS(MOAI_FAILED_PRECONDITION, "the gradient thread stopped");
+  r->calls++;
+  r->bucket = bucket;
+  memcpy(r->grad_at_call, r->grad, sizeof(r->grad_at_call));
+  return moai_ok_status();
+}
+
+/* grad.W is bucket 0; the hook gets it once per step, final; unbound, the
+ * op does nothing; a failing hook fails the step. */
+static void test_grad_ready(void) {
+  fixture_t f;
+  CU_ASSERT_FATAL(fixture_init(&f));
+  moai_plan_t *plan = open_plan("tp");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
+  fake_group_t group = {0};
+  moai_plan_set_allreduce(plan, fake_allreduce, &group);
+  CU_ASSERT_EQUAL(moai_plan_grad_bucket_count(plan), 1);
+  long gi = moai_plan_find_tensor(plan, "grad.W");
+  long li = moai_plan_find_tensor(plan, "optimizer.loss_weight");
+  long wi = moai_plan_find_tensor(plan, "W");
+  CU_ASSERT_FATAL(gi >= 0 && li >= 0 && wi >= 0);
+  CU_ASSERT_EQUAL(moai_plan_grad_bucket(plan, (size_t)gi), 0);
+  CU_ASSERT_EQUAL(moai_plan_grad_bucket(plan, (size_t)li), -1);
+  CU_ASSERT_EQUAL(moai_plan_grad_bucket(plan, (size_t)wi), -1);
+  CU_ASSERT_EQUAL(moai_plan_grad_bucket(plan, moai_plan_tensor_count(plan)), -1);
+  moai_plan_tensor_t g;
+  CU_ASSERT_FATAL(moai_plan_tensor(plan, (size_t)gi, &g));
+
+  set_inputs(plan, &f); /* no hook: runs as on one rank */
+  CU_ASSERT_PTR_NULL_FATAL(moai_plan_run(plan, 2));
+  fake_ready_t ready = {.grad = g.data, .bucket = -1};
+  moai_plan_set_grad_ready(plan, fake_grad_ready, &ready);
+  set_inputs(plan, &f);
+  CU_ASSERT_PTR_NULL_FATAL(moai_plan_run(plan, 3));
+  CU_ASSERT_EQUAL(ready.calls, 1);
+  CU_ASSERT_EQUAL(ready.bucket, 0);
+  /* Handed over final: two steps' gradients, nothing added after the call. */
+  CU_ASSERT_EQUAL(memcmp(ready.grad_at_call, g.data, sizeof(ready.grad_at_call)), 0);
+  bool nonzero = false;
+  for (int i = 0; i < IN * OUT; ++i) nonzero |= ready.grad_at_call[i] != 0;
+  CU_ASSERT(nonzero);
+  /* The forward entry stops before the backward: no call. */
+  set_inputs(plan, &f);
+  CU_ASSERT_PTR_NULL_FATAL(moai_plan_run_forward(plan, 2));
+  CU_ASSERT_EQUAL(ready.calls, 1);
+  ready.fail = true;
+  set_inputs(plan, &f);
+  expect_error(moai_plan_run(plan, 2), MOAI_UNIMPLEMENTED,
+               "grad_ready: handing over gradient bucket 0 failed: the gradient thread stopped");
+  moai_plan_set_grad_ready(plan, NULL, &ready);
+  set_inputs(plan, &f);
+  CU_ASSERT_PTR_NULL(moai_plan_run(plan, 2));
+  moai_plan_close(plan);
+}
+
 void moai_test_register(void) {
   static CU_TestInfo tests[] = {
       {"forward entry and step with a fake tp group of two", test_forward_and_step},
       {"no group bound, failing group", test_hook_failures},
       {"no forward entry", test_no_forward},
+      {"grad_ready hook", test_grad_ready},
       {NULL, NULL},
   };
   moai_test_add_suite("collectives_plan", tests);

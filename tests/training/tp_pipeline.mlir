@@ -5,8 +5,9 @@
 // all-reduce. The backward is spelled out: dy = (2/15) (y - t),
 // dW = all_reduce_sum(x^T dy). `dmax` = all_reduce_max(d) reads d, which
 // lives on (the kernel copies, then reduces). W trained by plain SGD, B
-// frozen. Weights: data/linear_weights.bin (W then B, float32), relative to
-// the current directory.
+// frozen. grad.W is gradient bucket 0 (moai.grad_ready, data parallelism).
+// Weights: data/linear_weights.bin (W then B, float32), relative to the
+// current directory.
 module attributes {moai.pipeline = {send = "h"}, moai.training = {optimizer = "sgd", lr = 5.000000e-02 : f64, weight_decay = 0.000000e+00 : f64, momentum = 0.000000e+00 : f64, dampening = 0.000000e+00 : f64, nesterov = 0 : i64, schedule = "constant", warmup_steps = 0 : i64, total_steps = 0 : i64, micro_batches = 1 : i64, loss_weight_kind = "one"}} {
   func.func @main(%x: tensor<5x4xf32> {moai.name = "x"}, %t: tensor<5x3xf32> {moai.name = "t"}) -> (tensor<f32> {moai.name = "loss"}, tensor<f32> {moai.name = "loss_weight"}, tensor<5x3xf32> {moai.name = "h"}, tensor<5x3xf32> {moai.name = "dmax"}) {
     %W = "moai.weight"() {name = "W", trainable = 1 : i64, storage = "external", file = "linear_weights.bin", offset = 0 : i64, length = 48 : i64} : () -> tensor<4x3xf32>
@@ -27,6 +28,7 @@ module attributes {moai.pipeline = {send = "h"}, moai.training = {optimizer = "s
     %w = "moai.constant"() {value = dense<1.000000e+00> : tensor<f32>} : () -> tensor<f32>
     %acc = "moai.state"() {name = "grad.W", role = "grad", param = "W"} : () -> tensor<4x3xf32>
     "moai.accumulate"(%acc, %gW) : (tensor<4x3xf32>, tensor<4x3xf32>) -> ()
+    "moai.grad_ready"(%acc) {bucket = 0 : i64, operandSegmentSizes = array<i32: 1, 0, 0, 0, 0, 0, 0, 0>} : (tensor<4x3xf32>) -> ()
     %lw = "moai.state"() {name = "optimizer.loss_weight", role = "loss_weight"} : () -> tensor<f32>
     "moai.accumulate"(%lw, %w) : (tensor<f32>, tensor<f32>) -> ()
     return %loss, %w, %h, %dmax : tensor<f32>, tensor<f32>, tensor<5x3xf32>, tensor<5x3xf32>

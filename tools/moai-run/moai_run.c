@@ -67,6 +67,10 @@ static void usage(FILE *out) {
       "                           optimizer state, step and position in the data\n"
       "  --dump-gradients FILE    write the first step's mean-loss gradients of the\n"
       "                           trainable weights to FILE (.safetensors)\n"
+      "  --no-overlap             data parallelism: sum the gradients over the dp ranks\n"
+      "                           after the backward, instead of bucket by bucket on a\n"
+      "                           communication thread while the last micro-batch's\n"
+      "                           backward runs (the results are the same bits)\n"
       "  (--threads N applies; -q/--quiet silences the progress bar and summary)\n"
       "\n"
       "general:\n"
@@ -169,6 +173,9 @@ static int parse_args(int argc, char **argv, run_args_t *a) {
     } else if (TAKES_VALUE("--dump-gradients")) {
       a->dump_gradients = value;
       a->training_option = "--dump-gradients";
+    } else if (strcmp(arg, "--no-overlap") == 0) {
+      a->no_overlap = true;
+      a->training_option = "--no-overlap";
     } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
       a->quiet = true;
     } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {

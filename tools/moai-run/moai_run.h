@@ -34,6 +34,7 @@ typedef struct run_args_t {
   long save_every;
   const char *resume_dir;
   const char *dump_gradients;
+  bool no_overlap;            /* --no-overlap: dp all-reduce after the backward */
   const char *training_option; /* the first training option given, for messages */
 } run_args_t;
 

@@ -28,6 +28,7 @@
 #include "io/dtype.h"
 #include "mesh.h"
 #include "moai_run.h"
+#include "overlap.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
 #include "train/progress.h"
@@ -60,6 +61,7 @@ typedef struct train_state_t {
   void **stash;               /* stage > 0: micro-batch m's received activation */
   void *grad_buf, *zeros;     /* recv_grad: received, and all zero for forwards */
   mesh_gather_t gather;
+  overlap_t *overlap;         /* dp > 1: the gradient thread, or NULL */
   moai_checkpoint_position_t run; /* the run's settings and position */
 } train_state_t;
 
@@ -235,12 +237,14 @@ static moai_status_t train_setup(const run_args_t *a, const moai_manifest_traini
 }
 
 /* Sums every gradient over the rank's dp group, so each holds the whole
- * step's sum of w_k g_k before the update. */
+ * step's sum of w_k g_k before the update (but those the gradient thread
+ * summed: overlap.h). */
 static moai_status_t allreduce_gradients(train_state_t *s) {
   if (moai_comm_size(s->mr->dp_group) == 1) return moai_ok_status();
   for (size_t i = 0; i < s->tensor_count; ++i) {
     const moai_plan_tensor_t *t = &s->tensors[i];
     if (t->kind != MOAI_PLAN_TENSOR_STATE || t->role != MOAI_STATE_GRAD) continue;
+    if (overlap_owns(s->overlap, i)) continue;
     if (t->dtype != MOAI_ABI_F32)
       return MOAI_STATUS(MOAI_UNIMPLEMENTED, "state '%s' is %s: data parallelism sums float32 "
                          "accumulators only", t->name, moai_abi_dtype_name(t->dtype));
@@ -398,6 +402,7 @@ static moai_status_t run_micro_batches(train_state_t *s, uint32_t count, uint64_
                                        double *loss_sum, double *weight_sum) {
   if (!s->pipe) {
     for (uint32_t m = 0; m < count; ++m) {
+      overlap_arm(s->overlap, m + 1 == count);
       MOAI_RETURN_IF_ERROR(run_micro_batch(s, m, real));
       MOAI_RETURN_IF_ERROR(count_loss(s, loss_sum, weight_sum));
     }
@@ -413,6 +418,7 @@ static moai_status_t run_micro_batches(train_state_t *s, uint32_t count, uint64_
       if (!last) MOAI_RETURN_IF_ERROR(pipe_forward(s, forward, real));
       ++forward;
     }
+    overlap_arm(s->overlap, backward + 1 == count);
     MOAI_RETURN_IF_ERROR(run_micro_batch(s, backward++, real));
     MOAI_RETURN_IF_ERROR(count_loss(s, loss_sum, weight_sum));
   }
@@ -456,6 +462,8 @@ static moai_status_t train_step(const run_args_t *a, const moai_manifest_trainin
     ++count;
   double sums[2] = {0, 0}; /* sum of loss * w, sum of w */
   MOAI_RETURN_IF_ERROR(run_micro_batches(s, count, real, &sums[0], &sums[1]));
+  /* The buckets the last backward did not hand over, then all of them. */
+  MOAI_RETURN_IF_ERROR(overlap_finish(s->overlap, &r->overlapped_buckets));
   /* Ranks whose share was all filler ran nothing; they still take part. */
   MOAI_RETURN_IF_ERROR(moai_comm_allreduce_sum(mr->world, MOAI_ABI_F64, sums, 2));
   MOAI_RETURN_IF_ERROR(set_loss_weight(s, sums[1]));
@@ -522,6 +530,8 @@ static moai_status_t train_rank(const run_args_t *a, mesh_rank_t *mr,
   double t0 = now_s();
   moai_status_t status = mesh_rank_join(mr);
   if (!status) status = train_setup(a, train, log, &s);
+  if (!status)
+    status = overlap_open(mr, a->no_overlap, s.tensors, s.tensor_count, log, &s.overlap);
   if (!status && a->resume_dir) status = resume(a, &s);
   int64_t first_step = s.run.step;
   int64_t total = 0;
@@ -563,6 +573,7 @@ static moai_status_t train_rank(const run_args_t *a, mesh_rank_t *mr,
     else moai_status_free(closed);
   }
   if (!status && !a->quiet && lead) print_summary(&s, first_step, total, examples, now_s() - t0, loss);
+  overlap_close(s.overlap, mr, status != NULL);
   train_state_free(&s);
   mesh_rank_leave(mr);
   return status;

@@ -52,7 +52,11 @@ static void all_reduce(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
   }
 }
 
+/* grad_ready (comm/grad_ready.c). */
+void moai_kernel_grad_ready(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth);
+
 void moai_kernels_register_comm(moai_isa_t isa, moai_kernel_fn_t *table) {
   (void)isa; /* one version: the work is the hook's */
   table[MOAI_KERNEL_ALL_REDUCE] = all_reduce;
+  table[MOAI_KERNEL_GRAD_READY] = moai_kernel_grad_ready;
 }

@@ -33,6 +33,11 @@ static void test_json(void) {
   moai_progress_format_json(&r, buf, sizeof(buf));
   CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"loss\":null,"));
   CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"tokens\":12.5,"));
+  CU_ASSERT_PTR_NULL(strstr(buf, "overlapped_buckets"));
+  /* Data parallelism: the buckets the backward handed over, last. */
+  r.overlapped_buckets = 3;
+  moai_progress_format_json(&r, buf, sizeof(buf));
+  CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"seconds\":0.125000,\"overlapped_buckets\":3}"));
 }
 
 static void test_bar(void) {
