@@ -465,14 +465,19 @@ static moai_status_t open_plan(moai_plan_t *plan) {
                        "%s: device ABI %u, but this runtime implements ABI %u; recompile the "
                        "plan with a matching moai", path, m->abi_version, MOAI_ABI_VERSION);
   MOAI_RETURN_IF_ERROR(check_target(plan, path));
+  /* Formats 1 and 2 hold one device; meshes with tp, pp or ZeRO-1 are
+   * format 3 (sub-plans, moai_plan_open_device). */
   if (m->device_count != 1)
-    return MOAI_STATUS(MOAI_UNIMPLEMENTED,
-                       "%s: the plan has %zu devices; this runtime runs single-device plans only",
-                       path, m->device_count);
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: a format-%lld plan with %zu devices is not one moai writes (several "
+                       "devices are format 3); the manifest was edited: recompile the plan",
+                       path, (long long)m->format_version, m->device_count);
   if (m->mesh_tp > 1 || m->mesh_pp > 1)
-    return MOAI_STATUS(MOAI_UNIMPLEMENTED,
-                       "%s: the plan's mesh is dp=%u tp=%u pp=%u; this runtime runs data "
-                       "parallelism only (tp=1, pp=1)", path, m->mesh_dp, m->mesh_tp, m->mesh_pp);
+    return MOAI_STATUS(MOAI_DATA_LOSS,
+                       "%s: a format-%lld plan with mesh dp=%u tp=%u pp=%u is not one moai writes "
+                       "(tensor and pipeline parallel plans are format 3); the manifest was "
+                       "edited: recompile the plan", path, (long long)m->format_version, m->mesh_dp,
+                       m->mesh_tp, m->mesh_pp);
   const moai_manifest_device_t *dev = &m->devices[0];
   MOAI_RETURN_IF_ERROR(plan_path(plan, dev->binary, so, sizeof(so)));
   MOAI_RETURN_IF_ERROR(plan_path(plan, dev->weights, st_path, sizeof(st_path)));
