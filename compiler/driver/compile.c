@@ -684,9 +684,11 @@ static moai_status_t fill_parallel(MlirModule module, const moai_device_program_
                        "out of range (1 to 65536 ranks)", (long long)dp, (long long)tp,
                        (long long)pp);
   if (tp > 1 || pp > 1)
-    return MOAI_STATUS(MOAI_UNIMPLEMENTED, "moai.parallel asks for tp=%lld pp=%lld: only data "
-                       "parallelism (tp=1, pp=1) is implemented; choose a dp-only strategy",
-                       (long long)tp, (long long)pp);
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "moai.parallel asks for tp=%lld pp=%lld, but the "
+                       "module is one device's program: a tensor- or pipeline-parallel plan is "
+                       "compiled per device by moai-partition; give moaicc the model with "
+                       "--devices N --strategy dp=..,tp=..,pp=.. instead", (long long)tp,
+                       (long long)pp);
   if (dp > 1 && !p->training)
     return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "moai.parallel: dp=%lld needs a training plan "
                        "(moaicc --train)", (long long)dp);

@@ -207,15 +207,15 @@ def case_errors(args):
     open(env.path("tp.mlir"), "w").write(tp)
     r = subprocess.run([args.moaicc, "tp.mlir", "-o", "tp.plan"], cwd=env.work,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    must_fail(r, "tp=2", "only data parallelism")
-    # tp > 1 in a (consistent) manifest: the loader refuses it.
+    must_fail(r, "tp=2", "compiled per device by moai-partition")
+    # tp > 1 in a (consistent) format-2 manifest: not a plan moai writes.
 
     def tp2(m):
         m["mesh"] = {"dp": 1, "tp": 2, "pp": 1}
         m["ranks"] = [{"rank": r, "dp": 0, "tp": r, "pp": 0, "device": 0,
                        "groups": {"dp": [r], "tp": [0, 1], "pp": [r]}} for r in range(2)]
     must_fail(moai_run(edit_manifest(dp2, env.path("tp2.plan"), tp2)), "tp=2",
-              "data parallelism only")
+              "is not one moai writes")
     # A tampered mesh: dp 3 with 2 ranks; a group that does not match.
     must_fail(moai_run(edit_manifest(dp2, env.path("dp3.plan"),
                                      lambda m: m["mesh"].update(dp=3))),
