@@ -18,7 +18,7 @@ extern "C" {
 #define MOAI_DEFAULT_PIPELINE "builtin.module(moai-shape-infer,moai-simplify,moai-fuse,moai-memory-plan)"
 /* Forward + backward only (moaicc --gradients). */
 #define MOAI_GRADIENTS_PIPELINE                                              \
-  "builtin.module(moai-shape-infer,moai-simplify,moai-autodiff,moai-simplify," \
+  "builtin.module(moai-shape-infer,moai-simplify,moai-fuse,moai-autodiff,moai-simplify," \
   "moai-memory-plan)"
 /* The pipeline of a training plan (moaicc --train). */
 #define MOAI_TRAIN_PIPELINE                                                  \
