@@ -34,6 +34,25 @@ static bool rule_plain(moai_lower_t *L, moai_lower_op_t *o) {
          moai_lower_emit(L, o);
 }
 
+/* attention, attention_grad: every operand (an absent mask as NONE), the
+ * scale. */
+static bool rule_attention(moai_lower_t *L, moai_lower_op_t *o) {
+  double scale;
+  if (!moai_lower_attr_float(o, "scale", &scale)) return false;
+  moai_attrs_attention_t a = {.scale = (float)scale};
+  moai_lower_set_attrs(o, &a, sizeof(a));
+  return rule_plain(L, o);
+}
+
+/* rms_norm, rms_norm_grad: every operand, epsilon. */
+static bool rule_rms_norm(moai_lower_t *L, moai_lower_op_t *o) {
+  double eps;
+  if (!moai_lower_attr_float(o, "epsilon", &eps)) return false;
+  moai_attrs_rms_norm_t a = {.epsilon = (float)eps};
+  moai_lower_set_attrs(o, &a, sizeof(a));
+  return rule_plain(L, o);
+}
+
 /* The data operand and every result (the other operands are folded into
  * the attributes or the output dims). */
 static bool data_only(moai_lower_t *L, moai_lower_op_t *o) {
@@ -584,6 +603,11 @@ static const moai_lower_rule_t kRules[] = {
     {"average_pool_grad", K(AVERAGE_POOL_GRAD), moai_lower_rule_pool_grad},
     {"batch_normalization_grad", K(BATCH_NORM_GRAD), moai_lower_rule_batch_norm_grad},
     {"layer_normalization_grad", K(LAYER_NORM_GRAD), moai_lower_rule_layer_norm_grad},
+    /* fused ops (moai-fuse) */
+    {"attention", K(ATTENTION), rule_attention},
+    {"attention_grad", K(ATTENTION_GRAD), rule_attention},
+    {"rms_norm", K(RMS_NORM), rule_rms_norm},
+    {"rms_norm_grad", K(RMS_NORM_GRAD), rule_rms_norm},
     /* collectives */
     {"all_reduce", K(ALL_REDUCE), rule_all_reduce},
     {"grad_ready", K(GRAD_READY), moai_lower_rule_grad_ready},

@@ -15,20 +15,20 @@ extern "C" {
 
 /* The pipeline moaicc runs after import (inference and training alike, until
  * the backend passes arrive). */
-#define MOAI_DEFAULT_PIPELINE "builtin.module(moai-shape-infer,moai-simplify,moai-memory-plan)"
+#define MOAI_DEFAULT_PIPELINE "builtin.module(moai-shape-infer,moai-simplify,moai-fuse,moai-memory-plan)"
 /* Forward + backward only (moaicc --gradients). */
 #define MOAI_GRADIENTS_PIPELINE                                              \
-  "builtin.module(moai-shape-infer,moai-simplify,moai-autodiff,moai-simplify," \
+  "builtin.module(moai-shape-infer,moai-simplify,moai-fuse,moai-autodiff,moai-simplify," \
   "moai-memory-plan)"
 /* The pipeline of a training plan (moaicc --train). */
 #define MOAI_TRAIN_PIPELINE                                                  \
-  "builtin.module(moai-shape-infer,moai-simplify,moai-autodiff,moai-simplify," \
+  "builtin.module(moai-shape-infer,moai-simplify,moai-fuse,moai-autodiff,moai-simplify," \
   "moai-recompute,moai-optimizer,moai-simplify,moai-memory-plan)"
 
 /* One device of a tensor- or pipeline-parallel training plan: the module
  * carries moai.parallel and moai.device (docs/passes.md, moai-partition). */
 #define MOAI_DEVICE_TRAIN_PIPELINE                                           \
-  "builtin.module(moai-partition,moai-shape-infer,moai-simplify,moai-autodiff," \
+  "builtin.module(moai-partition,moai-shape-infer,moai-simplify,moai-fuse,moai-autodiff," \
   "moai-simplify,moai-recompute,moai-optimizer,moai-simplify,moai-memory-plan)"
 
 typedef struct moai_pipeline_options_t {

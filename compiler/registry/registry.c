@@ -4,6 +4,7 @@
 
 #include "auto_parallel/auto_parallel.h"
 #include "autodiff/autodiff.h"
+#include "fuse/fuse.h"
 #include "memory_plan/memory_plan.h"
 #include "optimizer/optimizer.h"
 #include "partition/partition.h"
@@ -21,6 +22,11 @@ static MlirPass create_simplify(void) {
   return moai_simplify_pass_create(&options);
 }
 
+static MlirPass create_fuse(void) {
+  moai_fuse_options_t options = moai_fuse_options_default();
+  return moai_fuse_pass_create(&options);
+}
+
 static MlirPass create_memory_plan(void) {
   moai_memory_plan_options_t options = moai_memory_plan_options_default();
   return moai_memory_plan_pass_create(&options);
@@ -35,6 +41,10 @@ static const moai_pass_info_t kPasses[] = {
      "Remove dead moai ops and merge identical ones (DCE + CSE for the IRDL "
      "dialect, which upstream canonicalize/cse cannot touch)",
      create_simplify},
+    {"moai-fuse",
+     "Fuse the attention and RMSNorm op chains exporters emit into "
+     "moai.attention and moai.rms_norm (before moai-autodiff)",
+     create_fuse},
     {"moai-autodiff",
      "Reverse-mode gradients of the scalar loss with respect to the trainable "
      "weights; @main returns (loss, loss_weight, grad.<p>...)",

@@ -607,6 +607,10 @@ static const si_rule_entry_t kRules[] = {
     {"softmax_cross_entropy_loss_grad", si_rule_sce_grad},
     {"all_reduce", si_rule_all_reduce},
     {"tp_copy", si_rule_unary_any},
+    {"attention", si_rule_attention},
+    {"attention_grad", si_rule_attention_grad},
+    {"rms_norm", si_rule_rms_norm},
+    {"rms_norm_grad", si_rule_rms_norm_grad},
 };
 
 static si_rule_fn find_rule(const char *name) {

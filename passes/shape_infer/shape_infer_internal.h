@@ -202,6 +202,11 @@ bool si_rule_cumsum(si_op_t *si);
 bool si_rule_gather_grad(si_op_t *si);
 bool si_rule_slice_grad(si_op_t *si);
 bool si_rule_softmax_grad(si_op_t *si);
+/* rules_fused.c: the ops moai-fuse makes and their gradients. */
+bool si_rule_attention(si_op_t *si);
+bool si_rule_attention_grad(si_op_t *si);
+bool si_rule_rms_norm(si_op_t *si);
+bool si_rule_rms_norm_grad(si_op_t *si);
 bool si_rule_sce_grad(si_op_t *si);
 bool si_rule_conv_grad(si_op_t *si); /* conv_grad_input, conv_grad_weight */
 bool si_rule_max_pool_grad(si_op_t *si);

@@ -74,7 +74,10 @@ extern "C" {
   /* ABI 3: collectives (tensor parallelism) */                             \
   X(ALL_REDUCE, "all_reduce")                                                \
   /* data parallelism: a bucket of gradients is final */                    \
-  X(GRAD_READY, "grad_ready")
+  X(GRAD_READY, "grad_ready")                                               \
+  /* fused ops (moai-fuse) and their gradients */                          \
+  X(ATTENTION, "attention") X(ATTENTION_GRAD, "attention_grad")            \
+  X(RMS_NORM, "rms_norm") X(RMS_NORM_GRAD, "rms_norm_grad")
 
 typedef enum moai_kernel_id_e {
 #define MOAI_KERNEL_ENUM(id, name) MOAI_KERNEL_##id,
@@ -204,6 +207,24 @@ typedef struct moai_attrs_layer_norm_t {
   float epsilon;
   int32_t pad;
 } moai_attrs_layer_norm_t;
+
+/* attention: operands q [B,H,S,D], k [B,KVH,S,D], v [B,KVH,S,D], mask?
+ *   (additive, rank 4, each dim 1 or [B,H,S,S]'s); outputs out [B,H,S,D],
+ *   lse? [B,H,S] (each row's log-sum-exp of the scaled, masked scores).
+ *   Head h reads kv head h / (H / KVH).
+ * attention_grad: operands q, k, v, out, lse, grad (dout), mask?; outputs
+ *   dq, dk, dv. Both take moai_attrs_attention_t. */
+typedef struct moai_attrs_attention_t {
+  float scale;
+  int32_t pad;
+} moai_attrs_attention_t;
+
+/* rms_norm: operands x, scale [last dim]; output y. rms_norm_grad: operands
+ * x, scale, grad; outputs dx, dscale. Normalised over the last axis. */
+typedef struct moai_attrs_rms_norm_t {
+  float epsilon;
+  int32_t pad;
+} moai_attrs_rms_norm_t;
 
 /* ---- gradient kernels (ABI 2) ----------------------------------------------
  *

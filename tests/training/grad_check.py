@@ -43,8 +43,11 @@ class Case:
 
     def __init__(self, op, floats, ints=(), attrs=None, opset=17, out_shape=None,
                  n_outputs=1, extra_nodes=(), extra_inits=(), loss_is_output=False,
-                 dtype=np.float64, rtol=1e-6):
+                 dtype=np.float64, rtol=1e-6, op_inputs=None):
         self.op, self.floats, self.ints = op, floats, list(ints)
+        # op_inputs: the op's inputs when extra_nodes compute them (a chain
+        # that moai-fuse turns into one fused op); default: the float inputs.
+        self.op_inputs = op_inputs
         self.attrs, self.opset, self.out_shape = attrs or {}, opset, out_shape
         self.n_outputs, self.extra_nodes, self.extra_inits = n_outputs, extra_nodes, extra_inits
         self.loss_is_output, self.dtype, self.rtol = loss_is_output, dtype, rtol
@@ -62,7 +65,7 @@ def build(name, c, workdir, rng):
         names.append(n)
         feeds[n] = rng.uniform(lo, hi, size=shape).astype(c.dtype)
         inputs.append(helper.make_tensor_value_info(n, elem, list(shape)))
-    node_inputs = list(names)
+    node_inputs = list(c.op_inputs) if c.op_inputs else list(names)
     inits = list(c.extra_inits)
     for j, (value, position) in enumerate(c.ints):
         n = f"i{j}"
@@ -241,7 +244,43 @@ def cases():
         "gelu_tanh": Case("Gelu", [t([3, 4])], opset=20, out_shape=[3, 4],
                           attrs={"approximate": "tanh"}),
     }
+    cs.update(fused_cases(t))
     return cs
+
+
+def fused_cases(t):
+    """The chains moai-fuse rewrites (moai.attention, moai.rms_norm), so their
+    gradient kernels are checked by differences in float64."""
+    mk = helper.make_node
+    f64 = lambda name, a: numpy_helper.from_array(np.asarray(a, np.float64), name)
+    i64 = lambda name, a: numpy_helper.from_array(np.asarray(a, np.int64), name)
+    # grouped-query attention, 4 heads over 2 kv heads, float-min causal mask
+    mask = np.triu(np.full((5, 5), -3.4028234663852886e38), 1).reshape(1, 1, 5, 5)
+    repeat = []
+    for src in ("x1", "x2"):
+        repeat += [mk("Unsqueeze", [src, "ax2"], [src + "u"]),
+                   mk("Expand", [src + "u", "shape5"], [src + "e"]),
+                   mk("Reshape", [src + "e", "shape4"], [src + "r"])]
+    attn = repeat + [mk("Transpose", ["x1r"], ["kt"], perm=[0, 1, 3, 2]),
+                     mk("MatMul", ["x0", "kt"], ["s"]),
+                     mk("Div", ["s", "c"], ["sc"]),
+                     mk("Add", ["sc", "mask"], ["sm"]),
+                     mk("Softmax", ["sm"], ["p"], axis=-1)]
+    attn_inits = [i64("ax2", [2]), i64("shape5", [1, 2, 2, 5, 3]), i64("shape4", [1, 4, 5, 3]),
+                  f64("c", 1.7320508075688772), f64("mask", mask)]
+    rms = [mk("Pow", ["x0", "two"], ["sq"]),
+           mk("ReduceMean", ["sq"], ["ms"], axes=[-1], keepdims=1),
+           mk("Add", ["ms", "eps"], ["mse"]),
+           mk("Sqrt", ["mse"], ["den"]),
+           mk("Div", ["x0", "den"], ["n"])]
+    return {
+        "fused_attention": Case("MatMul", [t([1, 4, 5, 3]), t([1, 2, 5, 3]), t([1, 2, 5, 3])],
+                                extra_nodes=attn, extra_inits=attn_inits, op_inputs=["p", "x2r"],
+                                out_shape=[1, 4, 5, 3]),
+        "fused_rms_norm": Case("Mul", [t([3, 7]), t([7], 0.5, 1.5)], extra_nodes=rms,
+                               extra_inits=[f64("two", 2.0), f64("eps", 1e-6)],
+                               op_inputs=["x1", "n"], out_shape=[3, 7]),
+    }
 
 
 def mistral_grads(args):

@@ -23,6 +23,8 @@ void moai_nn_register_conv(moai_isa_t isa, moai_kernel_fn_t *table);
 void moai_nn_register_pool(moai_isa_t isa, moai_kernel_fn_t *table);
 void moai_nn_register_norm(moai_isa_t isa, moai_kernel_fn_t *table);
 void moai_nn_register_scan(moai_isa_t isa, moai_kernel_fn_t *table);
+/* moai.attention, rms_norm and their gradients (attention.c). */
+void moai_nn_register_fused(moai_isa_t isa, moai_kernel_fn_t *table);
 
 /* Size of the small per-kernel dtype tables: dtype ids are ONNX's (< 17). */
 #define MOAI_NN_DTYPE_TABLE 17

@@ -12,4 +12,5 @@ void moai_kernels_register_nn(moai_isa_t isa, moai_kernel_fn_t *table) {
   moai_nn_register_pool(isa, table);
   moai_nn_register_norm(isa, table);
   moai_nn_register_scan(isa, table);
+  moai_nn_register_fused(isa, table);
 }

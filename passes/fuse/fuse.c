@@ -1,0 +1,364 @@
+#include "fuse/fuse.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ir/dialect.h"
+#include "ir/pass_util.h"
+#include "mlir-c/BuiltinAttributes.h"
+#include "mlir-c/BuiltinTypes.h"
+
+/* ---- matching helpers ---------------------------------------------------- */
+
+static bool op_named(MlirOperation op, const char *name) {
+  if (mlirOperationIsNull(op)) return false;
+  MlirStringRef s = mlirIdentifierStr(mlirOperationGetName(op));
+  size_t n = strlen(name);
+  return s.length == n + 5 && memcmp(s.data, "moai.", 5) == 0 && memcmp(s.data + 5, name, n) == 0;
+}
+
+/* The op defining v when it is moai.<name>, else a null op. */
+static MlirOperation def_of(MlirValue v, const char *name) {
+  if (mlirValueIsNull(v) || !mlirValueIsAOpResult(v)) return (MlirOperation){NULL};
+  MlirOperation op = mlirOpResultGetOwner(v);
+  return op_named(op, name) ? op : (MlirOperation){NULL};
+}
+
+static bool single_use(MlirValue v) {
+  MlirOpOperand u = mlirValueGetFirstUse(v);
+  return !mlirOpOperandIsNull(u) && mlirOpOperandIsNull(mlirOpOperandGetNextUse(u));
+}
+
+static MlirValue operand(MlirOperation op, intptr_t i) { return mlirOperationGetOperand(op, i); }
+static MlirValue result(MlirOperation op) { return mlirOperationGetResult(op, 0); }
+
+/* Static dims of a ranked tensor value; its rank, or -1. */
+static int static_dims(MlirValue v, int64_t *dims, int cap) {
+  MlirType t = mlirValueGetType(v);
+  if (!mlirTypeIsARankedTensor(t) || !mlirShapedTypeHasStaticShape(t)) return -1;
+  intptr_t r = mlirShapedTypeGetRank(t);
+  if (r > cap) return -1;
+  for (intptr_t i = 0; i < r; ++i) dims[i] = mlirShapedTypeGetDimSize(t, i);
+  return (int)r;
+}
+
+static MlirType elem_of(MlirValue v) { return mlirShapedTypeGetElementType(mlirValueGetType(v)); }
+
+static bool is_float_elem(MlirType t) { return mlirTypeIsAF32(t) || mlirTypeIsAF64(t); }
+
+static bool attr_int(MlirOperation op, const char *name, int64_t fallback, int64_t *out) {
+  MlirAttribute a = mlirOperationGetAttributeByName(op, mlirStringRefCreateFromCString(name));
+  if (mlirAttributeIsNull(a)) {
+    *out = fallback;
+    return true;
+  }
+  if (!mlirAttributeIsAInteger(a)) return false;
+  *out = mlirIntegerAttrGetValueInt(a);
+  return true;
+}
+
+/* Erases op when none of its results is used any more. */
+static void erase_if_dead(MlirOperation op) {
+  if (mlirOperationIsNull(op)) return;
+  for (intptr_t i = 0; i < mlirOperationGetNumResults(op); ++i)
+    if (!mlirOpOperandIsNull(mlirValueGetFirstUse(mlirOperationGetResult(op, i)))) return;
+  mlirOperationDestroy(op);
+}
+
+/* ---- attention ------------------------------------------------------------ */
+
+/* The grouped-query repeat of a [B,KVH,S,D] tensor to [B,H,S,D]:
+ * reshape(expand(unsqueeze(kv, [2]), [B,KVH,H/KVH,S,D]), [B,H,S,D]).
+ * Returns kv and the three ops (for erasing), or `v` itself when it is not
+ * one. */
+typedef struct repeat_t {
+  MlirValue base;
+  MlirOperation ops[3]; /* reshape, expand, unsqueeze (null when not a repeat) */
+} repeat_t;
+
+static repeat_t match_repeat(MlirValue v) {
+  repeat_t r = {.base = v};
+  MlirOperation rs = def_of(v, "reshape");
+  if (mlirOperationIsNull(rs)) return r;
+  MlirOperation ex = def_of(operand(rs, 0), "expand");
+  MlirOperation un = mlirOperationIsNull(ex) ? ex : def_of(operand(ex, 0), "unsqueeze");
+  if (mlirOperationIsNull(un)) return r;
+  int64_t out[8], e[8], u[8], kv[8];
+  if (static_dims(v, out, 8) != 4 || static_dims(result(ex), e, 8) != 5 ||
+      static_dims(result(un), u, 8) != 5 || static_dims(operand(un, 0), kv, 8) != 4)
+    return r;
+  bool ok = u[0] == kv[0] && u[1] == kv[1] && u[2] == 1 && u[3] == kv[2] && u[4] == kv[3] &&
+            e[0] == kv[0] && e[1] == kv[1] && e[3] == kv[2] && e[4] == kv[3] &&
+            out[0] == kv[0] && out[1] == kv[1] * e[2] && out[2] == kv[2] && out[3] == kv[3];
+  if (!ok) return r;
+  r.base = operand(un, 0);
+  r.ops[0] = rs, r.ops[1] = ex, r.ops[2] = un;
+  return r;
+}
+
+/* A rank-4 additive mask of q's float type broadcasting to [B,H,S,S]. */
+static bool mask_fits(MlirValue m, MlirType elem, const int64_t *scores) {
+  int64_t d[8];
+  if (static_dims(m, d, 8) != 4 || !mlirTypeEqual(elem_of(m), elem)) return false;
+  for (int i = 0; i < 4; ++i)
+    if (d[i] != 1 && d[i] != scores[i]) return false;
+  return true;
+}
+
+/* Tries to fuse the attention whose softmax is `sm`; true when it did. */
+static bool fuse_attention(MlirOperation sm) {
+  MlirValue p = result(sm);
+  int64_t sd[8];
+  int64_t axis;
+  if (static_dims(p, sd, 8) != 4 || !attr_int(sm, "axis", -1, &axis) || (axis != -1 && axis != 3))
+    return false;
+  if (!single_use(p)) return false;
+  MlirOperation pv = mlirOpOperandGetOwner(mlirValueGetFirstUse(p));
+  if (!op_named(pv, "matmul") || mlirOpOperandGetOperandNumber(mlirValueGetFirstUse(p)) != 0)
+    return false;
+  /* softmax input: [add(scaled, mask) | add(mask, scaled) | scaled] */
+  MlirValue x = operand(sm, 0), scaled = x, mask = {NULL};
+  MlirOperation add = def_of(x, "add");
+  MlirType elem = elem_of(x);
+  if (!mlirOperationIsNull(add)) {
+    if (!single_use(x)) return false;
+    for (int i = 0; i < 2; ++i) {
+      MlirValue s = operand(add, i), m = operand(add, 1 - i);
+      int64_t d[8];
+      if (static_dims(s, d, 8) == 4 && memcmp(d, sd, sizeof(int64_t) * 4) == 0 &&
+          (!mlirOperationIsNull(def_of(s, "div")) || !mlirOperationIsNull(def_of(s, "mul")) ||
+           !mlirOperationIsNull(def_of(s, "matmul"))) &&
+          mask_fits(m, elem, sd)) {
+        scaled = s, mask = m;
+        break;
+      }
+    }
+    if (mlirValueIsNull(mask)) return false;
+  } else {
+    add = (MlirOperation){NULL};
+  }
+  /* scaled: div(mm, c) | mul(mm, c) | mul(c, mm) | mm */
+  double scale = 1.0, c;
+  MlirValue mm = scaled;
+  MlirOperation sc = def_of(scaled, "div");
+  if (!mlirOperationIsNull(sc)) {
+    if (!moai_const_scalar(operand(sc, 1), &c) || c == 0.0) return false;
+    scale = 1.0 / c, mm = operand(sc, 0);
+  } else if (!mlirOperationIsNull(sc = def_of(scaled, "mul"))) {
+    int k = moai_const_scalar(operand(sc, 1), &c) ? 0 : moai_const_scalar(operand(sc, 0), &c) ? 1 : -1;
+    if (k < 0) return false;
+    scale = c, mm = operand(sc, k);
+  }
+  if (!mlirOperationIsNull(sc) && !single_use(scaled)) return false;
+  MlirOperation qk = def_of(mm, "matmul");
+  if (mlirOperationIsNull(qk) || !single_use(mm)) return false;
+  int64_t md[8];
+  if (static_dims(mm, md, 8) != 4 || memcmp(md, sd, sizeof(int64_t) * 4) != 0) return false;
+  MlirOperation tr = def_of(operand(qk, 1), "transpose");
+  if (mlirOperationIsNull(tr)) return false;
+  MlirAttribute perm = mlirOperationGetAttributeByName(tr, mlirStringRefCreateFromCString("perm"));
+  if (mlirAttributeIsNull(perm) || !mlirAttributeIsADenseI64Array(perm) ||
+      mlirDenseArrayGetNumElements(perm) != 4)
+    return false;
+  static const int64_t swap_last2[4] = {0, 1, 3, 2};
+  for (int i = 0; i < 4; ++i)
+    if (mlirDenseI64ArrayGetElement(perm, i) != swap_last2[i]) return false;
+  repeat_t kr = match_repeat(operand(tr, 0)), vr = match_repeat(operand(pv, 1));
+  MlirValue q = operand(qk, 0), k = kr.base, v = vr.base;
+  int64_t qd[8], kd[8], vd[8], od[8];
+  if (static_dims(q, qd, 8) != 4 || static_dims(k, kd, 8) != 4 || static_dims(v, vd, 8) != 4 ||
+      static_dims(result(pv), od, 8) != 4)
+    return false;
+  /* q [B,H,S,D], k = v [B,KVH,S,D] (one sequence length), out [B,H,S,D] */
+  if (memcmp(kd, vd, sizeof(kd[0]) * 4) != 0 || memcmp(qd, od, sizeof(qd[0]) * 4) != 0 ||
+      qd[0] != kd[0] || qd[2] != kd[2] || qd[3] != kd[3] || kd[1] <= 0 || qd[1] % kd[1] != 0 ||
+      sd[2] != qd[2] || sd[3] != qd[2] || !is_float_elem(elem) ||
+      !mlirTypeEqual(elem_of(q), elem) || !mlirTypeEqual(elem_of(k), elem) ||
+      !mlirTypeEqual(elem_of(v), elem))
+    return false;
+
+  MlirContext ctx = mlirOperationGetContext(sm);
+  MlirValue operands[4] = {q, k, v, mask};
+  MlirType lse = mlirRankedTensorTypeGet(3, qd, elem, mlirAttributeGetNull());
+  MlirType results[2] = {mlirValueGetType(result(pv)), lse};
+  MlirNamedAttribute attr = mlirNamedAttributeGet(
+      mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("scale")),
+      mlirFloatAttrDoubleGet(ctx, mlirF32TypeGet(ctx), scale));
+  MlirOperationState st =
+      mlirOperationStateGet(mlirStringRefCreateFromCString("moai.attention"), mlirOperationGetLocation(pv));
+  mlirOperationStateAddOperands(&st, mlirValueIsNull(mask) ? 3 : 4, operands);
+  mlirOperationStateAddResults(&st, 2, results);
+  mlirOperationStateAddAttributes(&st, 1, &attr);
+  MlirOperation at = mlirOperationCreate(&st);
+  if (mlirOperationIsNull(at)) return false;
+  mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(pv), pv, at);
+  mlirValueReplaceAllUsesOfWith(result(pv), result(at));
+  MlirOperation chain[] = {pv, sm, add, sc, qk, tr, kr.ops[0], kr.ops[1], kr.ops[2],
+                           vr.ops[0], vr.ops[1], vr.ops[2]};
+  for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]); ++i) erase_if_dead(chain[i]);
+  return true;
+}
+
+/* ---- RMSNorm ------------------------------------------------------------- */
+
+/* pow(x, 2) or mul(x, x): x, else null. */
+static MlirValue square_of(MlirValue v) {
+  MlirOperation op = def_of(v, "pow");
+  double e;
+  if (!mlirOperationIsNull(op))
+    return moai_const_scalar(operand(op, 1), &e) && e == 2.0 ? operand(op, 0) : (MlirValue){NULL};
+  op = def_of(v, "mul");
+  if (!mlirOperationIsNull(op) && mlirValueEqual(operand(op, 0), operand(op, 1))) return operand(op, 0);
+  return (MlirValue){NULL};
+}
+
+/* sqrt(reduce_mean(x^2, [-1], keepdims) + eps): x and eps; the ops in *ops
+ * (sqrt, add, reduce_mean, square). */
+static MlirValue rms_of(MlirValue den, double *eps, MlirOperation *ops) {
+  MlirValue none = {NULL};
+  MlirOperation sq = def_of(den, "sqrt");
+  MlirOperation add = mlirOperationIsNull(sq) ? sq : def_of(operand(sq, 0), "add");
+  if (mlirOperationIsNull(add) || !single_use(den) || !single_use(result(add))) return none;
+  int k = moai_const_scalar(operand(add, 1), eps) ? 0 : moai_const_scalar(operand(add, 0), eps) ? 1 : -1;
+  if (k < 0) return none;
+  MlirOperation mean = def_of(operand(add, k), "reduce_mean");
+  if (mlirOperationIsNull(mean) || !single_use(result(mean)) || mlirOperationGetNumOperands(mean) != 2)
+    return none;
+  int64_t keep, d[8], axes;
+  double ax;
+  int r = static_dims(result(mean), d, 8);
+  if (!attr_int(mean, "keepdims", 1, &keep) || !keep || r < 1 || d[r - 1] != 1 ||
+      !moai_const_scalar(operand(mean, 1), &ax))
+    return none;
+  axes = (int64_t)ax;
+  if (axes != -1 && axes != r - 1) return none;
+  MlirValue sqv = operand(mean, 0), x = square_of(sqv);
+  if (mlirValueIsNull(x) || !single_use(sqv)) return none;
+  ops[0] = sq, ops[1] = add, ops[2] = mean, ops[3] = mlirOpResultGetOwner(sqv);
+  return x;
+}
+
+/* Tries to fuse the RMSNorm ending in the multiplication `mul`. */
+static bool fuse_rms_norm(MlirOperation mul) {
+  for (int wi = 0; wi < 2; ++wi) {
+    MlirValue w = operand(mul, wi), n = operand(mul, 1 - wi);
+    MlirOperation ops[6] = {{NULL}};
+    MlirValue x = {NULL};
+    double eps;
+    MlirOperation dv = def_of(n, "div");
+    if (!mlirOperationIsNull(dv)) {
+      /* x / sqrt(...) */
+      if (!single_use(n)) continue;
+      x = rms_of(operand(dv, 1), &eps, ops);
+      if (mlirValueIsNull(x) || !mlirValueEqual(x, operand(dv, 0))) continue;
+      ops[4] = dv;
+    } else {
+      /* x * (1 / sqrt(...)) or x * reciprocal */
+      MlirOperation xm = def_of(n, "mul");
+      if (mlirOperationIsNull(xm) || !single_use(n)) continue;
+      for (int xi = 0; xi < 2 && mlirValueIsNull(x); ++xi) {
+        MlirOperation inv = def_of(operand(xm, 1 - xi), "div");
+        double one;
+        if (mlirOperationIsNull(inv) || !moai_const_scalar(operand(inv, 0), &one) || one != 1.0 ||
+            !single_use(result(inv)))
+          continue;
+        MlirValue cand = rms_of(operand(inv, 1), &eps, ops);
+        if (!mlirValueIsNull(cand) && mlirValueEqual(cand, operand(xm, xi))) {
+          x = cand;
+          ops[4] = xm, ops[5] = inv;
+        }
+      }
+      if (mlirValueIsNull(x)) continue;
+    }
+    int64_t xd[8], wd[8], yd[8];
+    int r = static_dims(x, xd, 8);
+    if (r < 1 || static_dims(w, wd, 8) != 1 || wd[0] != xd[r - 1] || static_dims(result(mul), yd, 8) != r ||
+        memcmp(xd, yd, sizeof(int64_t) * (size_t)r) != 0 || !is_float_elem(elem_of(x)) ||
+        !mlirTypeEqual(elem_of(w), elem_of(x)))
+      continue;
+    MlirContext ctx = mlirOperationGetContext(mul);
+    MlirValue in[2] = {x, w};
+    MlirType t = mlirValueGetType(result(mul));
+    MlirNamedAttribute attr = mlirNamedAttributeGet(
+        mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("epsilon")),
+        mlirFloatAttrDoubleGet(ctx, mlirF32TypeGet(ctx), eps));
+    MlirOperationState st = mlirOperationStateGet(mlirStringRefCreateFromCString("moai.rms_norm"),
+                                                  mlirOperationGetLocation(mul));
+    mlirOperationStateAddOperands(&st, 2, in);
+    mlirOperationStateAddResults(&st, 1, &t);
+    mlirOperationStateAddAttributes(&st, 1, &attr);
+    MlirOperation rn = mlirOperationCreate(&st);
+    if (mlirOperationIsNull(rn)) return false;
+    mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(mul), mul, rn);
+    mlirValueReplaceAllUsesOfWith(result(mul), result(rn));
+    erase_if_dead(mul);
+    /* users first: div/mul, inverse, sqrt, add, mean, square */
+    MlirOperation order[6] = {ops[4], ops[5], ops[0], ops[1], ops[2], ops[3]};
+    for (int i = 0; i < 6; ++i) erase_if_dead(order[i]);
+    return true;
+  }
+  return false;
+}
+
+/* ---- the pass -------------------------------------------------------------- */
+
+static void fuse_region_ops(MlirOperation op, const moai_fuse_options_t *o, moai_fuse_stats_t *st);
+
+static void fuse_block(MlirBlock block, const moai_fuse_options_t *o, moai_fuse_stats_t *st) {
+  /* A fusion erases ops on both sides of the one it starts from (the
+   * attention's final matmul, a grouped-query repeat of v placed after the
+   * softmax), so the scan starts over after each one: cheap next to the
+   * rest of compilation, and every op seen is alive. */
+  MlirOperation op = mlirBlockGetFirstOperation(block);
+  while (!mlirOperationIsNull(op)) {
+    MlirOperation next = mlirOperationGetNextInBlock(op);
+    if (mlirOperationGetNumRegions(op)) {
+      fuse_region_ops(op, o, st);
+    } else if (o->attention && op_named(op, "softmax") && fuse_attention(op)) {
+      st->attention++;
+      next = mlirBlockGetFirstOperation(block);
+    } else if (o->rms_norm && op_named(op, "mul") && fuse_rms_norm(op)) {
+      st->rms_norm++;
+      next = mlirBlockGetFirstOperation(block);
+    }
+    op = next;
+  }
+}
+
+static void fuse_region_ops(MlirOperation op, const moai_fuse_options_t *o, moai_fuse_stats_t *st) {
+  for (intptr_t r = 0; r < mlirOperationGetNumRegions(op); ++r)
+    for (MlirBlock b = mlirRegionGetFirstBlock(mlirOperationGetRegion(op, r)); !mlirBlockIsNull(b);
+         b = mlirBlockGetNextInRegion(b))
+      fuse_block(b, o, st);
+}
+
+moai_fuse_options_t moai_fuse_options_default(void) {
+  return (moai_fuse_options_t){.attention = true, .rms_norm = true};
+}
+
+void moai_fuse_run(MlirOperation root, const moai_fuse_options_t *options,
+                   moai_fuse_stats_t *out_stats) {
+  moai_fuse_stats_t stats = {0};
+  fuse_region_ops(root, options, &stats);
+  if (out_stats) *out_stats = stats;
+}
+
+static void run_pass(MlirOperation op, MlirExternalPass pass, const void *options) {
+  (void)pass;
+  moai_fuse_run(op, options, NULL);
+}
+
+static _Alignas(8) const char kTypeId = 0;
+
+MlirPass moai_fuse_pass_create(const moai_fuse_options_t *options) {
+  static const moai_external_pass_t def = {
+      .type_id_storage = &kTypeId,
+      .name = "MoaiFuse",
+      .argument = "moai-fuse",
+      .description = "Fuse attention and RMSNorm op chains into moai.attention and moai.rms_norm",
+      .op_name = "builtin.module",
+      .run = run_pass,
+  };
+  return moai_external_pass_create(&def, options, sizeof(*options));
+}

@@ -1,0 +1,46 @@
+/* moai-fuse: rewrites the op chains exporters emit for attention and RMSNorm
+ * into moai.attention and moai.rms_norm (docs/passes.md, moai-fuse):
+ *   softmax(matmul(q, transpose_last2(k')) {/ c | * c} [+ mask]) @ v'
+ *     with k', v' = k, v or the grouped-query repeat
+ *     reshape(expand(unsqueeze(k, 2)))      -> moai.attention(q, k, v, mask?) {scale}
+ *   w * (x / sqrt(mean(x^2, -1, keepdim) + eps)), or x * (1 / sqrt(...))
+ *                                             -> moai.rms_norm(x, w) {epsilon}
+ * A chain is fused only when its intermediate values have no other users. */
+#ifndef MOAI_PASSES_FUSE_H
+#define MOAI_PASSES_FUSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mlir-c/IR.h"
+#include "mlir-c/Pass.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct moai_fuse_options_t {
+  bool attention; /* fuse attention chains */
+  bool rms_norm;  /* fuse RMSNorm chains */
+} moai_fuse_options_t;
+
+typedef struct moai_fuse_stats_t {
+  size_t attention; /* moai.attention ops made */
+  size_t rms_norm;  /* moai.rms_norm ops made */
+} moai_fuse_stats_t;
+
+moai_fuse_options_t moai_fuse_options_default(void);
+
+/* The pass, anchored on builtin.module; owned by the caller. */
+MlirPass moai_fuse_pass_create(const moai_fuse_options_t *options);
+
+/* The pass's logic on one operation (usually a module); *out_stats may be
+ * NULL. */
+void moai_fuse_run(MlirOperation root, const moai_fuse_options_t *options,
+                   moai_fuse_stats_t *out_stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOAI_PASSES_FUSE_H */

@@ -1,0 +1,123 @@
+/* Shape rules of the fused ops moai-fuse makes and their gradients:
+ *   attention(q [B,H,S,D], k [B,KVH,S,D], v [B,KVH,S,D], mask?) -> out [B,H,S,D], lse? [B,H,S]
+ *   attention_grad(q, k, v, out, lse, grad, mask?) -> q_grad, k_grad, v_grad
+ *   rms_norm(x, scale [N]) -> y (x's shape, last dim N)
+ *   rms_norm_grad(x, scale, grad) -> x_grad, scale_grad
+ * The kernels need static rank-4 operands; unknown dims are accepted here
+ * and agree with whatever the other operands say. */
+#include <string.h>
+
+#include "shape_infer/shape_infer_internal.h"
+
+static bool float_operand(si_op_t *si, int slot, const char *name, si_type_t *out) {
+  if (!si_in_type(si, slot, out)) return false;
+  if (!si_is_float(out->elem)) return si_error(si, "operand '%s' must be a float tensor", name);
+  return true;
+}
+
+static bool dims_equal(si_op_t *si, const si_type_t *a, const si_type_t *b, const char *an,
+                       const char *bn) {
+  char as[128], bs[128];
+  if (a->shape.rank == SI_UNRANKED || b->shape.rank == SI_UNRANKED) return true;
+  bool ok = a->shape.rank == b->shape.rank;
+  for (int i = 0; ok && i < a->shape.rank; ++i) ok = si_dims_agree(a->shape.dims[i], b->shape.dims[i]);
+  if (ok) return true;
+  return si_error(si, "operands '%s' (%s) and '%s' (%s) differ in shape", an,
+                  si_shape_str(&a->shape, as, sizeof(as)), bn, si_shape_str(&b->shape, bs, sizeof(bs)));
+}
+
+/* q, k, v (and the mask when present) of attention and its gradient. */
+static bool attention_operands(si_op_t *si, int mask_slot, si_type_t *q) {
+  si_type_t k, v, m;
+  double scale;
+  char qs[128], ks[128];
+  if (!float_operand(si, 0, "q", q) || !float_operand(si, 1, "k", &k) ||
+      !float_operand(si, 2, "v", &v) || !si_same_elem(si, q->elem, k.elem, "'q' and 'k'") ||
+      !si_same_elem(si, q->elem, v.elem, "'q' and 'v'") || !dims_equal(si, &k, &v, "k", "v") ||
+      !si_attr_float(si, "scale", &scale))
+    return false;
+  const si_shape_t *a = &q->shape, *b = &k.shape;
+  if ((a->rank != SI_UNRANKED && a->rank != 4) || (b->rank != SI_UNRANKED && b->rank != 4))
+    return si_error(si, "operands 'q' and 'k' must have rank 4 ([B,H,S,D], [B,KVH,S,D]), got %s and %s",
+                    si_shape_str(a, qs, sizeof(qs)), si_shape_str(b, ks, sizeof(ks)));
+  if (a->rank == 4 && b->rank == 4) {
+    bool ok = si_dims_agree(a->dims[0], b->dims[0]) && si_dims_agree(a->dims[2], b->dims[2]) &&
+              si_dims_agree(a->dims[3], b->dims[3]);
+    if (ok && a->dims[1] > 0 && b->dims[1] > 0) ok = a->dims[1] % b->dims[1] == 0;
+    if (!ok)
+      return si_error(si, "operands 'q' %s and 'k' %s are not [B,H,S,D] and [B,KVH,S,D] with H a "
+                      "multiple of KVH", si_shape_str(a, qs, sizeof(qs)), si_shape_str(b, ks, sizeof(ks)));
+  }
+  if (si_has(si, mask_slot)) {
+    if (!float_operand(si, mask_slot, "mask", &m) ||
+        !si_same_elem(si, q->elem, m.elem, "'q' and 'mask'"))
+      return false;
+    if (m.shape.rank != SI_UNRANKED && a->rank == 4) {
+      const int64_t want[4] = {a->dims[0], a->dims[1], a->dims[2], a->dims[2]};
+      bool ok = m.shape.rank == 4;
+      for (int i = 0; ok && i < 4; ++i) ok = m.shape.dims[i] == 1 || si_dims_agree(m.shape.dims[i], want[i]);
+      if (!ok)
+        return si_error(si, "operand 'mask' %s does not broadcast to the scores [B,H,S,S] of 'q' %s",
+                        si_shape_str(&m.shape, ks, sizeof(ks)), si_shape_str(a, qs, sizeof(qs)));
+    }
+  }
+  return true;
+}
+
+bool si_rule_attention(si_op_t *si) {
+  si_type_t q;
+  if (!attention_operands(si, 3, &q)) return false;
+  si_set_result(si, 0, 0, q.elem, &q.shape);
+  if (si_result_len(si, 1)) {
+    si_shape_t l = {.rank = SI_UNRANKED};
+    if (q.shape.rank == 4) {
+      l.rank = 3;
+      memcpy(l.dims, q.shape.dims, 3 * sizeof(int64_t));
+    }
+    si_set_result(si, 1, 0, q.elem, &l);
+  }
+  return true;
+}
+
+bool si_rule_attention_grad(si_op_t *si) {
+  si_type_t q, k, v, out, g;
+  if (!attention_operands(si, 6, &q) || !si_in_type(si, 1, &k) || !si_in_type(si, 2, &v) ||
+      !float_operand(si, 3, "output", &out) || !float_operand(si, 5, "grad", &g) ||
+      !dims_equal(si, &q, &out, "q", "output") || !dims_equal(si, &q, &g, "q", "grad"))
+    return false;
+  si_set_result(si, 0, 0, q.elem, &q.shape);
+  si_set_result(si, 1, 0, q.elem, &k.shape);
+  si_set_result(si, 2, 0, q.elem, &v.shape);
+  return true;
+}
+
+static bool rms_operands(si_op_t *si, si_type_t *x, si_type_t *s) {
+  double eps;
+  char xs[128], ss[128];
+  if (!float_operand(si, 0, "x", x) || !float_operand(si, 1, "scale", s) ||
+      !si_same_elem(si, x->elem, s->elem, "'x' and 'scale'") || !si_attr_float(si, "epsilon", &eps))
+    return false;
+  if (x->shape.rank == 0) return si_error(si, "operand 'x' must have rank >= 1");
+  if (x->shape.rank != SI_UNRANKED && s->shape.rank != SI_UNRANKED &&
+      (s->shape.rank != 1 || !si_dims_agree(s->shape.dims[0], x->shape.dims[x->shape.rank - 1])))
+    return si_error(si, "operand 'scale' %s must be 1-D of the last dim of 'x' %s",
+                    si_shape_str(&s->shape, ss, sizeof(ss)), si_shape_str(&x->shape, xs, sizeof(xs)));
+  return true;
+}
+
+bool si_rule_rms_norm(si_op_t *si) {
+  si_type_t x, s;
+  if (!rms_operands(si, &x, &s)) return false;
+  si_set_result(si, 0, 0, x.elem, &x.shape);
+  return true;
+}
+
+bool si_rule_rms_norm_grad(si_op_t *si) {
+  si_type_t x, s, g;
+  if (!rms_operands(si, &x, &s) || !float_operand(si, 2, "grad", &g) ||
+      !dims_equal(si, &x, &g, "x", "grad"))
+    return false;
+  si_set_result(si, 0, 0, x.elem, &x.shape);
+  si_set_result(si, 1, 0, x.elem, &s.shape);
+  return true;
+}

@@ -1,0 +1,372 @@
+/* Fused scaled-dot-product attention (moai.attention, made by moai-fuse) and
+ * its gradient, f32 and f64.
+ *
+ * Forward: FlashAttention's online softmax (Dao et al., NeurIPS 2022, alg. 1)
+ * one query row at a time: the keys are visited in blocks of ATTN_KB; each
+ * block's scores s = scale * q.k + mask raise the running maximum m, the
+ * running sum l and accumulator acc are rescaled by exp(m_old - m), and the
+ * block's exp(s - m) and exp(s - m) * v are added. No [S, S] score matrix
+ * exists; scratch is one block of scores and one accumulator row on the
+ * stack. Grouped-query attention reads kv head h / (H / KVH) in place.
+ * Threads split the (b, h, query block) triples.
+ *
+ * Backward (alg. 2 of the same paper, one query row at a time): with
+ * P = exp(s - lse) recomputed per key, dP = dout.v, Di = dout.out,
+ * dS = P (dP - Di): dq += scale dS k, dk += scale dS q, dv += P dout.
+ * Threads split (b, kv head) pairs: each owns dk and dv of its kv head and
+ * dq of the H / KVH query heads that read it, so nothing is shared.
+ * A row whose lse is below -1e30 had every key masked with float-min (the
+ * exporters' -3.4e38): rounding has folded log(l) into lse there, so that
+ * row's maximum and sum are recomputed exactly in a first pass.
+ *
+ * A row whose every score is -inf gives NaN, as the unfused softmax does. */
+#include <math.h>
+#include <stdio.h>
+
+#include "kernels/nn/nn_internal.h"
+
+#define ATTN_KB 64     /* keys per block */
+#define ATTN_QB 16     /* query rows per work item */
+#define ATTN_MAX_D 512 /* head dimension the stack scratch holds */
+
+typedef struct attn_problem_t {
+  int64_t b, h, kvh, s, d;  /* q [b, h, s, d]; k, v [b, kvh, s, d] */
+  int64_t mb, mh;           /* mask dims 0 and 1 (1 = broadcast); 0: none */
+  int64_t ms, mt;           /* mask dims 2 and 3 */
+  const void *q, *k, *v, *mask, *out, *lse, *dout;
+  void *o, *l, *dq, *dk, *dv;
+  double scale;
+} attn_problem_t;
+
+/* Offset of mask[b, h, i, 0] (rows broadcast over a dim of 1). */
+static inline int64_t attn_mask_row(const attn_problem_t *p, int64_t b, int64_t h, int64_t i) {
+  int64_t bb = p->mb == 1 ? 0 : b, hh = p->mh == 1 ? 0 : h, ii = p->ms == 1 ? 0 : i;
+  return ((bb * p->mh + hh) * p->ms + ii) * p->mt;
+}
+
+#define ATTN_FWD(name, T, EXP, LOG)                                                              \
+  static void name(const attn_problem_t *p, int ith, int nth) {                        \
+    const T *Q = p->q, *K = p->k, *V = p->v, *M = p->mask;                             \
+    T *O = p->o, *L = p->l;                                                            \
+    const int64_t S = p->s, D = p->d, rep = p->h / p->kvh;                             \
+    const int64_t nqb = moai_nn_cdiv(S, ATTN_QB);                                      \
+    const T scale = (T)p->scale;                                                       \
+    long long begin, end;                                                              \
+    moai_split_range(p->b * p->h * nqb, ith, nth, &begin, &end);                       \
+    T sc[ATTN_KB], acc[ATTN_MAX_D];                                                    \
+    for (long long item = begin; item < end; ++item) {                                 \
+      int64_t qb = item % nqb, bh = item / nqb, h = bh % p->h, b = bh / p->h;          \
+      int64_t kv = (b * p->kvh + h / rep) * S * D;                                     \
+      int64_t i1 = (qb + 1) * ATTN_QB < S ? (qb + 1) * ATTN_QB : S;                    \
+      for (int64_t i = qb * ATTN_QB; i < i1; ++i) {                                    \
+        const T *qi = Q + (bh * S + i) * D;                                            \
+        const T *mrow = M ? M + attn_mask_row(p, b, h, i) : NULL;                      \
+        T m = -INFINITY, l = 0;                                                        \
+        for (int64_t d = 0; d < D; ++d) acc[d] = 0;                                    \
+        for (int64_t j0 = 0; j0 < S; j0 += ATTN_KB) {                                  \
+          int64_t nj = S - j0 < ATTN_KB ? S - j0 : ATTN_KB;                            \
+          T bm = -INFINITY;                                                            \
+          for (int64_t j = 0; j < nj; ++j) {                                           \
+            const T *kj = K + kv + (j0 + j) * D;                                       \
+            T dot = 0;                                                                 \
+            for (int64_t d = 0; d < D; ++d) dot += qi[d] * kj[d];                      \
+            T s = dot * scale;                                                         \
+            if (mrow) s += mrow[p->mt == 1 ? 0 : j0 + j];                              \
+            sc[j] = s;                                                                 \
+            if (s > bm) bm = s;                                                        \
+          }                                                                            \
+          if (bm == -INFINITY && m == -INFINITY)                                       \
+            continue; /* nothing seen yet: an all -inf row ends as 0 / 0 */            \
+          T nm = bm > m ? bm : m;                                                      \
+          T corr = EXP(m - nm);                                                        \
+          l *= corr;                                                                   \
+          for (int64_t d = 0; d < D; ++d) acc[d] *= corr;                              \
+          for (int64_t j = 0; j < nj; ++j) {                                           \
+            T e = EXP(sc[j] - nm);                                                     \
+            l += e;                                                                    \
+            const T *vj = V + kv + (j0 + j) * D;                                       \
+            for (int64_t d = 0; d < D; ++d) acc[d] += e * vj[d];                       \
+          }                                                                            \
+          m = nm;                                                                      \
+        }                                                                              \
+        T *oi = O + (bh * S + i) * D;                                                  \
+        for (int64_t d = 0; d < D; ++d) oi[d] = acc[d] / l;                            \
+        if (L) L[bh * S + i] = m + LOG(l);                                             \
+      }                                                                                \
+    }                                                                                  \
+  }
+
+ATTN_FWD(attn_fwd_f32, float, expf, logf)
+ATTN_FWD(attn_fwd_f64, double, exp, log)
+
+#define ATTN_BWD(name, T, EXP)                                                              \
+  static void name(const attn_problem_t *p, int ith, int nth) {                        \
+    const T *Q = p->q, *K = p->k, *V = p->v, *M = p->mask;                             \
+    const T *O = p->out, *LSE = p->lse, *DO = p->dout;                                 \
+    T *DQ = p->dq, *DK = p->dk, *DV = p->dv;                                           \
+    const int64_t S = p->s, D = p->d, rep = p->h / p->kvh;                             \
+    const T scale = (T)p->scale;                                                       \
+    long long begin, end;                                                              \
+    moai_split_range(p->b * p->kvh, ith, nth, &begin, &end);                           \
+    for (long long unit = begin; unit < end; ++unit) {                                 \
+      int64_t b = unit / p->kvh, g = unit % p->kvh, kv = unit * S * D;                 \
+      for (int64_t e = 0; e < S * D; ++e) DK[kv + e] = DV[kv + e] = 0;                 \
+      for (int64_t h = g * rep; h < (g + 1) * rep; ++h) {                              \
+        int64_t bh = b * p->h + h;                                                     \
+        for (int64_t e = 0; e < S * D; ++e) DQ[bh * S * D + e] = 0;                    \
+        for (int64_t i = 0; i < S; ++i) {                                              \
+          const T *qi = Q + (bh * S + i) * D, *oi = O + (bh * S + i) * D;              \
+          const T *doi = DO + (bh * S + i) * D;                                        \
+          T *dqi = DQ + (bh * S + i) * D;                                              \
+          const T *mrow = M ? M + attn_mask_row(p, b, h, i) : NULL;                    \
+          T di = 0;                                                                    \
+          for (int64_t d = 0; d < D; ++d) di += doi[d] * oi[d];                        \
+          T lse = LSE[bh * S + i], m = lse, inv_l = 1;                                 \
+          if (lse < (T)-1e30) { /* see the header: recompute max and sum */            \
+            m = -INFINITY;                                                             \
+            T l = 0;                                                                   \
+            for (int64_t j = 0; j < S; ++j) {                                          \
+              const T *kj = K + kv + j * D;                                            \
+              T dot = 0;                                                               \
+              for (int64_t d = 0; d < D; ++d) dot += qi[d] * kj[d];                    \
+              T s = dot * scale + (mrow ? mrow[p->mt == 1 ? 0 : j] : 0);               \
+              if (s > m) {                                                             \
+                l = l * EXP(m - s) + 1;                                                \
+                m = s;                                                                 \
+              } else {                                                                 \
+                l += EXP(s - m);                                                       \
+              }                                                                        \
+            }                                                                          \
+            inv_l = 1 / l;                                                             \
+          }                                                                            \
+          for (int64_t j = 0; j < S; ++j) {                                            \
+            const T *kj = K + kv + j * D, *vj = V + kv + j * D;                        \
+            T dot = 0, dp = 0;                                                         \
+            for (int64_t d = 0; d < D; ++d) {                                          \
+              dot += qi[d] * kj[d];                                                    \
+              dp += doi[d] * vj[d];                                                    \
+            }                                                                          \
+            T s = dot * scale + (mrow ? mrow[p->mt == 1 ? 0 : j] : 0);                 \
+            T pr = EXP(s - m) * inv_l;                                                 \
+            T ds = pr * (dp - di) * scale;                                             \
+            T *dkj = DK + kv + j * D, *dvj = DV + kv + j * D;                          \
+            for (int64_t d = 0; d < D; ++d) {                                          \
+              dqi[d] += ds * kj[d];                                                    \
+              dkj[d] += ds * qi[d];                                                    \
+              dvj[d] += pr * doi[d];                                                   \
+            }                                                                          \
+          }                                                                            \
+        }                                                                              \
+      }                                                                                \
+    }                                                                                  \
+  }
+
+ATTN_BWD(attn_bwd_f32, float, expf)
+ATTN_BWD(attn_bwd_f64, double, exp)
+
+/* Reads and checks the shapes shared by both kernels; false after a
+ * failure report (thread 0). */
+static bool attn_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                       const char *kname, const moai_tensor_t *mask_t, attn_problem_t *p) {
+  const moai_tensor_t *q = moai_op_in(op, 0), *k = moai_op_in(op, 1), *v = moai_op_in(op, 2);
+  moai_attrs_attention_t a;
+  char msg[160];
+  msg[0] = 0;
+  if (!moai_kernel_attrs_load(op, &a, sizeof(a), sizeof(float)))
+    snprintf(msg, sizeof(msg), "%s: missing attributes", kname);
+  else if (q->rank != 4 || k->rank != 4 || v->rank != 4)
+    snprintf(msg, sizeof(msg), "%s: q, k and v must have rank 4", kname);
+  else if (k->dims[1] <= 0 || q->dims[1] % k->dims[1] != 0 || q->dims[0] != k->dims[0] ||
+           q->dims[2] != k->dims[2] || q->dims[3] != k->dims[3] ||
+           v->dims[0] != k->dims[0] || v->dims[1] != k->dims[1] || v->dims[2] != k->dims[2] ||
+           v->dims[3] != k->dims[3])
+    snprintf(msg, sizeof(msg), "%s: q [B,H,S,D] and k, v [B,KVH,S,D] disagree", kname);
+  else if (q->dims[3] > ATTN_MAX_D)
+    snprintf(msg, sizeof(msg), "%s: head dimension %lld above %d", kname,
+             (long long)q->dims[3], ATTN_MAX_D);
+  else if (k->dtype != q->dtype || v->dtype != q->dtype ||
+           (mask_t && mask_t->dtype != q->dtype))
+    snprintf(msg, sizeof(msg), "%s: operands of different dtypes", kname);
+  else if (mask_t && (mask_t->rank != 4 ||
+                      (mask_t->dims[0] != 1 && mask_t->dims[0] != q->dims[0]) ||
+                      (mask_t->dims[1] != 1 && mask_t->dims[1] != q->dims[1]) ||
+                      (mask_t->dims[2] != 1 && mask_t->dims[2] != q->dims[2]) ||
+                      (mask_t->dims[3] != 1 && mask_t->dims[3] != q->dims[2])))
+    snprintf(msg, sizeof(msg), "%s: mask does not broadcast to [B,H,S,S]", kname);
+  if (msg[0]) {
+    if (ith == 0) moai_kernel_fail(ex, op, msg);
+    return false;
+  }
+  *p = (attn_problem_t){.b = q->dims[0], .h = q->dims[1], .kvh = k->dims[1], .s = q->dims[2],
+                        .d = q->dims[3], .scale = a.scale,
+                        .q = moai_tensor_ptr(ex, q), .k = moai_tensor_ptr(ex, k),
+                        .v = moai_tensor_ptr(ex, v)};
+  if (mask_t) {
+    p->mask = moai_tensor_ptr(ex, mask_t);
+    p->mb = mask_t->dims[0], p->mh = mask_t->dims[1], p->ms = mask_t->dims[2],
+    p->mt = mask_t->dims[3];
+  }
+  return true;
+}
+
+static const moai_tensor_t *attn_opt_in(const moai_op_desc_t *op, uint32_t i) {
+  return op->n_in > i && moai_op_in(op, i)->region != MOAI_REGION_NONE ? moai_op_in(op, i) : NULL;
+}
+
+static void attention_kernel(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  attn_problem_t p;
+  if (op->n_in < 3 || op->n_out < 1) {
+    if (ith == 0) moai_kernel_fail(ex, op, "attention: expects q, k, v, mask? -> out, lse?");
+    return;
+  }
+  if (!attn_setup(ex, op, ith, "attention", attn_opt_in(op, 3), &p)) return;
+  p.o = moai_tensor_ptr(ex, moai_op_out(op, 0));
+  p.l = op->n_out > 1 ? moai_tensor_ptr(ex, moai_op_out(op, 1)) : NULL;
+  int32_t dtype = moai_op_in(op, 0)->dtype;
+  if (dtype == MOAI_ABI_F32) attn_fwd_f32(&p, ith, nth);
+  else if (dtype == MOAI_ABI_F64) attn_fwd_f64(&p, ith, nth);
+  else moai_nn_fail_dtype(ex, op, ith, "attention", dtype);
+}
+
+static void attention_grad_kernel(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                                  int nth) {
+  attn_problem_t p;
+  if (op->n_in < 6 || op->n_out < 3) {
+    if (ith == 0)
+      moai_kernel_fail(ex, op,
+                       "attention_grad: expects q, k, v, out, lse, grad, mask? -> dq, dk, dv");
+    return;
+  }
+  if (!attn_setup(ex, op, ith, "attention_grad", attn_opt_in(op, 6), &p)) return;
+  p.out = moai_tensor_ptr(ex, moai_op_in(op, 3));
+  p.lse = moai_tensor_ptr(ex, moai_op_in(op, 4));
+  p.dout = moai_tensor_ptr(ex, moai_op_in(op, 5));
+  p.dq = moai_tensor_ptr(ex, moai_op_out(op, 0));
+  p.dk = moai_tensor_ptr(ex, moai_op_out(op, 1));
+  p.dv = moai_tensor_ptr(ex, moai_op_out(op, 2));
+  int32_t dtype = moai_op_in(op, 0)->dtype;
+  if (dtype == MOAI_ABI_F32) attn_bwd_f32(&p, ith, nth);
+  else if (dtype == MOAI_ABI_F64) attn_bwd_f64(&p, ith, nth);
+  else moai_nn_fail_dtype(ex, op, ith, "attention_grad", dtype);
+}
+
+/* ---- rms_norm and rms_norm_grad ----
+ * y = scale * (x / sqrt(mean(x^2) + eps)) in the order of the unfused chain
+ * (pow, reduce_mean, add, sqrt, div, mul) with the mean summed in double.
+ * Gradient, with r = 1 / sqrt(mean(x^2) + eps) and gs = dy * scale over a
+ * row of N: dx = r gs - x r^3 sum(gs x) / N, dscale = sum over rows of
+ * dy x r. Threads own rows of dx and, separately, columns of dscale (which
+ * sum over every row, so each thread recomputes every row's r rather than
+ * sharing them through scratch or a barrier). */
+
+#define RMS_KERNELS(SUF, T)                                                            \
+  static T rms_den_##SUF(const T *x, int64_t n, double eps) {                          \
+    double ss = 0.0;                                                                   \
+    for (int64_t c = 0; c < n; ++c) ss += (double)x[c] * (double)x[c];                 \
+    T ms = (T)(ss / (double)n);                                                        \
+    return (T)sqrt((T)(ms + (T)eps));                                                  \
+  }                                                                                    \
+  static void rms_fwd_##SUF(const T *X, const T *W, T *Y, int64_t rows, int64_t n,     \
+                            double eps, int ith, int nth) {                            \
+    long long begin, end;                                                              \
+    moai_split_range(rows, ith, nth, &begin, &end);                                    \
+    for (long long r = begin; r < end; ++r) {                                          \
+      const T *x = X + r * n;                                                          \
+      T den = rms_den_##SUF(x, n, eps), *y = Y + r * n;                                \
+      for (int64_t c = 0; c < n; ++c) y[c] = W[c] * (x[c] / den);                      \
+    }                                                                                  \
+  }                                                                                    \
+  static void rms_bwd_##SUF(const T *X, const T *W, const T *G, T *DX, T *DW,          \
+                            int64_t rows, int64_t n, double eps, int ith, int nth) {   \
+    long long begin, end;                                                              \
+    moai_split_range(rows, ith, nth, &begin, &end);                                    \
+    for (long long r = begin; r < end; ++r) {                                          \
+      const T *x = X + r * n, *g = G + r * n;                                          \
+      double inv = 1.0 / (double)rms_den_##SUF(x, n, eps), dot = 0.0;                  \
+      for (int64_t c = 0; c < n; ++c) dot += (double)g[c] * (double)W[c] * (double)x[c]; \
+      double k = inv * inv * inv * dot / (double)n;                                    \
+      for (int64_t c = 0; c < n; ++c)                                                  \
+        DX[r * n + c] = (T)(inv * (double)g[c] * (double)W[c] - (double)x[c] * k);     \
+    }                                                                                  \
+    moai_split_range(n, ith, nth, &begin, &end);                                       \
+    if (begin >= end) return;                                                          \
+    double acc[256];                                                                   \
+    for (long long c0 = begin; c0 < end; c0 += 256) {                                  \
+      long long c1 = c0 + 256 < end ? c0 + 256 : end;                                  \
+      for (long long c = c0; c < c1; ++c) acc[c - c0] = 0.0;                           \
+      for (int64_t r = 0; r < rows; ++r) {                                             \
+        const T *x = X + r * n, *g = G + r * n;                                        \
+        double inv = 1.0 / (double)rms_den_##SUF(x, n, eps);                           \
+        for (long long c = c0; c < c1; ++c)                                            \
+          acc[c - c0] += (double)g[c] * ((double)x[c] * inv);                          \
+      }                                                                                \
+      for (long long c = c0; c < c1; ++c) DW[c] = (T)acc[c - c0];                      \
+    }                                                                                  \
+  }
+
+RMS_KERNELS(f32, float)
+RMS_KERNELS(f64, double)
+
+static bool rms_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                      const char *kname, uint32_t n_in, uint32_t n_out, double *eps,
+                      int64_t *rows, int64_t *n) {
+  char msg[128];
+  msg[0] = 0;
+  moai_attrs_rms_norm_t a;
+  if (op->n_in < n_in || op->n_out < n_out) {
+    snprintf(msg, sizeof(msg), "%s: wrong operand or result count", kname);
+  } else if (!moai_kernel_attrs_load(op, &a, sizeof(a), sizeof(float))) {
+    snprintf(msg, sizeof(msg), "%s: missing attributes", kname);
+  } else {
+    const moai_tensor_t *x = moai_op_in(op, 0), *w = moai_op_in(op, 1);
+    if (x->rank < 1 || moai_tensor_numel(w) != x->dims[x->rank - 1] || w->dtype != x->dtype)
+      snprintf(msg, sizeof(msg), "%s: scale must hold the last axis's %lld %s values", kname,
+               x->rank ? (long long)x->dims[x->rank - 1] : 0LL, moai_nn_dtype_name(x->dtype));
+    else {
+      *eps = a.epsilon;
+      *n = x->dims[x->rank - 1];
+      *rows = *n ? moai_tensor_numel(x) / *n : 0;
+    }
+  }
+  if (msg[0]) {
+    if (ith == 0) moai_kernel_fail(ex, op, msg);
+    return false;
+  }
+  return true;
+}
+
+static void rms_norm_kernel(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  double eps = 0.0;
+  int64_t rows = 0, n = 0;
+  if (!rms_setup(ex, op, ith, "rms_norm", 2, 1, &eps, &rows, &n)) return;
+  const void *x = moai_tensor_ptr(ex, moai_op_in(op, 0)), *w = moai_tensor_ptr(ex, moai_op_in(op, 1));
+  void *y = moai_tensor_ptr(ex, moai_op_out(op, 0));
+  int32_t dtype = moai_op_in(op, 0)->dtype;
+  if (dtype == MOAI_ABI_F32) rms_fwd_f32(x, w, y, rows, n, eps, ith, nth);
+  else if (dtype == MOAI_ABI_F64) rms_fwd_f64(x, w, y, rows, n, eps, ith, nth);
+  else moai_nn_fail_dtype(ex, op, ith, "rms_norm", dtype);
+}
+
+static void rms_norm_grad_kernel(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                                 int nth) {
+  double eps = 0.0;
+  int64_t rows = 0, n = 0;
+  if (!rms_setup(ex, op, ith, "rms_norm_grad", 3, 2, &eps, &rows, &n)) return;
+  const void *x = moai_tensor_ptr(ex, moai_op_in(op, 0)), *w = moai_tensor_ptr(ex, moai_op_in(op, 1));
+  const void *g = moai_tensor_ptr(ex, moai_op_in(op, 2));
+  void *dx = moai_tensor_ptr(ex, moai_op_out(op, 0)), *dw = moai_tensor_ptr(ex, moai_op_out(op, 1));
+  int32_t dtype = moai_op_in(op, 0)->dtype;
+  if (dtype == MOAI_ABI_F32) rms_bwd_f32(x, w, g, dx, dw, rows, n, eps, ith, nth);
+  else if (dtype == MOAI_ABI_F64) rms_bwd_f64(x, w, g, dx, dw, rows, n, eps, ith, nth);
+  else moai_nn_fail_dtype(ex, op, ith, "rms_norm_grad", dtype);
+}
+
+/* One implementation serves every ISA: the unit tests compare it with the
+ * unfused reference kernels (matmul, softmax, the elementwise chain). */
+void moai_nn_register_fused(moai_isa_t isa, moai_kernel_fn_t *table) {
+  (void)isa;
+  table[MOAI_KERNEL_ATTENTION] = attention_kernel;
+  table[MOAI_KERNEL_ATTENTION_GRAD] = attention_grad_kernel;
+  table[MOAI_KERNEL_RMS_NORM] = rms_norm_kernel;
+  table[MOAI_KERNEL_RMS_NORM_GRAD] = rms_norm_grad_kernel;
+}
