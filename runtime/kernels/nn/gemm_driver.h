@@ -21,9 +21,45 @@
 #error "define GEMM_MR, GEMM_NR, GEMM_KC, GEMM_MC, GEMM_NC and GEMM_BLOCK_FN first"
 #endif
 
+#include <immintrin.h>
 #include <string.h>
 
+#ifndef __AVX2__
+#error "gemm_driver.h needs AVX2 (compile its includer with -mavx2 or -mavx512f)"
+#endif
+
 static inline int64_t gemm_min(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Transposes the 8 x 8 floats at src (row stride ld) into dst (row stride
+ * ldd): dst[u * ldd + r] = src[r * ld + u]. The packing of row-major A and
+ * of B^T is such a transpose, scalar it costs as much as the FMAs of a
+ * sliver at small K. */
+static inline void gemm_transpose8(const float *src, int64_t ld, float *dst, int64_t ldd) {
+  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld);
+  __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
+  __m256 r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld);
+  __m256 r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+  _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(s1, s5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(s2, s6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(s3, s7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(s0, s4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(s1, s5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(s2, s6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
 
 /* Packs A(0..mc, 0..kc) into MR-high slivers: ap[s][k][r] = A(s*MR + r, k). */
 static void gemm_pack_a(int64_t mc, int64_t kc, const float *a, int64_t as_i, int64_t as_k,
@@ -35,14 +71,22 @@ static void gemm_pack_a(int64_t mc, int64_t kc, const float *a, int64_t as_i, in
       /* A^T: each k is MR contiguous floats */
       for (int64_t k = 0; k < kc; ++k) memcpy(ap + k * GEMM_MR, src + k * as_k, GEMM_MR * sizeof(float));
     } else if (mr == GEMM_MR && as_k == 1) {
-      /* row-major A: gather one column of MR rows per k, 8 k at a time so
-       * each row is read in cache-line runs */
+      /* row-major A: 8 x 8 transposes (rows [0, 8) and [MR - 8, MR), which
+       * overlap and write the same values when MR < 16), or per row 8 k at
+       * a time so each row is read in cache-line runs */
       int64_t k = 0;
-      for (; k + 8 <= kc; k += 8)
+      for (; k + 8 <= kc; k += 8) {
+        if (GEMM_MR >= 8 && GEMM_MR <= 16) {
+          gemm_transpose8(src + k, as_i, ap + k * GEMM_MR, GEMM_MR);
+          gemm_transpose8(src + (GEMM_MR - 8) * as_i + k, as_i, ap + k * GEMM_MR + GEMM_MR - 8,
+                          GEMM_MR);
+          continue;
+        }
         for (int r = 0; r < GEMM_MR; ++r) {
           const float *row = src + r * as_i + k;
           for (int u = 0; u < 8; ++u) ap[(k + u) * GEMM_MR + r] = row[u];
         }
+      }
       for (; k < kc; ++k)
         for (int r = 0; r < GEMM_MR; ++r) ap[k * GEMM_MR + r] = src[r * as_i + k];
     } else {
@@ -74,13 +118,11 @@ static void gemm_pack_b(int64_t kc, int64_t nc, const float *b, int64_t bs_k, in
         }
       }
     } else if (bs_k == 1 && nr == GEMM_NR) {
-      /* B^T: each column is contiguous in k; 8 k at a time as for A */
+      /* B^T: each column is contiguous in k; 8 x 8 transposes */
       int64_t k = 0;
       for (; k + 8 <= kc; k += 8)
-        for (int j = 0; j < GEMM_NR; ++j) {
-          const float *col = src + j * bs_j + k;
-          for (int u = 0; u < 8; ++u) bp[(k + u) * GEMM_NR + j] = col[u];
-        }
+        for (int j = 0; j < GEMM_NR; j += 8)
+          gemm_transpose8(src + j * bs_j + k, bs_j, bp + k * GEMM_NR + j, GEMM_NR);
       for (; k < kc; ++k)
         for (int j = 0; j < GEMM_NR; ++j) bp[k * GEMM_NR + j] = src[j * bs_j + k];
     } else {
