@@ -14,10 +14,14 @@
  * work split across threads) and, inside a tile, runs k in KB slices with an
  * (i, k, j) order whose inner loop is an axpy over a contiguous row of B and
  * C that GCC vectorises at -O3; when B' is not row-contiguous (trans_b, or a
- * single output column) it runs (i, j, k) dot products instead. Packed
- * micro-kernels for AVX2/AVX-512 come later. */
+ * single output column) it runs (i, j, k) dot products instead.
+ *
+ * On AVX2 and AVX-512, f32 goes through the packed GEMM of gemm.h instead
+ * (cache-blocked, packed panels, register micro-kernels); the other dtypes
+ * keep the portable loops. */
 #include <math.h>
 
+#include "kernels/nn/gemm.h"
 #include "kernels/nn/nn_internal.h"
 
 enum { MM_MB = 32, MM_NB = 256, MM_KB = 128, MM_HALF_NB = 128 };
@@ -261,6 +265,81 @@ MM_OPT(mm_opt_f64, double, mm_core_f64)
 MM_OPT(mm_opt_u32, uint32_t, mm_core_u32)
 MM_OPT(mm_opt_u64, uint64_t, mm_core_u64)
 
+/* ---- packed f32 (gemm.h) ---- */
+
+/* Splits one [M, N] output into g = gm x gn blocks, choosing the factors
+ * that minimise what each block packs: a block of m x n rows and columns
+ * packs m x K of A and K x n of B, so gm/gn follow the aspect ratio. */
+static void mm_packed_grid(int64_t M, int64_t N, int g, int *out_gm, int *out_gn) {
+  int best_gm = 1;
+  int64_t best = -1;
+  for (int gm = 1; gm <= g; ++gm) {
+    if (g % gm) continue;
+    int64_t cost = moai_nn_cdiv(M, gm) + moai_nn_cdiv(N, g / gm);
+    if (best < 0 || cost < best) {
+      best = cost;
+      best_gm = gm;
+    }
+  }
+  *out_gm = best_gm;
+  *out_gn = g / best_gm;
+}
+
+/* Work split without a barrier: when the batch divides evenly over the
+ * threads each thread takes whole matrices; otherwise every matrix is cut
+ * into nth blocks (rows or columns, whichever packs less). Each thread packs
+ * the panels of its own blocks (its share of A, all of B it touches), which
+ * duplicates the B packing across row blocks but needs no shared buffer:
+ * packing a K x n panel (under a cycle per float) costs what some 10 to 30
+ * of the block's rows of FMAs do (K n / 32 cycles each on AVX-512), small
+ * against blocks of hundreds of rows. */
+static void mm_packed_f32(const mm_problem_t *p, int ith, int nth, moai_sgemm_block_fn_t fn) {
+  enum { COL_UNIT = 16 }; /* column blocks in whole vectors */
+  if (p->M <= 1 || p->N <= 1 || p->K == 0) { /* GEMV and empty sums */
+    mm_opt_f32(p, ith, nth);
+    return;
+  }
+  int g = p->batch % nth == 0 ? 1 : nth, gm, gn;
+  mm_packed_grid(p->M, p->N, g, &gm, &gn);
+  long long begin, end;
+  moai_split_range(p->batch * g, ith, nth, &begin, &end);
+  const float *A = (const float *)p->a, *B = (const float *)p->b, *bias = (const float *)p->bias;
+  float *C = (float *)p->c;
+  float alpha = (float)p->alpha, beta = (float)p->beta;
+  for (long long u = begin; u < end; ++u) {
+    int64_t b = u / g, t = u % g, aoff, boff;
+    long long i0, i1, c0, c1;
+    moai_split_range(p->M, (int)(t / gn), gm, &i0, &i1);
+    moai_split_range(moai_nn_cdiv(p->N, COL_UNIT), (int)(t % gn), gn, &c0, &c1);
+    int64_t j0 = c0 * COL_UNIT, j1 = c1 * COL_UNIT < p->N ? c1 * COL_UNIT : p->N;
+    if (i0 >= i1 || j0 >= j1) continue;
+    mm_batch_offsets(p, b, &aoff, &boff);
+    float *Cb = C + b * p->M * p->N;
+    if (bias)
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = j0; j < j1; ++j) Cb[i * p->N + j] = beta * bias[i * p->c_si + j * p->c_sj];
+    moai_sgemm_block_t blk = {
+        .m = i1 - i0, .n = j1 - j0, .k = p->K,
+        .a = A + aoff + i0 * p->as_i, .as_i = p->as_i, .as_k = p->as_k,
+        .b = B + boff + j0 * p->bs_j, .bs_k = p->bs_k, .bs_j = p->bs_j,
+        .c = Cb + i0 * p->N + j0, .ldc = p->N, .alpha = alpha, .accumulate = bias != NULL,
+    };
+    if (fn(&blk)) continue;
+    /* no packing buffer (out of memory): the portable loops */
+    if (!bias)
+      for (int64_t i = i0; i < i1; ++i) memset(Cb + i * p->N + j0, 0, (size_t)(j1 - j0) * sizeof(float));
+    mm_core_f32(A + aoff, p->as_i, p->as_k, B + boff, p->bs_k, p->bs_j, Cb, p->N, i0, i1, j0, j1,
+                p->K, alpha);
+  }
+}
+
+static void mm_avx2_f32(const mm_problem_t *p, int ith, int nth) {
+  mm_packed_f32(p, ith, nth, moai_sgemm_block_avx2);
+}
+static void mm_avx512_f32(const mm_problem_t *p, int ith, int nth) {
+  mm_packed_f32(p, ith, nth, moai_sgemm_block_avx512);
+}
+
 /* Half types: one output row slice of MM_HALF_NB columns at a time, summed
  * in a float accumulator on the stack, converted once at the end. */
 #define MM_OPT_HALF(name, LOAD, STORE)                                              \
@@ -309,6 +388,16 @@ static const mm_fn_t mm_opt_by_dtype[MOAI_NN_DTYPE_TABLE] = {
     [MOAI_ABI_F16] = mm_opt_f16, [MOAI_ABI_BF16] = mm_opt_bf16,
     [MOAI_ABI_I32] = mm_opt_u32, [MOAI_ABI_I64] = mm_opt_u64,
 };
+static const mm_fn_t mm_avx2_by_dtype[MOAI_NN_DTYPE_TABLE] = {
+    [MOAI_ABI_F32] = mm_avx2_f32, [MOAI_ABI_F64] = mm_opt_f64,
+    [MOAI_ABI_F16] = mm_opt_f16, [MOAI_ABI_BF16] = mm_opt_bf16,
+    [MOAI_ABI_I32] = mm_opt_u32, [MOAI_ABI_I64] = mm_opt_u64,
+};
+static const mm_fn_t mm_avx512_by_dtype[MOAI_NN_DTYPE_TABLE] = {
+    [MOAI_ABI_F32] = mm_avx512_f32, [MOAI_ABI_F64] = mm_opt_f64,
+    [MOAI_ABI_F16] = mm_opt_f16, [MOAI_ABI_BF16] = mm_opt_bf16,
+    [MOAI_ABI_I32] = mm_opt_u32, [MOAI_ABI_I64] = mm_opt_u64,
+};
 /* Gemm's float-only subset. */
 static const mm_fn_t gemm_ref_by_dtype[MOAI_NN_DTYPE_TABLE] = {
     [MOAI_ABI_F32] = mm_ref_f32, [MOAI_ABI_F64] = mm_ref_f64,
@@ -316,6 +405,15 @@ static const mm_fn_t gemm_ref_by_dtype[MOAI_NN_DTYPE_TABLE] = {
 };
 static const mm_fn_t gemm_opt_by_dtype[MOAI_NN_DTYPE_TABLE] = {
     [MOAI_ABI_F32] = mm_opt_f32, [MOAI_ABI_F64] = mm_opt_f64,
+    [MOAI_ABI_F16] = mm_opt_f16, [MOAI_ABI_BF16] = mm_opt_bf16,
+};
+
+static const mm_fn_t gemm_avx2_by_dtype[MOAI_NN_DTYPE_TABLE] = {
+    [MOAI_ABI_F32] = mm_avx2_f32, [MOAI_ABI_F64] = mm_opt_f64,
+    [MOAI_ABI_F16] = mm_opt_f16, [MOAI_ABI_BF16] = mm_opt_bf16,
+};
+static const mm_fn_t gemm_avx512_by_dtype[MOAI_NN_DTYPE_TABLE] = {
+    [MOAI_ABI_F32] = mm_avx512_f32, [MOAI_ABI_F64] = mm_opt_f64,
     [MOAI_ABI_F16] = mm_opt_f16, [MOAI_ABI_BF16] = mm_opt_bf16,
 };
 
@@ -341,11 +439,23 @@ static void matmul_ref(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
 static void matmul_opt(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
   mm_run(ex, op, ith, nth, mm_opt_by_dtype, 0);
 }
+static void matmul_avx2(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  mm_run(ex, op, ith, nth, mm_avx2_by_dtype, 0);
+}
+static void matmul_avx512(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  mm_run(ex, op, ith, nth, mm_avx512_by_dtype, 0);
+}
 static void gemm_ref(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
   mm_run(ex, op, ith, nth, gemm_ref_by_dtype, 1);
 }
 static void gemm_opt(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
   mm_run(ex, op, ith, nth, gemm_opt_by_dtype, 1);
+}
+static void gemm_avx2(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  mm_run(ex, op, ith, nth, gemm_avx2_by_dtype, 1);
+}
+static void gemm_avx512(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  mm_run(ex, op, ith, nth, gemm_avx512_by_dtype, 1);
 }
 
 void moai_nn_register_matmul(moai_isa_t isa, moai_kernel_fn_t *table) {
@@ -355,5 +465,11 @@ void moai_nn_register_matmul(moai_isa_t isa, moai_kernel_fn_t *table) {
   } else if (isa == MOAI_ISA_GENERIC) {
     table[MOAI_KERNEL_MATMUL] = matmul_opt;
     table[MOAI_KERNEL_GEMM] = gemm_opt;
+  } else if (isa == MOAI_ISA_AVX2) {
+    table[MOAI_KERNEL_MATMUL] = matmul_avx2;
+    table[MOAI_KERNEL_GEMM] = gemm_avx2;
+  } else if (isa == MOAI_ISA_AVX512) {
+    table[MOAI_KERNEL_MATMUL] = matmul_avx512;
+    table[MOAI_KERNEL_GEMM] = gemm_avx512;
   }
 }

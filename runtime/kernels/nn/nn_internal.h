@@ -16,7 +16,8 @@
 #include "kernels/kernels.h"
 
 /* Each family file registers its kernels for one ISA level (reference or
- * generic; higher levels fall back to generic through moai_kernels_fill). */
+ * generic, and AVX2/AVX-512 for matmul; other kernels at higher levels fall
+ * back to generic through moai_kernels_fill). */
 void moai_nn_register_matmul(moai_isa_t isa, moai_kernel_fn_t *table);
 void moai_nn_register_softmax(moai_isa_t isa, moai_kernel_fn_t *table);
 void moai_nn_register_conv(moai_isa_t isa, moai_kernel_fn_t *table);

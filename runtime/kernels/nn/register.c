@@ -1,8 +1,9 @@
 /* The nn kernel family: matmul/gemm, softmax/log_softmax/cross-entropy,
  * conv, pools, batch and layer normalisation, cumsum and trilu. Each family
  * file fills its ids: scalar reference kernels at MOAI_ISA_REFERENCE, the
- * optimised portable ones at MOAI_ISA_GENERIC (AVX2 and AVX-512 fall back to
- * them until ISA-specific kernels land). */
+ * optimised portable ones at MOAI_ISA_GENERIC. At MOAI_ISA_AVX2 and
+ * MOAI_ISA_AVX512 matmul and gemm switch f32 to the packed GEMM (gemm.h);
+ * every other kernel falls back to its generic version. */
 #include "kernels/nn/nn_internal.h"
 
 void moai_kernels_register_nn(moai_isa_t isa, moai_kernel_fn_t *table) {
