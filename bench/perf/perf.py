@@ -135,6 +135,9 @@ def main():
     d = os.path.join(args.build, "bench", "perf")
     with open(os.path.join(d, "model.json")) as f:
         info = json.load(f)
+    if info["steps"] < TRAIN_WARMUP + TRAIN_TIMED:
+        sys.exit(f"{d}/model.json: {info['steps']} training batches, fewer than the "
+                 f"{TRAIN_WARMUP + TRAIN_TIMED} steps a run takes (run.sh's TRAIN_STEPS)")
     fl = flops(info)
     moai_v, ort_v, torch_v = INFER.versions(args)
     machine = INFER.machine()
