@@ -190,11 +190,12 @@ def main():
     step = {peer: statistics.median(x["median"] for x in v) for peer, v in train.items()}
     rss = {peer: max(x["rss"] for x in v) for peer, v in train.items()}
     fwd_s = {peer: statistics.median(v) for peer, v in forward.items()}
-    rows = []
 
-    def mfu(flop, seconds):
-        achieved = flop / seconds / 1e9
-        return achieved, achieved / pk["gemm_gflops"], achieved / pk["fma_gflops"]
+    def rates(flop, seconds):
+        """Throughput and model-FLOPs utilisation of a step of `flop` FLOPs."""
+        gflops = flop / seconds / 1e9
+        return dict(step_s=seconds, tokens_per_s=fl["tokens"] / seconds, gflops=gflops,
+                    mfu_gemm=gflops / pk["gemm_gflops"], mfu_fma=gflops / pk["fma_gflops"])
 
     result = dict(
         date=datetime.date.today().isoformat(), machine=machine, threads=args.threads,
@@ -202,15 +203,9 @@ def main():
         loadavg_before=load_before, loadavg_after=load_after, model=info, flops=fl, peaks=pk,
         steps=dict(train_warmup=TRAIN_WARMUP, train_timed=TRAIN_TIMED, forward_warmup=FWD_WARMUP,
                    forward_timed=FWD_TIMED),
-        train={peer: dict(step_s=step[peer], tokens_per_s=fl["tokens"] / step[peer],
-                          peak_rss_bytes=rss[peer], gflops=mfu(fl["train"], step[peer])[0],
-                          mfu_gemm=mfu(fl["train"], step[peer])[1],
-                          mfu_fma=mfu(fl["train"], step[peer])[2], runs=v)
+        train={peer: dict(rates(fl["train"], step[peer]), peak_rss_bytes=rss[peer], runs=v)
                for peer, v in train.items()},
-        forward={peer: dict(step_s=fwd_s[peer], tokens_per_s=fl["tokens"] / fwd_s[peer],
-                            gflops=mfu(fl["forward"], fwd_s[peer])[0],
-                            mfu_gemm=mfu(fl["forward"], fwd_s[peer])[1],
-                            mfu_fma=mfu(fl["forward"], fwd_s[peer])[2], runs_s=forward[peer])
+        forward={peer: dict(rates(fl["forward"], fwd_s[peer]), runs_s=forward[peer])
                  for peer in INFER.PEERS},
         agreement=dict(train_loss_max_abs=loss_diff, logits_max_abs=diffs), failures=failures)
 
