@@ -77,18 +77,23 @@ static moai_status_t parse_root(json_t *root, const char *file, moai_cluster_t *
   return moai_ok_status();
 }
 
-moai_status_t moai_cluster_parse(const char *json, const char *name, moai_cluster_t *out) {
-  json_error_t err;
-  json_t *root = json_loads(json, 0, &err);
-  if (!root)
-    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s:%d: not valid JSON: %s", name, err.line,
-                       err.text);
+/* Parses `root` (released here) into *out, which is written only on success. */
+static moai_status_t parse_owned(json_t *root, const char *name, moai_cluster_t *out) {
   moai_cluster_t c;
   memset(&c, 0, sizeof(c));
   moai_status_t status = parse_root(root, name, &c);
   json_decref(root);
   if (!status) *out = c;
   return status;
+}
+
+moai_status_t moai_cluster_parse(const char *json, const char *name, moai_cluster_t *out) {
+  json_error_t err;
+  json_t *root = json_loads(json, 0, &err);
+  if (!root)
+    return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s:%d: not valid JSON: %s", name, err.line,
+                       err.text);
+  return parse_owned(root, name, out);
 }
 
 moai_status_t moai_cluster_load(const char *path, moai_cluster_t *out) {
@@ -101,12 +106,7 @@ moai_status_t moai_cluster_load(const char *path, moai_cluster_t *out) {
     return MOAI_STATUS(MOAI_INVALID_ARGUMENT, "%s:%d: not valid JSON: %s", path, err.line,
                        err.text);
   }
-  moai_cluster_t c;
-  memset(&c, 0, sizeof(c));
-  moai_status_t status = parse_root(root, path, &c);
-  json_decref(root);
-  if (!status) *out = c;
-  return status;
+  return parse_owned(root, path, out);
 }
 
 moai_status_t moai_cluster_from_host(int64_t devices, moai_cluster_t *out) {
