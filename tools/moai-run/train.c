@@ -62,6 +62,10 @@ typedef struct train_state_t {
   void *grad_buf, *zeros;     /* recv_grad: received, and all zero for forwards */
   mesh_gather_t gather;
   overlap_t *overlap;         /* dp > 1: the gradient thread, or NULL */
+  /* ZeRO-1 (zero_setup), else NULL: per tensor, the dp rank that updates a
+   * trained weight (-1 for other tensors) and its gradient state's index. */
+  int *zero_owner;
+  long *zero_grad;
   moai_checkpoint_position_t run; /* the run's settings and position */
 } train_state_t;
 
@@ -76,6 +80,8 @@ static void train_state_free(train_state_t *s) {
   free(s->indices);
   free(s->tensors);
   free(s->slices);
+  free(s->zero_owner);
+  free(s->zero_grad);
   mesh_gather_close(&s->gather);
   moai_sampler_deinit(&s->sampler);
   moai_dataset_close(s->data);
@@ -166,6 +172,47 @@ static bool is_data_input(const train_state_t *s, const char *name) {
                       (!s->pipe->recv_grad || strcmp(name, s->pipe->recv_grad) != 0));
 }
 
+/* The data-parallel rank that updates weight `name` at this rank's (tp, pp)
+ * under ZeRO-1 (the first device of the dp group listing it), or -1. */
+static int zero_owner(const mesh_rank_t *mr, const char *name) {
+  for (uint32_t d = 0; d < mr->dp; ++d) {
+    size_t k = ((size_t)d * mr->pp + mr->s) * mr->tp + mr->t;
+    if (k >= mr->top->device_count) return -1;
+    const moai_manifest_device_t *dev = &mr->top->devices[k];
+    for (size_t i = 0; i < dev->owned_count; ++i)
+      if (strcmp(dev->owned[i], name) == 0) return (int)d;
+  }
+  return -1;
+}
+
+/* ZeRO-1: each trained weight's owner and gradient state, found once. A
+ * weight no rank owns means an edited manifest. */
+static moai_status_t zero_setup(train_state_t *s) {
+  const mesh_rank_t *mr = s->mr;
+  if (!mr->device || !mr->device->zero || mr->dp == 1) return moai_ok_status();
+  size_t n = s->tensor_count ? s->tensor_count : 1;
+  s->zero_owner = malloc(n * sizeof(*s->zero_owner));
+  s->zero_grad = malloc(n * sizeof(*s->zero_grad));
+  if (!s->zero_owner || !s->zero_grad) return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory");
+  for (size_t i = 0; i < s->tensor_count; ++i) {
+    const moai_plan_tensor_t *t = &s->tensors[i];
+    s->zero_owner[i] = -1;
+    s->zero_grad[i] = -1;
+    if (t->kind != MOAI_PLAN_TENSOR_TRAINABLE) continue;
+    s->zero_owner[i] = zero_owner(mr, t->name);
+    if (s->zero_owner[i] < 0)
+      return MOAI_STATUS(MOAI_DATA_LOSS, "ZeRO-1: no data-parallel rank of the plan updates "
+                         "'%s' (the manifest's zero_owned lists); recompile the plan", t->name);
+    for (size_t j = 0; j < s->tensor_count; ++j) {
+      const moai_plan_tensor_t *g = &s->tensors[j];
+      if (g->kind == MOAI_PLAN_TENSOR_STATE && g->role == MOAI_STATE_GRAD && g->param &&
+          strcmp(g->param, t->name) == 0)
+        s->zero_grad[i] = (long)j;
+    }
+  }
+  return moai_ok_status();
+}
+
 /* Opens the data, the sampler, the buffers and the tensor list. */
 static moai_status_t train_setup(const run_args_t *a, const moai_manifest_training_t *train,
                                  const moai_log_sink_t *log, train_state_t *s) {
@@ -227,6 +274,7 @@ static moai_status_t train_setup(const run_args_t *a, const moai_manifest_traini
     if (!moai_plan_tensor(plan, i, &s->tensors[i]))
       return MOAI_STATUS(MOAI_INTERNAL, "plan tensor %zu of %zu is missing", i, s->tensor_count);
   mesh_rank_slices(r, s->tensors, s->tensor_count, s->slices);
+  MOAI_RETURN_IF_ERROR(zero_setup(s));
   if (a->save_dir || a->dump_gradients)
     MOAI_RETURN_IF_ERROR(mesh_gather_open(r, s->tensors, s->slices, s->tensor_count, &s->gather));
   s->run = (moai_checkpoint_position_t){
@@ -255,42 +303,19 @@ static moai_status_t allreduce_gradients(train_state_t *s) {
   return moai_ok_status();
 }
 
-/* The data-parallel rank that updates weight `name` at this rank's (tp, pp)
- * under ZeRO-1 (the first device of the dp group listing it), or -1. */
-static int zero_owner(const mesh_rank_t *mr, const char *name) {
-  for (uint32_t d = 0; d < mr->dp; ++d) {
-    size_t k = ((size_t)d * mr->pp + mr->s) * mr->tp + mr->t;
-    if (k >= mr->top->device_count) return -1;
-    const moai_manifest_device_t *dev = &mr->top->devices[k];
-    for (size_t i = 0; i < dev->owned_count; ++i)
-      if (strcmp(dev->owned[i], name) == 0) return (int)d;
-  }
-  return -1;
-}
-
 /* ZeRO-1 after the update: each rank updated only the weights it owns (and
  * zeroed their gradient accumulators); every trained weight is broadcast
  * from its owner over the dp group, and the other ranks zero its gradient
  * accumulator, which their update did not touch. */
 static moai_status_t zero_exchange(train_state_t *s) {
   const mesh_rank_t *mr = s->mr;
-  if (!mr->device || !mr->device->zero || moai_comm_size(mr->dp_group) == 1)
-    return moai_ok_status();
+  if (!s->zero_owner || moai_comm_size(mr->dp_group) == 1) return moai_ok_status();
   for (size_t i = 0; i < s->tensor_count; ++i) {
     const moai_plan_tensor_t *t = &s->tensors[i];
-    if (t->kind != MOAI_PLAN_TENSOR_TRAINABLE) continue;
-    int owner = zero_owner(mr, t->name);
-    if (owner < 0)
-      return MOAI_STATUS(MOAI_DATA_LOSS, "ZeRO-1: no data-parallel rank of %s updates '%s' "
-                         "(the manifest's zero_owned lists); recompile the plan",
-                         "the plan", t->name);
-    if ((uint32_t)owner != mr->d)
-      for (size_t j = 0; j < s->tensor_count; ++j) {
-        const moai_plan_tensor_t *g = &s->tensors[j];
-        if (g->kind == MOAI_PLAN_TENSOR_STATE && g->role == MOAI_STATE_GRAD && g->param &&
-            strcmp(g->param, t->name) == 0)
-          memset(g->data, 0, (size_t)g->nbytes);
-      }
+    int owner = s->zero_owner[i];
+    if (owner < 0) continue;
+    if ((uint32_t)owner != mr->d && s->zero_grad[i] >= 0)
+      memset(s->tensors[s->zero_grad[i]].data, 0, (size_t)s->tensors[s->zero_grad[i]].nbytes);
     MOAI_RETURN_IF_ERROR_CTX(moai_comm_broadcast(mr->dp_group, t->data, (size_t)t->nbytes, owner),
                              "while broadcasting '%s' from data-parallel rank %d", t->name, owner);
   }
