@@ -23,22 +23,13 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "kernels/nn/attention.h"
 #include "kernels/nn/nn_internal.h"
 
 #define ATTN_KB 64     /* keys per block */
 #define ATTN_QB 16     /* query rows per work item */
 #define ATTN_MAX_D 512 /* head dimension the stack scratch holds */
 
-typedef struct attn_problem_t {
-  int64_t b, h, kvh, s, d;  /* q [b, h, s, d]; k, v [b, kvh, s, d] */
-  int64_t mb, mh;           /* mask dims 0 and 1 (1 = broadcast); 0: none */
-  int64_t ms, mt;           /* mask dims 2 and 3 */
-  const void *q, *k, *v, *mask, *out, *lse, *dout;
-  void *o, *l, *dq, *dk, *dv;
-  double scale;
-} attn_problem_t;
-
-/* Offset of mask[b, h, i, 0] (rows broadcast over a dim of 1). */
 /* The inner loops over the head dimension are written for the compiler to
  * vectorise: OpenMP simd reductions (the sums are reassociated across vector
  * lanes, within the kernel tests' bounds) and, through GCC's target_clones,
@@ -52,10 +43,6 @@ typedef struct attn_problem_t {
 #define ATTN_CLONES
 #endif
 
-static inline int64_t attn_mask_row(const attn_problem_t *p, int64_t b, int64_t h, int64_t i) {
-  int64_t bb = p->mb == 1 ? 0 : b, hh = p->mh == 1 ? 0 : h, ii = p->ms == 1 ? 0 : i;
-  return ((bb * p->mh + hh) * p->ms + ii) * p->mt;
-}
 
 #define ATTN_FWD(name, T, EXP, LOG)                                                              \
   ATTN_CLONES static void name(const attn_problem_t *p, int ith, int nth) {            \
@@ -232,7 +219,13 @@ static const moai_tensor_t *attn_opt_in(const moai_op_desc_t *op, uint32_t i) {
   return op->n_in > i && moai_op_in(op, i)->region != MOAI_REGION_NONE ? moai_op_in(op, i) : NULL;
 }
 
-static void attention_kernel(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+typedef void (*attn_f32_fn_t)(const attn_problem_t *p, int ith, int nth);
+
+/* The blocked kernels' tile bookkeeping covers sequences up to this. */
+#define ATTN_BLOCKED_MAX_S 4096
+
+static void attention_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth,
+                          attn_f32_fn_t blocked) {
   attn_problem_t p;
   if (op->n_in < 3 || op->n_out < 1) {
     if (ith == 0) moai_kernel_fail(ex, op, "attention: expects q, k, v, mask? -> out, lse?");
@@ -242,13 +235,14 @@ static void attention_kernel(const moai_exec_t *ex, const moai_op_desc_t *op, in
   p.o = moai_tensor_ptr(ex, moai_op_out(op, 0));
   p.l = op->n_out > 1 ? moai_tensor_ptr(ex, moai_op_out(op, 1)) : NULL;
   int32_t dtype = moai_op_in(op, 0)->dtype;
-  if (dtype == MOAI_ABI_F32) attn_fwd_f32(&p, ith, nth);
+  if (dtype == MOAI_ABI_F32 && blocked && p.s <= ATTN_BLOCKED_MAX_S) blocked(&p, ith, nth);
+  else if (dtype == MOAI_ABI_F32) attn_fwd_f32(&p, ith, nth);
   else if (dtype == MOAI_ABI_F64) attn_fwd_f64(&p, ith, nth);
   else moai_nn_fail_dtype(ex, op, ith, "attention", dtype);
 }
 
-static void attention_grad_kernel(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
-                                  int nth) {
+static void attention_grad_run(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth,
+                               attn_f32_fn_t blocked) {
   attn_problem_t p;
   if (op->n_in < 6 || op->n_out < 3) {
     if (ith == 0)
@@ -264,9 +258,36 @@ static void attention_grad_kernel(const moai_exec_t *ex, const moai_op_desc_t *o
   p.dk = moai_tensor_ptr(ex, moai_op_out(op, 1));
   p.dv = moai_tensor_ptr(ex, moai_op_out(op, 2));
   int32_t dtype = moai_op_in(op, 0)->dtype;
-  if (dtype == MOAI_ABI_F32) attn_bwd_f32(&p, ith, nth);
+  if (dtype == MOAI_ABI_F32 && blocked && p.s <= ATTN_BLOCKED_MAX_S) blocked(&p, ith, nth);
+  else if (dtype == MOAI_ABI_F32) attn_bwd_f32(&p, ith, nth);
   else if (dtype == MOAI_ABI_F64) attn_bwd_f64(&p, ith, nth);
   else moai_nn_fail_dtype(ex, op, ith, "attention_grad", dtype);
+}
+
+/* Row-at-a-time kernels (every ISA's f64, the generic table's f32) and the
+ * blocked f32 kernels on the AVX2 and AVX-512 GEMMs. */
+static void attention_kernel(const moai_exec_t *ex, const moai_op_desc_t *op, int ith, int nth) {
+  attention_run(ex, op, ith, nth, NULL);
+}
+static void attention_grad_kernel(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                                  int nth) {
+  attention_grad_run(ex, op, ith, nth, NULL);
+}
+static void attention_kernel_avx2(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                                  int nth) {
+  attention_run(ex, op, ith, nth, moai_attn_fwd_blocked_avx2);
+}
+static void attention_grad_kernel_avx2(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                                       int nth) {
+  attention_grad_run(ex, op, ith, nth, moai_attn_bwd_blocked_avx2);
+}
+static void attention_kernel_avx512(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
+                                    int nth) {
+  attention_run(ex, op, ith, nth, moai_attn_fwd_blocked_avx512);
+}
+static void attention_grad_kernel_avx512(const moai_exec_t *ex, const moai_op_desc_t *op,
+                                         int ith, int nth) {
+  attention_grad_run(ex, op, ith, nth, moai_attn_bwd_blocked_avx512);
 }
 
 /* ---- rms_norm and rms_norm_grad ----
@@ -380,12 +401,15 @@ static void rms_norm_grad_kernel(const moai_exec_t *ex, const moai_op_desc_t *op
   else moai_nn_fail_dtype(ex, op, ith, "rms_norm_grad", dtype);
 }
 
-/* One implementation serves every ISA: the unit tests compare it with the
- * unfused reference kernels (matmul, softmax, the elementwise chain). */
+/* The unit tests compare each ISA's kernels with the unfused reference
+ * kernels (matmul, softmax, the elementwise chain). */
 void moai_nn_register_fused(moai_isa_t isa, moai_kernel_fn_t *table) {
-  (void)isa;
-  table[MOAI_KERNEL_ATTENTION] = attention_kernel;
-  table[MOAI_KERNEL_ATTENTION_GRAD] = attention_grad_kernel;
+  table[MOAI_KERNEL_ATTENTION] = isa == MOAI_ISA_AVX512 ? attention_kernel_avx512
+                                 : isa == MOAI_ISA_AVX2 ? attention_kernel_avx2
+                                                        : attention_kernel;
+  table[MOAI_KERNEL_ATTENTION_GRAD] = isa == MOAI_ISA_AVX512 ? attention_grad_kernel_avx512
+                                      : isa == MOAI_ISA_AVX2 ? attention_grad_kernel_avx2
+                                                             : attention_grad_kernel;
   table[MOAI_KERNEL_RMS_NORM] = rms_norm_kernel;
   table[MOAI_KERNEL_RMS_NORM_GRAD] = rms_norm_grad_kernel;
 }

@@ -11,20 +11,29 @@
 
 typedef struct attn_shape_t {
   int64_t b, h, kvh, s, d;
-  int mask; /* 0 none, 1 [B,1,S,S] causal float-min with row 1 fully masked, 2 [1,H,S,S] -inf */
+  /* 0 none, 1 [B,1,S,S] causal float-min with row 1 fully masked, 2 [1,H,S,S] -inf,
+   * 3 [B,1,S,S] causal within a window of 40 plus the last 3 keys of batch 1 padded
+   * (float-min, no row fully masked: the blocked kernels skip hidden tiles) */
+  int mask;
 } attn_shape_t;
 
+/* Sizes above 64 cross the blocked kernels' 64 x 64 tiles (partial last tiles). */
 static const attn_shape_t kShapes[] = {
     {2, 3, 3, 7, 5, 0}, {1, 4, 2, 13, 3, 1}, {2, 8, 2, 70, 9, 1}, {1, 4, 1, 66, 4, 2},
-    {2, 2, 1, 5, 6, 2},
+    {2, 2, 1, 5, 6, 2}, {2, 4, 2, 150, 64, 3}, {1, 2, 1, 130, 16, 0}, {2, 2, 2, 129, 33, 1},
 };
+
+/* The ISAs whose f32 attention kernels are tested here: generic (the
+ * row-at-a-time kernel) and, where this CPU has them, the blocked kernels. */
+static const moai_isa_t kIsas[] = {MOAI_ISA_GENERIC, MOAI_ISA_AVX2, MOAI_ISA_AVX512};
+static const char *const kIsaNames[] = {"generic", "avx2", "avx512"};
 
 static void fill(uint64_t *seed, double *x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = nn_rand_uniform(seed, -1.0, 1.0);
 }
 
 static void fill_mask(const attn_shape_t *sh, double *m) {
-  int64_t mb = sh->mask == 1 ? sh->b : 1, mh = sh->mask == 2 ? sh->h : 1, S = sh->s;
+  int64_t mb = sh->mask != 2 ? sh->b : 1, mh = sh->mask == 2 ? sh->h : 1, S = sh->s;
   for (int64_t b = 0; b < mb; ++b)
     for (int64_t h = 0; h < mh; ++h)
       for (int64_t i = 0; i < S; ++i)
@@ -32,6 +41,8 @@ static void fill_mask(const attn_shape_t *sh, double *m) {
           double v = 0.0;
           if (sh->mask == 1) v = (j > i || i == 1) ? -FLT_MAX : 0.0;
           if (sh->mask == 2) v = ((i + j + h) % 3 == 0 && j != i) ? -INFINITY : 0.0;
+          if (sh->mask == 3)
+            v = (j > i || i - j >= 40 || (b == 1 && j >= S - 3 && j != i)) ? -FLT_MAX : 0.0;
           m[((b * mh + h) * S + i) * S + j] = v;
         }
 }
@@ -44,12 +55,13 @@ static void store(void *p, int32_t dtype, const double *x, int64_t n) {
 }
 
 /* Runs moai.attention; out (and lse) as doubles. */
-static void run_attention(const attn_shape_t *sh, int32_t dt, const double *q, const double *k,
-                          const double *v, const double *m, double scale, double *out, double *lse) {
+static void run_attention_isa(moai_isa_t isa, const attn_shape_t *sh, int32_t dt, const double *q,
+                              const double *k, const double *v, const double *m, double scale,
+                              double *out, double *lse) {
   nn_case_t c;
   CU_ASSERT_FATAL(nn_case_init(&c, MOAI_KERNEL_ATTENTION, 1 << 22));
   int64_t qd[4] = {sh->b, sh->h, sh->s, sh->d}, kd[4] = {sh->b, sh->kvh, sh->s, sh->d};
-  int64_t md[4] = {sh->mask == 1 ? sh->b : 1, sh->mask == 2 ? sh->h : 1, sh->s, sh->s};
+  int64_t md[4] = {sh->mask != 2 ? sh->b : 1, sh->mask == 2 ? sh->h : 1, sh->s, sh->s};
   int64_t ld[3] = {sh->b, sh->h, sh->s};
   nn_case_add_in(&c, dt, 4, qd);
   nn_case_add_in(&c, dt, 4, kd);
@@ -65,11 +77,16 @@ static void run_attention(const attn_shape_t *sh, int32_t dt, const double *q, c
   store(nn_case_in_ptr(&c, 2), dt, v, nk);
   if (sh->mask) store(nn_case_in_ptr(&c, 3), dt, m, md[0] * md[1] * md[2] * md[3]);
   moai_kernel_status_t st;
-  CU_ASSERT_EQUAL_FATAL(nn_case_run(&c, MOAI_ISA_GENERIC, 3, &st), 0);
+  CU_ASSERT_EQUAL_FATAL(nn_case_run(&c, isa, 3, &st), 0);
   for (int64_t i = 0; i < nq; ++i) out[i] = nn_load(nn_case_out_ptr(&c, 0), dt, i);
   if (lse)
     for (int64_t i = 0; i < ld[0] * ld[1] * ld[2]; ++i) lse[i] = nn_load(nn_case_out_ptr(&c, 1), dt, i);
   nn_case_free(&c);
+}
+
+static void run_attention(const attn_shape_t *sh, int32_t dt, const double *q, const double *k,
+                          const double *v, const double *m, double scale, double *out, double *lse) {
+  run_attention_isa(MOAI_ISA_GENERIC, sh, dt, q, k, v, m, scale, out, lse);
 }
 
 /* One reference kernel on [in0, in1] -> out (f32), with attrs. */
@@ -107,7 +124,6 @@ static void test_attention_vs_reference(void) {
     fill(&seed, v, nk);
     if (sh->mask) fill_mask(sh, m);
     double scale = 1.0 / sqrt((double)D);
-    run_attention(sh, MOAI_ABI_F32, q, k, v, m, scale, out, NULL);
     /* the unfused graph: repeated kv heads (copies), k transposed */
     for (int64_t b = 0; b < B; ++b)
       for (int64_t h = 0; h < H; ++h)
@@ -122,7 +138,7 @@ static void test_attention_vs_reference(void) {
     const int64_t *d1[2] = {qd, ktd};
     const float *x1[2] = {qf, kt};
     ref_kernel(MOAI_KERNEL_MATMUL, 2, d1, x1, sd, sc, NULL, 0);
-    int64_t mb = sh->mask == 1 ? B : 1, mh = sh->mask == 2 ? H : 1;
+    int64_t mb = sh->mask != 2 ? B : 1, mh = sh->mask == 2 ? H : 1;
     for (int64_t b = 0; b < B; ++b)
       for (int64_t h = 0; h < H; ++h)
         for (int64_t e = 0; e < S * S; ++e) {
@@ -137,17 +153,25 @@ static void test_attention_vs_reference(void) {
     const int64_t *d3[2] = {sd, qd};
     const float *x3[2] = {p, vr};
     ref_kernel(MOAI_KERNEL_MATMUL, 2, d3, x3, qd, ref, NULL, 0);
-    for (int64_t i = 0; i < nq; ++i) {
-      if (isnan(ref[i])) {
-        CU_ASSERT(isnan(out[i]));
+    for (size_t ii = 0; ii < sizeof(kIsas) / sizeof(kIsas[0]); ++ii) {
+      if (kIsas[ii] > moai_isa_detect()) {
+        if (t == 0) fprintf(stderr, "  (this CPU has no %s: its kernels not run)\n", kIsaNames[ii]);
         continue;
       }
-      double err = fabs(out[i] - ref[i]);
-      if (err > worst) worst = err;
-      if (err > 2e-6) {
-        CU_FAIL("attention differs from the unfused reference");
-        fprintf(stderr, "shape %zu element %lld: %g vs %g\n", t, (long long)i, out[i], (double)ref[i]);
-        break;
+      run_attention_isa(kIsas[ii], sh, MOAI_ABI_F32, q, k, v, m, scale, out, NULL);
+      for (int64_t i = 0; i < nq; ++i) {
+        if (isnan(ref[i])) {
+          CU_ASSERT(isnan(out[i]));
+          continue;
+        }
+        double err = fabs(out[i] - ref[i]);
+        if (err > worst) worst = err;
+        if (err > 2e-6) {
+          CU_FAIL("attention differs from the unfused reference");
+          fprintf(stderr, "%s shape %zu element %lld: %g vs %g\n", kIsaNames[ii], t,
+                  (long long)i, out[i], (double)ref[i]);
+          break;
+        }
       }
     }
     free(q), free(k), free(v), free(m), free(out), free(qf), free(kt), free(vr), free(sc), free(p),
@@ -163,6 +187,42 @@ static double attn_loss(const attn_shape_t *sh, const double *q, const double *k
   double l = 0.0;
   for (int64_t i = 0; i < sh->b * sh->h * sh->s * sh->d; ++i) l += out[i] * r[i];
   return l;
+}
+
+/* Runs moai.attention_grad on x = {q, k, v} with the forward's out and lse
+ * and dout; g = {dq, dk, dv} as doubles. */
+static void run_attention_grad(moai_isa_t isa, const attn_shape_t *sh, int32_t dt, double *const *x,
+                               const double *out, const double *lse, const double *dout,
+                               const double *m, double scale, double *const *g) {
+  int64_t nq = sh->b * sh->h * sh->s * sh->d, nk = sh->b * sh->kvh * sh->s * sh->d;
+  int64_t nm = sh->b * sh->s * sh->s, nl = sh->b * sh->h * sh->s, n[3] = {nq, nk, nk};
+  nn_case_t c;
+  CU_ASSERT_FATAL(nn_case_init(&c, MOAI_KERNEL_ATTENTION_GRAD, 1 << 23));
+  int64_t qd[4] = {sh->b, sh->h, sh->s, sh->d}, kd[4] = {sh->b, sh->kvh, sh->s, sh->d};
+  int64_t md[4] = {sh->b, 1, sh->s, sh->s}, ld[3] = {sh->b, sh->h, sh->s};
+  nn_case_add_in(&c, dt, 4, qd);
+  nn_case_add_in(&c, dt, 4, kd);
+  nn_case_add_in(&c, dt, 4, kd);
+  nn_case_add_in(&c, dt, 4, qd);
+  nn_case_add_in(&c, dt, 3, ld);
+  nn_case_add_in(&c, dt, 4, qd);
+  if (sh->mask) nn_case_add_in(&c, dt, 4, md); else nn_case_add_in_none(&c);
+  nn_case_add_out(&c, dt, 4, qd);
+  nn_case_add_out(&c, dt, 4, kd);
+  nn_case_add_out(&c, dt, 4, kd);
+  moai_attrs_attention_t a = {.scale = (float)scale};
+  nn_case_set_attrs(&c, &a, sizeof(a));
+  for (int i = 0; i < 3; ++i) store(nn_case_in_ptr(&c, (uint32_t)i), dt, x[i], n[i]);
+  store(nn_case_in_ptr(&c, 3), dt, out, nq);
+  store(nn_case_in_ptr(&c, 4), dt, lse, nl);
+  store(nn_case_in_ptr(&c, 5), dt, dout, nq);
+  if (sh->mask) store(nn_case_in_ptr(&c, 6), dt, m, nm);
+  nn_case_poison_outputs(&c);
+  moai_kernel_status_t st;
+  CU_ASSERT_EQUAL_FATAL(nn_case_run(&c, isa, 3, &st), 0);
+  for (int i = 0; i < 3; ++i)
+    for (int64_t e = 0; e < n[i]; ++e) g[i][e] = nn_load(nn_case_out_ptr(&c, (uint32_t)i), dt, e);
+  nn_case_free(&c);
 }
 
 static void test_attention_grad_fd(void) {
@@ -191,32 +251,7 @@ static void test_attention_grad_fd(void) {
     for (int64_t b = 0; sh.mask && b < sh.b; ++b) m[(b * sh.s + 1) * sh.s + 0] = 0.0;
     double scale = 0.7;
     run_attention(&sh, MOAI_ABI_F64, x[0], x[1], x[2], m, scale, out, lse);
-    nn_case_t c;
-    CU_ASSERT_FATAL(nn_case_init(&c, MOAI_KERNEL_ATTENTION_GRAD, 1 << 22));
-    int64_t qd[4] = {sh.b, sh.h, sh.s, sh.d}, kd[4] = {sh.b, sh.kvh, sh.s, sh.d};
-    int64_t md[4] = {sh.b, 1, sh.s, sh.s}, ld[3] = {sh.b, sh.h, sh.s};
-    nn_case_add_in(&c, MOAI_ABI_F64, 4, qd);
-    nn_case_add_in(&c, MOAI_ABI_F64, 4, kd);
-    nn_case_add_in(&c, MOAI_ABI_F64, 4, kd);
-    nn_case_add_in(&c, MOAI_ABI_F64, 4, qd);
-    nn_case_add_in(&c, MOAI_ABI_F64, 3, ld);
-    nn_case_add_in(&c, MOAI_ABI_F64, 4, qd);
-    if (sh.mask) nn_case_add_in(&c, MOAI_ABI_F64, 4, md); else nn_case_add_in_none(&c);
-    nn_case_add_out(&c, MOAI_ABI_F64, 4, qd);
-    nn_case_add_out(&c, MOAI_ABI_F64, 4, kd);
-    nn_case_add_out(&c, MOAI_ABI_F64, 4, kd);
-    moai_attrs_attention_t a = {.scale = (float)scale};
-    nn_case_set_attrs(&c, &a, sizeof(a));
-    for (int i = 0; i < 3; ++i) store(nn_case_in_ptr(&c, (uint32_t)i), MOAI_ABI_F64, x[i], n[i]);
-    store(nn_case_in_ptr(&c, 3), MOAI_ABI_F64, out, nq);
-    store(nn_case_in_ptr(&c, 4), MOAI_ABI_F64, lse, nl);
-    store(nn_case_in_ptr(&c, 5), MOAI_ABI_F64, r, nq);
-    if (sh.mask) store(nn_case_in_ptr(&c, 6), MOAI_ABI_F64, m, nm);
-    nn_case_poison_outputs(&c);
-    moai_kernel_status_t st;
-    CU_ASSERT_EQUAL_FATAL(nn_case_run(&c, MOAI_ISA_GENERIC, 3, &st), 0);
-    for (int i = 0; i < 3; ++i) memcpy(g[i], nn_case_out_ptr(&c, (uint32_t)i), sizeof(double) * (size_t)n[i]);
-    nn_case_free(&c);
+    run_attention_grad(MOAI_ISA_GENERIC, &sh, MOAI_ABI_F64, x, out, lse, r, m, scale, g);
     const double h = 1e-6;
     for (int i = 0; i < 3; ++i)
       for (int64_t e = 0; e < n[i]; e += 1 + n[i] / 40) {
@@ -234,6 +269,62 @@ static void test_attention_grad_fd(void) {
     free(m), free(r), free(out), free(lse);
   }
   fprintf(stderr, "  attention_grad vs central differences (f64): max abs error %.2e\n", worst);
+}
+
+/* The f32 gradient kernels of every ISA (the blocked ones on AVX2 and
+ * AVX-512) against the float64 row-at-a-time gradient, which the previous
+ * test ties to central differences, on shapes that cross the 64 x 64 tiles,
+ * with tiles skipped (mask 3) and fully masked rows (mask 1). Bound: f32
+ * sums of S products of O(1) terms, relative 2e-5. */
+static void test_attention_grad_f32(void) {
+  uint64_t seed = 0xbeefULL;
+  double worst = 0.0;
+  for (size_t t = 0; t < sizeof(kShapes) / sizeof(kShapes[0]); ++t) {
+    attn_shape_t sh = kShapes[t];
+    if (sh.mask == 2) continue; /* [1,H,S,S] masks: the gradient op here takes [B,1,S,S] */
+    int64_t nq = sh.b * sh.h * sh.s * sh.d, nk = sh.b * sh.kvh * sh.s * sh.d;
+    int64_t nm = sh.b * sh.s * sh.s, nl = sh.b * sh.h * sh.s, n[3] = {nq, nk, nk};
+    double *x[3], *g64[3], *g32[3], *m = calloc((size_t)nm, sizeof(double));
+    double *r = malloc(sizeof(double) * (size_t)nq), *out = malloc(sizeof(double) * (size_t)nq);
+    double *lse = malloc(sizeof(double) * (size_t)nl);
+    for (int i = 0; i < 3; ++i) {
+      x[i] = malloc(sizeof(double) * (size_t)n[i]);
+      g64[i] = malloc(sizeof(double) * (size_t)n[i]);
+      g32[i] = malloc(sizeof(double) * (size_t)n[i]);
+      fill(&seed, x[i], n[i]);
+      for (int64_t e = 0; e < n[i]; ++e) x[i][e] = (float)x[i][e]; /* exact in f32 */
+    }
+    fill(&seed, r, nq);
+    for (int64_t e = 0; e < nq; ++e) r[e] = (float)r[e];
+    if (sh.mask) fill_mask(&sh, m);
+    double scale = 1.0 / sqrt((double)sh.d);
+    run_attention(&sh, MOAI_ABI_F64, x[0], x[1], x[2], m, (float)scale, out, lse);
+    run_attention_grad(MOAI_ISA_GENERIC, &sh, MOAI_ABI_F64, x, out, lse, r, m, (float)scale, g64);
+    for (int64_t e = 0; e < nq; ++e) out[e] = (float)out[e];
+    for (int64_t e = 0; e < nl; ++e) lse[e] = (float)lse[e];
+    for (size_t ii = 0; ii < sizeof(kIsas) / sizeof(kIsas[0]); ++ii) {
+      if (kIsas[ii] > moai_isa_detect()) continue;
+      run_attention_grad(kIsas[ii], &sh, MOAI_ABI_F32, x, out, lse, r, m, (float)scale, g32);
+      bool bad = false;
+      for (int i = 0; i < 3 && !bad; ++i)
+        for (int64_t e = 0; e < n[i]; ++e) {
+          if (isnan(g64[i][e]) != isnan(g32[i][e])) bad = true;
+          if (isnan(g64[i][e])) continue;
+          double err = fabs(g32[i][e] - g64[i][e]) / (1.0 + fabs(g64[i][e]));
+          if (err > worst) worst = err;
+          if (err > 2e-5 || bad) {
+            fprintf(stderr, "%s shape %zu grad %d element %lld: %g vs %g\n", kIsaNames[ii], t, i,
+                    (long long)e, g32[i][e], g64[i][e]);
+            bad = true;
+            break;
+          }
+        }
+      if (bad) CU_FAIL("f32 attention_grad differs from the f64 gradient");
+    }
+    for (int i = 0; i < 3; ++i) free(x[i]), free(g64[i]), free(g32[i]);
+    free(m), free(r), free(out), free(lse);
+  }
+  fprintf(stderr, "  attention_grad f32 (generic, avx2, avx512) vs f64: max rel error %.2e\n", worst);
 }
 
 static void run_rms(int32_t dt, int64_t rows, int64_t n, const double *x, const double *w,
@@ -326,6 +417,7 @@ void moai_test_register(void) {
   static CU_TestInfo tests[] = {
       {"attention vs unfused reference kernels (GQA 1/2/4, masks)", test_attention_vs_reference},
       {"attention_grad vs central differences (f64)", test_attention_grad_fd},
+      {"attention_grad f32 of every ISA vs f64", test_attention_grad_f32},
       {"rms_norm vs unfused chain, rms_norm_grad vs differences", test_rms_norm},
       {NULL, NULL},
   };
