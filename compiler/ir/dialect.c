@@ -252,3 +252,92 @@ bool moai_const_scalar(MlirValue v, double *out) {
   return true;
 }
 
+
+MlirOperation moai_op_build(MlirContext ctx, MlirLocation loc, const char *name,
+                            const MlirValue *in, int n_in, int n_variadic,
+                            const MlirType *res, int n_res, const MlirNamedAttribute *attrs,
+                            int n_attrs, char *err, size_t err_size) {
+  MlirOperation none = {NULL};
+  const moai_op_def_t *def = moai_op_def_find(name, strlen(name));
+  if (!def) {
+    snprintf(err, err_size, "no op moai.%s", name);
+    return none;
+  }
+  size_t n_entries = moai_op_def_operand_count(def);
+  MlirValue operands[MOAI_OP_MAX_OPERANDS * MOAI_VARIADIC_SLOTS];
+  int32_t counts[MOAI_OP_MAX_OPERANDS];
+  int k = 0, used = 0;
+  for (size_t e = 0; e < n_entries; ++e) {
+    if (def->operands[e].arity == MOAI_ARITY_VARIADIC) {
+      if (n_variadic < 0 || n_variadic > MOAI_VARIADIC_SLOTS || used + n_variadic > n_in) {
+        snprintf(err, err_size, "bad variadic operand count %d for moai.%s", n_variadic, name);
+        return none;
+      }
+      counts[e] = n_variadic;
+      for (int j = 0; j < n_variadic; ++j) operands[k++] = in[used++];
+    } else {
+      MlirValue v = used < n_in ? in[used] : (MlirValue){NULL};
+      ++used;
+      counts[e] = mlirValueIsNull(v) ? 0 : 1;
+      if (counts[e]) operands[k++] = v;
+    }
+    if (counts[e] == 0 && def->operands[e].arity == MOAI_ARITY_SINGLE) {
+      snprintf(err, err_size, "moai.%s missing operand '%s'", name, def->operands[e].name);
+      return none;
+    }
+  }
+  for (int i = 0; i < k; ++i)
+    if (mlirValueIsNull(operands[i])) {
+      snprintf(err, err_size, "moai.%s: a null operand", name);
+      return none;
+    }
+  MlirNamedAttribute all[MOAI_OP_MAX_ATTRS + 4];
+  int na = 0;
+  for (int i = 0; i < n_attrs && na < MOAI_OP_MAX_ATTRS; ++i) all[na++] = attrs[i];
+  for (size_t i = 0; i < MOAI_OP_MAX_ATTRS && def->attrs[i].name; ++i) {
+    bool given = false;
+    for (int j = 0; j < n_attrs; ++j) {
+      MlirStringRef s = mlirIdentifierStr(attrs[j].name);
+      given |= s.length == strlen(def->attrs[i].name) &&
+               memcmp(s.data, def->attrs[i].name, s.length) == 0;
+    }
+    MlirAttribute d;
+    if (!given && na < MOAI_OP_MAX_ATTRS && moai_attr_default(ctx, &def->attrs[i], &d))
+      all[na++] = mlirNamedAttributeGet(
+          mlirIdentifierGet(ctx, mlirStringRefCreateFromCString(def->attrs[i].name)), d);
+  }
+  if (moai_op_def_needs_operand_segments(def)) {
+    int32_t sizes[MOAI_OP_MAX_OPERANDS * MOAI_VARIADIC_SLOTS];
+    size_t ns = 0;
+    if (!moai_op_def_encode_segments(def, false, counts, sizes, sizeof(sizes) / sizeof(sizes[0]),
+                                     &ns)) {
+      snprintf(err, err_size, "bad operand counts for moai.%s", name);
+      return none;
+    }
+    all[na++] = mlirNamedAttributeGet(
+        mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("operandSegmentSizes")),
+        mlirDenseI32ArrayGet(ctx, (intptr_t)ns, sizes));
+  }
+  if (moai_op_def_needs_result_segments(def)) {
+    int32_t rc[MOAI_OP_MAX_RESULTS];
+    for (size_t e = 0; e < moai_op_def_result_count(def); ++e) rc[e] = 1;
+    int32_t sizes[MOAI_OP_MAX_RESULTS * MOAI_VARIADIC_SLOTS];
+    size_t ns = 0;
+    if (!moai_op_def_encode_segments(def, true, rc, sizes, sizeof(sizes) / sizeof(sizes[0]), &ns)) {
+      snprintf(err, err_size, "bad result counts for moai.%s", name);
+      return none;
+    }
+    all[na++] = mlirNamedAttributeGet(
+        mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("resultSegmentSizes")),
+        mlirDenseI32ArrayGet(ctx, (intptr_t)ns, sizes));
+  }
+  char full[64];
+  snprintf(full, sizeof(full), "moai.%s", name);
+  MlirOperationState st = mlirOperationStateGet(mlirStringRefCreateFromCString(full), loc);
+  mlirOperationStateAddOperands(&st, k, operands);
+  mlirOperationStateAddResults(&st, n_res, res);
+  mlirOperationStateAddAttributes(&st, na, all);
+  MlirOperation op = mlirOperationCreate(&st);
+  if (mlirOperationIsNull(op)) snprintf(err, err_size, "could not create %s", full);
+  return op;
+}

@@ -37,6 +37,18 @@ moai_status_t moai_context_create(bool multithreaded,
 bool moai_attr_default(MlirContext ctx, const moai_attr_def_t *def,
                        MlirAttribute *out);
 
+/* Creates (not inserts) moai.<name> at `loc`: `in` holds one value per
+ * operand entry of the op table (a null value for an absent optional entry;
+ * the variadic entry takes `n_variadic` consecutive values), `res` the
+ * n_res result types; attributes the op table gives a default and `attrs`
+ * leaves out get it, and the segment-size attributes are added where the op
+ * needs them. A null op, with the reason in err, when the op is unknown,
+ * a single operand is missing or the creation fails. */
+MlirOperation moai_op_build(MlirContext ctx, MlirLocation loc, const char *name,
+                            const MlirValue *in, int n_in, int n_variadic,
+                            const MlirType *res, int n_res, const MlirNamedAttribute *attrs,
+                            int n_attrs, char *err, size_t err_size);
+
 /* Whether `v` is the result of a moai.constant holding one value (a splat,
  * or a single element) of f32, f64, i1, i32 or i64; that value as a double
  * in *out. */

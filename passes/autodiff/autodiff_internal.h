@@ -111,6 +111,9 @@ MlirValue ad_expand(ad_t *ad, MlirValue v, int rank, const int64_t *dims);
 MlirValue ad_reduce_sum(ad_t *ad, MlirValue v, int n_axes, const int64_t *axes,
                         bool keepdims);
 MlirValue ad_matmul(ad_t *ad, MlirValue a, MlirValue b);
+/* moai.gemm of 2-D a and b with transA/transB and no C: op(a) op(b), the
+ * packed GEMM reading a transposed operand in place (no copy). */
+MlirValue ad_gemm(ad_t *ad, MlirValue a, MlirValue b, bool trans_a, bool trans_b);
 /* Sums a broadcast gradient back to `rank`/`dims` (numpy rules). */
 MlirValue ad_reduce_to(ad_t *ad, MlirValue g, int rank, const int64_t *dims);
 MlirValue ad_reduce_to_like(ad_t *ad, MlirValue g, MlirValue like);

@@ -225,68 +225,10 @@ MlirValue ad_build(ad_t *ad, const char *name, const MlirValue *in, int n_in,
                    int n_variadic, const MlirType *res, int n_res,
                    const MlirNamedAttribute *attrs, int n_attrs, MlirValue *out) {
   if (ad->failed || ad->oom) return (MlirValue){NULL};
-  const moai_op_def_t *def = moai_op_def_find(name, strlen(name));
-  if (!def) return ad_error(ad, "moai-autodiff: internal: no op moai.%s", name);
-  size_t n_entries = moai_op_def_operand_count(def);
-  MlirValue operands[MOAI_OP_MAX_OPERANDS * MOAI_VARIADIC_SLOTS];
-  int32_t counts[MOAI_OP_MAX_OPERANDS];
-  int k = 0, used = 0;
-  for (size_t e = 0; e < n_entries; ++e) {
-    if (def->operands[e].arity == MOAI_ARITY_VARIADIC) {
-      counts[e] = n_variadic;
-      for (int j = 0; j < n_variadic; ++j) operands[k++] = in[used++];
-    } else {
-      MlirValue v = used < n_in ? in[used] : (MlirValue){NULL};
-      ++used;
-      counts[e] = mlirValueIsNull(v) ? 0 : 1;
-      if (counts[e]) operands[k++] = v;
-    }
-    if (counts[e] == 0 && def->operands[e].arity == MOAI_ARITY_SINGLE)
-      return ad_error(ad, "moai-autodiff: internal: moai.%s missing operand '%s'", name,
-                      def->operands[e].name);
-  }
-  for (int i = 0; i < k; ++i)
-    if (mlirValueIsNull(operands[i])) return (MlirValue){NULL};
-  MlirNamedAttribute all[MOAI_OP_MAX_ATTRS + 4];
-  int na = 0;
-  for (int i = 0; i < n_attrs; ++i) all[na++] = attrs[i];
-  for (size_t i = 0; i < MOAI_OP_MAX_ATTRS && def->attrs[i].name; ++i) {
-    bool given = false;
-    for (int j = 0; j < n_attrs; ++j) {
-      MlirStringRef s = mlirIdentifierStr(attrs[j].name);
-      given |= s.length == strlen(def->attrs[i].name) &&
-               memcmp(s.data, def->attrs[i].name, s.length) == 0;
-    }
-    if (given) continue;
-    MlirAttribute d;
-    if (moai_attr_default(ad->ctx, &def->attrs[i], &d))
-      all[na++] = ad_named(ad, def->attrs[i].name, d);
-  }
-  if (moai_op_def_needs_operand_segments(def)) {
-    int32_t sizes[MOAI_OP_MAX_OPERANDS * MOAI_VARIADIC_SLOTS];
-    size_t ns = 0;
-    if (!moai_op_def_encode_segments(def, false, counts, sizes,
-                                     sizeof(sizes) / sizeof(sizes[0]), &ns))
-      return ad_error(ad, "moai-autodiff: internal: bad operand counts for moai.%s", name);
-    all[na++] = ad_named(ad, "operandSegmentSizes", mlirDenseI32ArrayGet(ad->ctx, (intptr_t)ns, sizes));
-  }
-  if (moai_op_def_needs_result_segments(def)) {
-    int32_t rc[MOAI_OP_MAX_RESULTS];
-    for (size_t e = 0; e < moai_op_def_result_count(def); ++e) rc[e] = 1;
-    int32_t sizes[MOAI_OP_MAX_RESULTS * MOAI_VARIADIC_SLOTS];
-    size_t ns = 0;
-    if (!moai_op_def_encode_segments(def, true, rc, sizes, sizeof(sizes) / sizeof(sizes[0]), &ns))
-      return ad_error(ad, "moai-autodiff: internal: bad result counts for moai.%s", name);
-    all[na++] = ad_named(ad, "resultSegmentSizes", mlirDenseI32ArrayGet(ad->ctx, (intptr_t)ns, sizes));
-  }
-  char full[64];
-  snprintf(full, sizeof(full), "moai.%s", name);
-  MlirOperationState st = mlirOperationStateGet(mlirStringRefCreateFromCString(full), ad->loc);
-  mlirOperationStateAddOperands(&st, k, operands);
-  mlirOperationStateAddResults(&st, n_res, res);
-  mlirOperationStateAddAttributes(&st, na, all);
-  MlirOperation op = mlirOperationCreate(&st);
-  if (mlirOperationIsNull(op)) return ad_error(ad, "moai-autodiff: could not create %s", full);
+  char err[160];
+  MlirOperation op = moai_op_build(ad->ctx, ad->loc, name, in, n_in, n_variadic, res, n_res,
+                                   attrs, n_attrs, err, sizeof(err));
+  if (mlirOperationIsNull(op)) return ad_error(ad, "moai-autodiff: internal: %s", err);
   mlirBlockInsertOwnedOperationBefore(ad->block, ad->anchor, op);
   for (int i = 0; out && i < n_res; ++i) out[i] = mlirOperationGetResult(op, i);
   return n_res ? mlirOperationGetResult(op, 0) : (MlirValue){NULL};
@@ -482,6 +424,19 @@ MlirValue ad_matmul(ad_t *ad, MlirValue a, MlirValue b) {
   MlirType t = ad_tensor_type(ad, r, o, ad_elem(a));
   MlirValue in[2] = {a, b};
   return ad_build(ad, "matmul", in, 2, 0, &t, 1, NULL, 0, NULL);
+}
+
+MlirValue ad_gemm(ad_t *ad, MlirValue a, MlirValue b, bool trans_a, bool trans_b) {
+  if (mlirValueIsNull(a) || mlirValueIsNull(b)) return (MlirValue){NULL};
+  int64_t da[AD_MAX_RANK], db[AD_MAX_RANK];
+  if (ad_dims(a, da) != 2 || ad_dims(b, db) != 2)
+    return ad_error(ad, "moai-autodiff: internal: gemm operands must be 2-D");
+  int64_t o[2] = {trans_a ? da[1] : da[0], trans_b ? db[0] : db[1]};
+  MlirType t = ad_tensor_type(ad, 2, o, ad_elem(a));
+  MlirValue in[3] = {a, b, {NULL}};
+  MlirNamedAttribute at[2] = {ad_named(ad, "transA", ad_i64_attr(ad, trans_a ? 1 : 0)),
+                              ad_named(ad, "transB", ad_i64_attr(ad, trans_b ? 1 : 0))};
+  return ad_build(ad, "gemm", in, 3, 0, &t, 1, at, 2, NULL);
 }
 
 MlirValue ad_reduce_to(ad_t *ad, MlirValue g, int rank, const int64_t *dims) {

@@ -474,8 +474,19 @@ static void rule_matmul(ad_t *ad, MlirOperation op, const MlirValue *g) {
     g2 = ad_reshape(ad, gy, r, o);
   }
   if (ad_needs(ad, a)) {
-    MlirValue ga = ad_matmul(ad, g2, ad_transpose_last2(ad, b2));
-    ga = ad_reduce_to_like(ad, ga, a2);
+    MlirValue ga;
+    int64_t dg[AD_MAX_RANK], da[AD_MAX_RANK];
+    int ng = ad_dims(g2, dg), na = ad_dims(a2, da);
+    if (ad_rank(b2) == 2 && ng == na && memcmp(dg, da, sizeof(int64_t) * (size_t)(na - 1)) == 0) {
+      /* [..., M, N] x [K, N]^T: one GEMM over the flattened rows, b read
+       * transposed in place */
+      int64_t rows = ad_numel(g2) / dg[ng - 1], sg[2] = {rows, dg[ng - 1]};
+      ga = ad_gemm(ad, ad_reshape(ad, g2, 2, sg), b2, false, true);
+      ga = ad_reshape_like(ad, ga, a2);
+    } else {
+      ga = ad_matmul(ad, g2, ad_transpose_last2(ad, b2));
+      ga = ad_reduce_to_like(ad, ga, a2);
+    }
     ad_accumulate(ad, a, ad_reshape_like(ad, ga, a));
   }
   if (ad_needs(ad, b)) {
@@ -492,12 +503,9 @@ static void rule_matmul(ad_t *ad, MlirOperation op, const MlirValue *g) {
         /* a broadcast over batch axes that `a` lacks: fall back */
         gb = ad_reduce_to_like(ad, ad_matmul(ad, ad_transpose_last2(ad, a2), g2), b2);
       } else {
-        /* af^T gf. A Gemm with transA avoids copying the activation, but
-         * the current GEMM reads a transposed A column-wise: on the
-         * training bench (bench/training) it was no faster than transpose
-         * + matmul, so the simpler form stays until the GEMM packs its
-         * operands (performance issue). */
-        gb = ad_matmul(ad, ad_transpose_last2(ad, af), gf);
+        /* af^T gf: a Gemm with transA; the packed GEMM reads the
+         * activation transposed in place (no copy) */
+        gb = ad_gemm(ad, af, gf, true, false);
       }
     } else {
       gb = ad_reduce_to_like(ad, ad_matmul(ad, ad_transpose_last2(ad, a2), g2), b2);
@@ -514,15 +522,15 @@ static void rule_gemm(ad_t *ad, MlirOperation op, const MlirValue *g) {
   MlirValue gy = g[0];
   if (alpha != 1.0 && (ad_needs(ad, a) || ad_needs(ad, b)))
     gy = ad_mul(ad, gy, ad_scalar_like(ad, gy, alpha));
+  /* Y = op(A) op(B): d op(A) = gy op(B)^T, d op(B) = op(A)^T gy; every
+   * product a Gemm whose transA/transB read the operands transposed in
+   * place. dA = ta ? op(B) gy^T : gy op(B)^T, dB = tb ? gy^T op(A) : op(A)^T gy. */
   if (ad_needs(ad, a)) {
-    /* op(A) = A' ; dA' = g op(B)^T */
-    MlirValue ga = ta ? ad_matmul(ad, tb ? ad_transpose_last2(ad, b) : b, ad_transpose_last2(ad, gy))
-                      : ad_matmul(ad, gy, tb ? b : ad_transpose_last2(ad, b));
+    MlirValue ga = ta ? ad_gemm(ad, b, gy, tb, true) : ad_gemm(ad, gy, b, false, !tb);
     ad_accumulate(ad, a, ga);
   }
   if (ad_needs(ad, b)) {
-    MlirValue gb = tb ? ad_matmul(ad, ad_transpose_last2(ad, gy), ta ? ad_transpose_last2(ad, a) : a)
-                      : ad_matmul(ad, ta ? a : ad_transpose_last2(ad, a), gy);
+    MlirValue gb = tb ? ad_gemm(ad, gy, a, true, ta) : ad_gemm(ad, a, gy, !ta, false);
     ad_accumulate(ad, b, gb);
   }
   if (!mlirValueIsNull(c) && ad_needs(ad, c)) {

@@ -301,6 +301,90 @@ static bool fuse_rms_norm(MlirOperation mul) {
   return false;
 }
 
+/* ---- linear layers -------------------------------------------------------- */
+
+/* A 1-D i64 moai.constant inserted before `before`. */
+static MlirValue i64_const(MlirOperation before, int n, const int64_t *v) {
+  MlirContext ctx = mlirOperationGetContext(before);
+  int64_t d = n;
+  MlirType t = mlirRankedTensorTypeGet(1, &d, mlirIntegerTypeGet(ctx, 64), mlirAttributeGetNull());
+  MlirNamedAttribute a = mlirNamedAttributeGet(
+      mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("value")),
+      mlirDenseElementsAttrInt64Get(t, n, v));
+  char err[160];
+  MlirOperation op = moai_op_build(ctx, mlirOperationGetLocation(before), "constant", NULL, 0, 0,
+                                   &t, 1, &a, 1, err, sizeof(err));
+  if (mlirOperationIsNull(op)) return (MlirValue){NULL};
+  mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(before), before, op);
+  return result(op);
+}
+
+/* moai.<name>(in...) -> one result of type t, inserted before `before`. */
+static MlirValue build_before(MlirOperation before, const char *name, const MlirValue *in, int n_in,
+                              MlirType t, const MlirNamedAttribute *attrs, int n_attrs) {
+  char err[160];
+  MlirOperation op = moai_op_build(mlirOperationGetContext(before), mlirOperationGetLocation(before),
+                                   name, in, n_in, 0, &t, 1, attrs, n_attrs, err, sizeof(err));
+  if (mlirOperationIsNull(op)) return (MlirValue){NULL};
+  mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(before), before, op);
+  return result(op);
+}
+
+/* matmul(x [..., M, K], transpose(w [N, K]) {perm = [1, 0]}), which is what
+ * exporters make of torch.nn.Linear, -> reshape(gemm(reshape(x, [rows, K]),
+ * w) {transB = 1}, [..., M, N]): the packed GEMM reads w transposed in
+ * place, so neither the forward nor (through moai-autodiff's Gemm rule) the
+ * backward copies a transposed weight or activation. The reshapes of
+ * contiguous values are aliases. */
+static bool fuse_linear(MlirOperation mm) {
+  MlirValue x = operand(mm, 0);
+  MlirOperation tr = def_of(operand(mm, 1), "transpose");
+  if (mlirOperationIsNull(tr)) return false;
+  MlirAttribute perm = mlirOperationGetAttributeByName(tr, mlirStringRefCreateFromCString("perm"));
+  if (mlirAttributeIsNull(perm) || !mlirAttributeIsADenseI64Array(perm) ||
+      mlirDenseArrayGetNumElements(perm) != 2 || mlirDenseI64ArrayGetElement(perm, 0) != 1 ||
+      mlirDenseI64ArrayGetElement(perm, 1) != 0)
+    return false;
+  MlirValue w = operand(tr, 0);
+  int64_t xd[8], wd[8], od[8];
+  int rx = static_dims(x, xd, 8);
+  if (rx < 2 || static_dims(w, wd, 8) != 2 || static_dims(result(mm), od, 8) != rx ||
+      xd[rx - 1] != wd[1] || od[rx - 1] != wd[0])
+    return false;
+  MlirType elem = elem_of(x);
+  if (!is_float_elem(elem) || !mlirTypeEqual(elem, elem_of(w))) return false;
+  int64_t rows = 1;
+  for (int i = 0; i < rx - 1; ++i) rows *= xd[i];
+  MlirContext ctx = mlirOperationGetContext(mm);
+  MlirValue x2 = x;
+  if (rx > 2) {
+    int64_t s2[2] = {rows, xd[rx - 1]};
+    MlirValue in[2] = {x, i64_const(mm, 2, s2)};
+    if (mlirValueIsNull(in[1])) return false;
+    x2 = build_before(mm, "reshape", in, 2,
+                      mlirRankedTensorTypeGet(2, s2, elem, mlirAttributeGetNull()), NULL, 0);
+    if (mlirValueIsNull(x2)) return false;
+  }
+  int64_t yd[2] = {rows, wd[0]};
+  MlirNamedAttribute tb = mlirNamedAttributeGet(
+      mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("transB")),
+      mlirIntegerAttrGet(mlirIntegerTypeGet(ctx, 64), 1));
+  MlirValue gin[3] = {x2, w, {NULL}};
+  MlirValue y = build_before(mm, "gemm", gin, 3,
+                             mlirRankedTensorTypeGet(2, yd, elem, mlirAttributeGetNull()), &tb, 1);
+  if (mlirValueIsNull(y)) return false;
+  if (rx > 2) {
+    MlirValue in[2] = {y, i64_const(mm, rx, od)};
+    if (mlirValueIsNull(in[1])) return false;
+    y = build_before(mm, "reshape", in, 2, mlirValueGetType(result(mm)), NULL, 0);
+    if (mlirValueIsNull(y)) return false;
+  }
+  mlirValueReplaceAllUsesOfWith(result(mm), y);
+  mlirOperationDestroy(mm);
+  erase_if_dead(tr);
+  return true;
+}
+
 /* ---- the pass -------------------------------------------------------------- */
 
 static void fuse_region_ops(MlirOperation op, const moai_fuse_options_t *o, moai_fuse_stats_t *st);
@@ -321,6 +405,8 @@ static void fuse_block(MlirBlock block, const moai_fuse_options_t *o, moai_fuse_
     } else if (o->rms_norm && op_named(op, "mul") && fuse_rms_norm(op)) {
       st->rms_norm++;
       next = mlirBlockGetFirstOperation(block);
+    } else if (o->linear && op_named(op, "matmul") && fuse_linear(op)) {
+      st->linear++; /* erases only op and the transpose before it */
     }
     op = next;
   }
@@ -334,7 +420,7 @@ static void fuse_region_ops(MlirOperation op, const moai_fuse_options_t *o, moai
 }
 
 moai_fuse_options_t moai_fuse_options_default(void) {
-  return (moai_fuse_options_t){.attention = true, .rms_norm = true};
+  return (moai_fuse_options_t){.attention = true, .rms_norm = true, .linear = true};
 }
 
 void moai_fuse_run(MlirOperation root, const moai_fuse_options_t *options,

@@ -5,6 +5,8 @@
  *     reshape(expand(unsqueeze(k, 2)))      -> moai.attention(q, k, v, mask?) {scale}
  *   w * (x / sqrt(mean(x^2, -1, keepdim) + eps)), or x * (1 / sqrt(...))
  *                                             -> moai.rms_norm(x, w) {epsilon}
+ *   matmul(x [..., K], transpose(w [N, K]))   -> reshape(gemm(reshape(x, [rows, K]), w)
+ *                                                {transB = 1}, [..., N])
  * A chain is fused only when its intermediate values have no other users. */
 #ifndef MOAI_PASSES_FUSE_H
 #define MOAI_PASSES_FUSE_H
@@ -22,11 +24,13 @@ extern "C" {
 typedef struct moai_fuse_options_t {
   bool attention; /* fuse attention chains */
   bool rms_norm;  /* fuse RMSNorm chains */
+  bool linear;    /* matmul by a transposed 2-D weight -> gemm {transB} */
 } moai_fuse_options_t;
 
 typedef struct moai_fuse_stats_t {
   size_t attention; /* moai.attention ops made */
   size_t rms_norm;  /* moai.rms_norm ops made */
+  size_t linear;    /* matmul(x, transpose(w)) rewritten to gemm */
 } moai_fuse_stats_t;
 
 moai_fuse_options_t moai_fuse_options_default(void);

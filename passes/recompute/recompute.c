@@ -44,7 +44,7 @@ static bool kept(const rc_t *R, MlirValue v) {
   MlirStringRef nm = mlirIdentifierStr(mlirOperationGetName(d));
   const moai_op_def_t *def = moai_op_def_find(nm.data, nm.length);
   if (def && (def->flags & (MOAI_OP_FLAG_RANDOM | MOAI_OP_FLAG_SIDE_EFFECT))) return true;
-  if (R->selective && name_is(d, "moai.matmul")) {
+  if (R->selective && (name_is(d, "moai.matmul") || name_is(d, "moai.gemm"))) {
     /* A GEMM by a weight: an operand that depends on weights only. */
     for (intptr_t k = 0; k < mlirOperationGetNumOperands(d); ++k)
       if (moai_pmap_get(&R->cuts.dep, mlirOperationGetOperand(d, k).ptr, 0) == MOAI_DEP_WEIGHT)
