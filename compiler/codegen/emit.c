@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi/moai_ops.h"
 #include "codegen/codegen.h"
 #include "mlir-c/BuiltinAttributes.h"
 #include "version.h"
@@ -135,11 +136,20 @@ static void global_ios(moai_strbuf_t *sb, const char *name,
   moai_strbuf_appendf(sb, "    llvm.return %%v%u : !llvm.array<%u x " IO_TYPE ">\n  }\n", n, n);
 }
 
+/* Whether op d (update) writes only its own weight and optimizer state:
+ * consecutive such ops run back to back, one pass over all the parameters
+ * with a single barrier after the last (no op reads what another writes;
+ * optimizer_finish, which advances the step counter they read, comes after
+ * that barrier). */
+static bool per_weight_update(const moai_op_desc_t *d) {
+  return d->kernel == MOAI_KERNEL_ADAMW || d->kernel == MOAI_KERNEL_SGD;
+}
+
 /* A step-like function @<fn>: per op, the kernel call on @<prefix><i>, then
- * the barrier. */
+ * the barrier (in the update, not between per-weight optimizer ops). */
 static void emit_ops_function(moai_strbuf_t *sb, const char *fn, const char *prefix,
                               const unsigned char *descs, const size_t *offsets,
-                              uint32_t count) {
+                              uint32_t count, bool update) {
   moai_strbuf_appendf(sb,
       "  llvm.func internal @%s(%%ex: !llvm.ptr {llvm.noundef}, "
       "%%ith: i32 {llvm.noundef}, %%nth: i32 {llvm.noundef}) "
@@ -151,11 +161,16 @@ static void emit_ops_function(moai_strbuf_t *sb, const char *fn, const char *pre
         "    %%fa%u = llvm.getelementptr %%k%u[%u] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr\n"
         "    %%f%u = llvm.load %%fa%u : !llvm.ptr -> !llvm.ptr\n"
         "    %%d%u = llvm.mlir.addressof @%s%u : !llvm.ptr\n"
-        "    llvm.call %%f%u(%%ex, %%d%u, %%ith, %%nth) : !llvm.ptr, (!llvm.ptr, !llvm.ptr, i32, i32) -> ()\n"
+        "    llvm.call %%f%u(%%ex, %%d%u, %%ith, %%nth) : !llvm.ptr, (!llvm.ptr, !llvm.ptr, i32, i32) -> ()\n",
+        i, i, i, d->kernel, i, i, i, prefix, i, i, i);
+    const moai_op_desc_t *next = i + 1 < count
+        ? (const moai_op_desc_t *)(const void *)(descs + offsets[i + 1]) : NULL;
+    if (update && next && per_weight_update(d) && per_weight_update(next)) continue;
+    moai_strbuf_appendf(sb,
         "    %%ba%u = llvm.getelementptr %%ex[0, 2] : (!llvm.ptr) -> !llvm.ptr, " EXEC_TYPE "\n"
         "    %%b%u = llvm.load %%ba%u : !llvm.ptr -> !llvm.ptr\n"
         "    llvm.call %%b%u(%%ex) : !llvm.ptr, (!llvm.ptr) -> ()\n",
-        i, i, i, d->kernel, i, i, i, prefix, i, i, i, i, i, i, i);
+        i, i, i, i);
   }
   moai_strbuf_append(sb, "    llvm.return\n  }\n");
 }
@@ -174,11 +189,11 @@ static void emit_training(moai_strbuf_t *sb, const moai_device_program_t *p,
     global_bytes(sb, name, d, d->size, 16);
   }
   emit_ops_function(sb, "moai_update", "moai_uop_", p->update.descs, p->update.offsets,
-                    p->update.count);
+                    p->update.count, true);
   /* A pipeline stage's forward: the step's first descriptors, shared. */
   if (p->pipeline)
     emit_ops_function(sb, "moai_forward", "moai_op_", p->descs, p->desc_offsets,
-                      p->num_forward_ops);
+                      p->num_forward_ops, false);
   uint32_t n = p->num_state;
   if (n) {
     unsigned *names = malloc(2 * (size_t)n * sizeof(unsigned));
@@ -346,7 +361,7 @@ void moai_codegen_emit_text(const moai_device_program_t *p,
   global_ios(sb, "moai_inputs", p->inputs, p->num_inputs, &counter);
   global_ios(sb, "moai_outputs", p->outputs, p->num_outputs, &counter);
   global_ios(sb, "moai_weights", p->weight_ios, p->num_weights, &counter);
-  emit_ops_function(sb, "moai_step", "moai_op_", p->descs, p->desc_offsets, p->num_ops);
+  emit_ops_function(sb, "moai_step", "moai_op_", p->descs, p->desc_offsets, p->num_ops, false);
   if (p->training) emit_training(sb, p, &counter);
   emit_table(sb, p, s_version, s_triple, s_cpu, s_features);
   moai_strbuf_append(sb, "}\n");
