@@ -499,6 +499,29 @@ static moai_status_t call_builtin(moai_ts_interp_t *in, frame_t *f,
   return moai_ok_status();
 }
 
+/* torch.add(int, int) and friends in scripted code: arithmetic on
+ * compile-time numbers (aten::add.int, aten::floordiv.int, ...). */
+static bool scalar_op(const char *fn, int *out_op) {
+  static const struct {
+    const char *fn;
+    int op;
+  } ops[] = {
+      {"torch.add", '+'},          {"torch.sub", '-'},
+      {"torch.mul", '*'},          {"torch.div", '/'},
+      {"torch.floordiv", MOAI_TS_OP_FLOORDIV},
+      {"torch.remainder", '%'},    {"torch.pow", MOAI_TS_OP_POW},
+      {"torch.eq", MOAI_TS_OP_EQ}, {"torch.ne", MOAI_TS_OP_NE},
+      {"torch.lt", '<'},           {"torch.le", MOAI_TS_OP_LE},
+      {"torch.gt", '>'},           {"torch.ge", MOAI_TS_OP_GE},
+  };
+  for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); ++i)
+    if (strcmp(fn, ops[i].fn) == 0) {
+      *out_op = ops[i].op;
+      return true;
+    }
+  return false;
+}
+
 static moai_status_t eval_call(moai_ts_interp_t *in, frame_t *f,
                                const moai_ts_expr_t *e, moai_ts_value_t **out) {
   const moai_ts_expr_t *callee = e->base;
@@ -515,6 +538,11 @@ static moai_status_t eval_call(moai_ts_interp_t *in, frame_t *f,
       MOAI_RETURN_IF_ERROR(moai_ts_interp_find_function(in, fn, &src, &def));
       return call_def(in, src, def, NULL, &a, e->line, out);
     }
+    double x, y;
+    int op = 0;
+    if (a.nargs == 2 && !a.nkwargs && scalar_op(fn, &op) &&
+        scalar_number(a.args[0], &x) && scalar_number(a.args[1], &y))
+      return eval_binary_scalar(in, e->line, op, a.args[0], a.args[1], out);
     moai_ts_interp_at(in, e->line);
     return moai_ts_call_op(&in->em, fn, a.args, a.nargs, a.kwargs, a.nkwargs,
                            out);
