@@ -124,7 +124,8 @@ def case_mistral_grads(args):
     loss = model(*inputs.values())
     loss.backward()
     compare("loss", out["output"], loss.item(), 2e-5)
-    weight = float(out["output_weight"]) if "output_weight" in out else 1.0
+    # Summed over counted labels, like the ONNX path (grad_check.py).
+    weight = float(out["loss_weight"]) if "loss_weight" in out else 1.0
     worst, count = 0.0, 0
     for name, p in model.named_parameters():
         key = f"grad.{name}"
