@@ -492,6 +492,20 @@ static moai_status_t build_signature(moai_ts_interp_t *in,
                                      const moai_ts_def_t *fwd, signature_t *sig) {
   size_t n = fwd->nparams ? fwd->nparams - 1 : 0;
   MlirContext ctx = in->em.ctx;
+  /* Every --input-shape names an argument of forward. */
+  const moai_onnx_import_options_t *o = in->options;
+  for (size_t i = 0; o && o->input_shapes && i < o->input_shape_count; ++i) {
+    const char *text = o->input_shapes[i];
+    const char *eq = text ? strchr(text, '=') : NULL;
+    bool known = false;
+    for (size_t k = 1; eq && k < fwd->nparams; ++k)
+      known |= strlen(fwd->params[k].name) == (size_t)(eq - text) &&
+               strncmp(fwd->params[k].name, text, (size_t)(eq - text)) == 0;
+    if (!known)
+      return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                         "%s: input shape '%s' names no argument of forward",
+                         in->em.archive, text ? text : "(null)");
+  }
   sig->count = n;
   sig->args = moai_ts_arena_alloc(in->em.arena, (n + 1) * sizeof(*sig->args));
   sig->types = moai_ts_arena_alloc(in->em.arena, (n + 1) * sizeof(*sig->types));

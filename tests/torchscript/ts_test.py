@@ -276,6 +276,16 @@ def case_errors(args):
               ["nonzero", f"code/__torch__.py:{line}"], os.path.join(w, "p1"))
     must_fail(args, "missing input shape", pt, [],
               ["--input-shape x=", "nz.pt"], os.path.join(w, "p2"))
+    must_fail(args, "unknown input name", pt, shape_flags({"x": x}) + ["--input-shape", "z=2"],
+              ["'z=2'", "no argument"], os.path.join(w, "p2b"))
+    must_fail(args, "unknown dtype", pt, ["--input-shape", "x=4x3:half"],
+              ["unknown dtype 'half'"], os.path.join(w, "p2c"))
+    # ONNX inputs take the :DTYPE suffix too; it must be the declared one.
+    onnx_model = os.path.join(ROOT, "examples", "mistral", "mistral_train.onnx")
+    must_fail(args, "onnx dtype mismatch", onnx_model,
+              ["--input-shape", "input_ids=2x16:float32"],
+              ["declares graph input 'input_ids' int64"], os.path.join(w, "p2d"))
+    tt.run([args.moaicc, onnx_model, "--emit=summary", "--input-shape", "input_ids=2x16:int64"])
     # A truncated archive.
     model, inputs = mistral(False)
     good = os.path.join(w, "m.pt")
