@@ -866,7 +866,6 @@ static const char *const kOpNames[] = {
     "torch.feature_dropout",
     "torch.flatten",
     "torch.floor_divide",
-    "torch.fmod",
     "torch.full",
     "torch.full_like",
     "torch.ge",

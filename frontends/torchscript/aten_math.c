@@ -739,7 +739,6 @@ const ts_op_entry_t ts_ops_math[] = {
     {"torch.true_divide", "self,other", op_binary, "div"},
     {"torch.pow", "self,exponent", op_binary, "pow"},
     BIN("floor_divide", "floor_divide"), BIN("remainder", "remainder"),
-    BIN("fmod", "remainder"),
     BIN("eq", "eq"), BIN("ne", "ne"), BIN("lt", "lt"), BIN("le", "le"),
     BIN("gt", "gt"), BIN("ge", "ge"),
     BIN("__and__", "and"), BIN("__or__", "or"), BIN("bitwise_and", "and"),
