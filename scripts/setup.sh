@@ -15,6 +15,8 @@ PACKAGES=(
   clang-22 libclang-rt-22-dev
   # ONNX protobuf: onnx.proto and the protobuf-c generator/runtime
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev
+  # TorchScript archives (torch.jit.save's zip)
+  libzip-dev
   # JSON (manifest, metadata) and unit tests
   libjansson-dev libcunit1-dev
   # SHA-256 of plan files (OpenSSL's libcrypto, EVP)

@@ -64,10 +64,14 @@ typedef struct moai_device_weight_t {
   int64_t dims[MOAI_MAX_RANK];
   uint64_t nbytes;
   uint64_t offset;       /* in the weights file's data section (layout) */
-  char *storage;         /* "raw", "external", "field" or "absent" */
+  char *storage;         /* "raw", "external", "field", "zip" or "absent" */
   char *file;            /* raw: the model; external: relative to the model's
-                            directory; NULL when none */
-  int64_t file_offset;   /* raw and external: where the bytes start */
+                            directory; zip: the TorchScript archive (as the
+                            model path); NULL when none */
+  char *entry;           /* zip: the archive entry ("data/0", relative to its
+                            top directory); NULL otherwise */
+  int64_t file_offset;   /* raw, external and zip (into the entry): where the
+                            bytes start */
   int64_t file_length;
   bool trainable;        /* training modules: trained, so placed in
                             MOAI_REGION_PERSIST (its weight_ios entry points

@@ -73,6 +73,7 @@ static bool lower_weight(moai_lower_t *L, MlirOperation op, size_t index) {
   if (!moai_lower_describe(&o, v, &t, &nbytes)) return false;
   MlirAttribute name = moai_lower_get_attr(op, "name"), storage = moai_lower_get_attr(op, "storage"),
                 file = moai_lower_get_attr(op, "file"), off = moai_lower_get_attr(op, "offset"),
+                entry = moai_lower_get_attr(op, "entry"),
                 len = moai_lower_get_attr(op, "length");
   if (mlirAttributeIsNull(name) || !mlirAttributeIsAString(name))
     return moai_lower_error(&o, "moai.weight without a name");
@@ -82,6 +83,8 @@ static bool lower_weight(moai_lower_t *L, MlirOperation op, size_t index) {
                               : mlirStringRefCreateFromCString("absent"));
   if (!mlirAttributeIsNull(file) && mlirAttributeIsAString(file))
     w->file = moai_lower_strdup(L, mlirStringAttrGetValue(file));
+  if (!mlirAttributeIsNull(entry) && mlirAttributeIsAString(entry))
+    w->entry = moai_lower_strdup(L, mlirStringAttrGetValue(entry));
   w->file_offset = !mlirAttributeIsNull(off) && mlirAttributeIsAInteger(off)
                        ? mlirIntegerAttrGetValueInt(off) : -1;
   w->file_length = !mlirAttributeIsNull(len) && mlirAttributeIsAInteger(len)
@@ -531,6 +534,7 @@ void moai_device_program_destroy(moai_device_program_t *p) {
       moai_allocator_free(a, p->weights[i].name);
       moai_allocator_free(a, p->weights[i].storage);
       moai_allocator_free(a, p->weights[i].file);
+      moai_allocator_free(a, p->weights[i].entry);
     }
     moai_allocator_free(a, p->weights);
   }

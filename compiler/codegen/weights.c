@@ -2,9 +2,13 @@
  * by runtime/io's safetensors writer, one tensor at a time, with each
  * weight's bytes read from where the model keeps them (the moai.weight op's
  * storage): a byte range of the model file ("raw") or of an external data
- * file next to it ("external"), or the initializer's typed fields, decoded
- * by the ONNX frontend ("field"). Nothing is gathered in memory, except a
- * "field" weight that is a shard: its full tensor is decoded, then sliced.
+ * file next to it ("external"), or of an entry of a TorchScript archive
+ * ("zip": file is the archive, entry the storage "data/<key>"), or the
+ * initializer's typed fields, decoded by the ONNX frontend ("field").
+ * Nothing is gathered in memory, except a "field" weight that is a shard
+ * (its full tensor is decoded, then sliced) and a "zip" shard along an axis
+ * other than the first (read whole, then sliced: each archive read opens the
+ * zip, so it is not read row by row).
  *
  * A shard (shard_count > 1) is slice shard_index of shard_count equal parts
  * along shard_axis of the stored tensor. Seen as [outer, full_dim, inner]
@@ -20,6 +24,7 @@
 #include "codegen/codegen.h"
 #include "io/safetensors.h"
 #include "onnx/onnx_import.h"
+#include "torchscript/archive.h"
 #include "version.h"
 
 static moai_status_t make_entries(const moai_device_weight_t *w, size_t n,
@@ -88,8 +93,13 @@ moai_status_t moai_weights_check(const moai_device_program_t *p) {
                          "weight '%s' has no data in the model; cannot write "
                          "a plan",
                          w->name);
-    bool ranged = strcmp(w->storage, "raw") == 0 ||
+    bool zip = strcmp(w->storage, "zip") == 0;
+    bool ranged = zip || strcmp(w->storage, "raw") == 0 ||
                   strcmp(w->storage, "external") == 0;
+    if (zip && !w->entry)
+      return MOAI_STATUS(MOAI_INVALID_ARGUMENT,
+                         "weight '%s': storage \"zip\" without an entry "
+                         "attribute naming the archive entry", w->name);
     if (ranged && (!w->file || w->file_offset < 0 ||
                    (uint64_t)w->file_length != stored_nbytes(w)))
       return MOAI_STATUS(MOAI_DATA_LOSS,
@@ -183,6 +193,28 @@ static moai_status_t read_field(fill_state_t *s, const moai_device_weight_t *w,
   return status;
 }
 
+/* A "zip" weight: a byte range of an archive entry; a shard whose rows are
+ * not one run is read whole, then sliced. */
+static moai_status_t read_zip(const moai_device_weight_t *w, unsigned char *dst) {
+  uint64_t off = (uint64_t)w->file_offset;
+  if (!is_shard(w)) return moai_ts_read_entry_range(w->file, w->entry, off, dst, w->nbytes);
+  uint64_t rows = shard_rows(w), row = rows ? w->nbytes / rows : 0;
+  if (rows <= 1)
+    return moai_ts_read_entry_range(w->file, w->entry, off + (uint64_t)w->shard_index * row,
+                                    dst, w->nbytes);
+  uint64_t full = stored_nbytes(w);
+  unsigned char *all = full <= SIZE_MAX ? malloc(full ? (size_t)full : 1) : NULL;
+  if (!all)
+    return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory reading weight '%s' (%llu bytes)",
+                       w->name, (unsigned long long)full);
+  moai_status_t status = moai_ts_read_entry_range(w->file, w->entry, off, all, full);
+  for (uint64_t r = 0; !status && r < rows && row; ++r)
+    memcpy(dst + r * row,
+           all + (r * (uint64_t)w->shard_count + (uint64_t)w->shard_index) * row, (size_t)row);
+  free(all);
+  return status;
+}
+
 static moai_status_t fill_weight(void *user, size_t index, void *dst,
                                  uint64_t nbytes) {
   fill_state_t *s = user;
@@ -198,6 +230,8 @@ static moai_status_t fill_weight(void *user, size_t index, void *dst,
     return read_weight(s, path, w, dst);
   }
   if (strcmp(w->storage, "field") == 0) return read_field(s, w, dst);
+  if (strcmp(w->storage, "zip") == 0)
+    return moai_status_annotate(read_zip(w, dst), "while reading weight '%s'", w->name);
   return moai_weights_check(s->program);
 }
 

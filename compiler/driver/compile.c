@@ -21,6 +21,7 @@
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
 #include "onnx/onnx_import.h"
+#include "torchscript/ts_import.h"
 #include "version.h"
 
 moai_compile_options_t moai_compile_options_default(void) {
@@ -165,13 +166,7 @@ moai_status_t moai_compile_module(MlirContext ctx,
   const char *path = options->model_path;
   MlirModule module = {NULL};
   bool is_mlir = has_suffix(path, ".mlir");
-  if (has_suffix(path, ".pt") || has_suffix(path, ".pth")) {
-    return MOAI_STATUS(MOAI_UNIMPLEMENTED,
-                       "%s: TorchScript archives are not supported yet; "
-                       "export the model with torch.onnx.export and pass the "
-                       ".onnx file",
-                       path);
-  }
+  bool is_torchscript = has_suffix(path, ".pt") || has_suffix(path, ".pth");
   moai_onnx_import_options_t io = {
       .input_shapes = options->input_shapes,
       .input_shape_count = options->input_shape_count,
@@ -186,6 +181,8 @@ moai_status_t moai_compile_module(MlirContext ctx,
   MOAI_LOG(options->log, MOAI_LOG_LEVEL_INFO, "%s %s", is_mlir ? "parsing" : "importing", path);
   if (is_mlir)
     MOAI_RETURN_IF_ERROR(parse_mlir_file(ctx, path, diag, &module));
+  else if (is_torchscript)
+    MOAI_RETURN_IF_ERROR(moai_ts_import_file(ctx, path, &io, &module));
   else
     MOAI_RETURN_IF_ERROR(moai_onnx_import_file(ctx, path, &io,
                                                moai_allocator_system(), &module));

@@ -15,6 +15,7 @@ typedef struct input_shape_t {
   size_t name_len;
   size_t rank;
   int64_t *dims; /* into the shared dims array */
+  const char *dtype; /* the ":DTYPE" suffix without the colon, or NULL */
   bool used;
 } input_shape_t;
 
@@ -95,7 +96,18 @@ static moai_status_t parse_input_shapes(moai_onnx_importer_t *im,
       break;
     }
     item->name_len = (size_t)(eq - texts[i]);
-    status = parse_dims(im, texts[i], eq + 1, item->dims, &item->rank);
+    /* NAME=DIMS[:DTYPE]: dims parsed from a copy without the suffix. */
+    const char *colon = strchr(eq + 1, ':');
+    char dims_text[256];
+    size_t dlen = colon ? (size_t)(colon - (eq + 1)) : strlen(eq + 1);
+    if (dlen >= sizeof(dims_text)) {
+      status = bad_shape(im, texts[i], "too many dimensions");
+      break;
+    }
+    memcpy(dims_text, eq + 1, dlen);
+    dims_text[dlen] = '\0';
+    item->dtype = colon ? colon + 1 : NULL;
+    status = parse_dims(im, texts[i], dims_text, item->dims, &item->rank);
     next_dim += item->rank;
     for (size_t j = 0; !status && j < i; ++j)
       if (shapes.items[j].name_len == item->name_len &&
@@ -168,6 +180,13 @@ static moai_status_t input_type(moai_onnx_importer_t *im,
   const Onnx__TensorShapeProto *shape = tt->shape;
   if (fixed) {
     fixed->used = true;
+    const char *declared = moai_dtype_name((moai_dtype_t)code);
+    if (fixed->dtype && strcmp(fixed->dtype, declared) != 0)
+      return MOAI_ONNX_ERROR(
+          im, MOAI_INVALID_ARGUMENT,
+          "input shape '%s' gives dtype '%s', but the model declares graph "
+          "input '%s' %s (drop the suffix or write :%s)",
+          fixed->text, fixed->dtype, name, declared, declared);
     if (shape && shape->n_dim != fixed->rank)
       return MOAI_ONNX_ERROR(
           im, MOAI_INVALID_ARGUMENT,
