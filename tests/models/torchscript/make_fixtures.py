@@ -8,6 +8,7 @@ Python that has torch (/usr/bin/python3); the outputs are committed.
                    buffer, a buffer that is a view at a storage offset, and a
                    tensor constant (constants.pkl)
   tiny.expect      what the tests must read from tiny.pt, one line each:
+                     version N
                      class PATH QUALIFIED_CLASS
                      tensor PATH DTYPE REQUIRES_GRAD OFFSET RANK SIZES.. STRIDES.. NUMEL VALUES..
                    (PATH "" is the root; CONSTANTS.c<i> for constants;
@@ -93,6 +94,8 @@ def make_tiny():
 
     for i, t in enumerate(U(io.BytesIO(blob)).load()):
         lines.append(tensor_line("CONSTANTS.c%d" % i, t, requires_grad=False))
+    with zipfile.ZipFile(path) as z:
+        lines.insert(0, "version %d" % int(z.read(prefix + "/version")))
     with open(os.path.join(HERE, "tiny.expect"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return path
