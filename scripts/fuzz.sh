@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the ONNX importer's libFuzzer target with clang-22 (libFuzzer, ASan,
-# UBSan) in build-fuzz/ and runs it for a bounded time on a seed corpus of
-# ONNX's own test models (package libonnx-testdata).
+# Builds the libFuzzer targets with clang-22 (libFuzzer, ASan, UBSan) in
+# build-fuzz/ and runs each for a bounded time, the time split between them:
+# the ONNX importer on a seed corpus of ONNX's own test models (package
+# libonnx-testdata), the TorchScript archive reader and unpickler on the
+# fixtures of tests/models/torchscript/.
 # Usage: scripts/fuzz.sh [SECONDS] [libFuzzer flags...]   (default 60 s)
 # Crashing inputs are written to build-fuzz/fuzz-artifacts/.
 set -euo pipefail
@@ -29,12 +31,14 @@ if [ ! -f "$dir/CMakeCache.txt" ]; then
     -DOpenMP_C_FLAGS="-fopenmp=libgomp -isystem $omp_include" -DOpenMP_C_LIB_NAMES=gomp \
     -DOpenMP_gomp_LIBRARY="$(gcc -print-file-name=libgomp.so)"
 fi
-cmake --build "$dir" --target fuzz_onnx_import -j "$(nproc)"
+cmake --build "$dir" --target fuzz_onnx_import fuzz_torchscript -j "$(nproc)"
 
 # Seeds: a few dozen node test models of ops moai supports (two per op
 # family, so most import and the fuzzer starts deep in the importer).
 corpus=$(mktemp -d /tmp/moai-fuzz-corpus.XXXXXX)
-trap 'rm -rf "$corpus"' EXIT
+ts_corpus=$(mktemp -d /tmp/moai-fuzz-ts-corpus.XXXXXX)
+trap 'rm -rf "$corpus" "$ts_corpus"' EXIT
+cp tests/models/torchscript/*.pt tests/models/torchscript/*.pkl "$ts_corpus"/
 families="add matmul_2d gemm softmax_axis reduce_mean reduce_sum reduce_max
   layer_normalization concat split slice gather_0 unsqueeze squeeze reshape
   transpose where cast_FLOAT conv_with batchnorm dropout clip constantofshape
@@ -57,15 +61,23 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # libFuzzer prints a line per new input; keep them in a log and show the end
 # (all of it when the fuzzer finds a crash).
-log="$dir/fuzz.log"
-echo "fuzz.sh: fuzzing for $seconds s (log: $log)"
-if "$dir/bin/fuzz_onnx_import" -max_total_time="$seconds" -print_final_stats=1 \
-  -rss_limit_mb=4096 -artifact_prefix="$dir/fuzz-artifacts/" "$@" "$corpus" \
-  > "$log" 2>&1; then
-  grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || tail -n 5 "$log"
-else
-  rc=$?
-  cat "$log"
-  echo "fuzz.sh: the fuzzer failed (exit $rc); crashing inputs are in $dir/fuzz-artifacts/" >&2
-  exit "$rc"
-fi
+run_fuzzer() { # TARGET SECONDS CORPUS [flags...]
+  local target=$1 secs=$2 dir_corpus=$3
+  shift 3
+  local log="$dir/$target.log"
+  echo "fuzz.sh: $target for $secs s (log: $log)"
+  if "$dir/bin/$target" -max_total_time="$secs" -print_final_stats=1 \
+    -rss_limit_mb=4096 -artifact_prefix="$dir/fuzz-artifacts/" "$@" "$dir_corpus" \
+    > "$log" 2>&1; then
+    grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || tail -n 5 "$log"
+  else
+    local rc=$?
+    cat "$log"
+    echo "fuzz.sh: $target failed (exit $rc); crashing inputs are in $dir/fuzz-artifacts/" >&2
+    exit "$rc"
+  fi
+}
+onnx_seconds=$(( (seconds + 1) / 2 ))
+ts_seconds=$(( seconds - onnx_seconds > 0 ? seconds - onnx_seconds : 1 ))
+run_fuzzer fuzz_onnx_import "$onnx_seconds" "$corpus" "$@"
+run_fuzzer fuzz_torchscript "$ts_seconds" "$ts_corpus" "$@"

@@ -123,6 +123,10 @@ moai_status_t pk_strdup(pk_machine_t *m, const char *s, const char **out) {
 /* Records `child` as placed inside `parent` (limits, freezing). */
 static moai_status_t adopt(pk_machine_t *m, pk_node_t *parent,
                            pk_node_t *child) {
+  if (child == parent)
+    return pk_error(m, MOAI_INVALID_ARGUMENT,
+                    "a value placed inside itself (a cyclic structure moai "
+                    "does not read)");
   child->frozen = true;
   if (child->depth + 1 > parent->depth) parent->depth = child->depth + 1;
   if (parent->depth > MOAI_PK_MAX_DEPTH)

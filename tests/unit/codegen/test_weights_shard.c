@@ -1,12 +1,14 @@
 /* Unit tests for moai_weights_write on tensor-parallel shards: a weight with
  * shard_count > 1 is written as its slice only (local shape, original
- * name), read from each of the three storages (raw, external, field). The
+ * name), read from each of the storages (raw, external, field, and zip: an
+ * entry of a TorchScript archive, stored or deflated). The
  * expected bytes are computed here from coordinates, not by the slicer's
  * row formula. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zip.h>
 
 #include "codegen/codegen.h"
 #include "io/safetensors.h"
@@ -191,6 +193,58 @@ static void test_field(void) {
   write_and_check(w, model, out);
 }
 
+/* A TorchScript-like archive m.pt: m/data.pkl, m/version and m/data/0 = the
+ * data file's bytes (stored or deflated). */
+static void write_archive(const char *path, const char *data_file, bool deflate) {
+  FILE *f = fopen(data_file, "rb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  static char bytes[1 << 16];
+  size_t n = fread(bytes, 1, sizeof(bytes), f);
+  fclose(f);
+  int err = 0;
+  zip_t *z = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(z);
+  static const char kPkl[] = "\x80\x02N.", kVersion[] = "3\n";
+  const struct { const char *name; const void *p; size_t n; } e[] = {
+      {"m/data.pkl", kPkl, sizeof(kPkl) - 1},
+      {"m/version", kVersion, sizeof(kVersion) - 1},
+      {"m/data/0", bytes, n}};
+  for (size_t i = 0; i < 3; ++i) {
+    zip_source_t *s = zip_source_buffer(z, e[i].p, e[i].n, 0);
+    zip_int64_t idx = zip_file_add(z, e[i].name, s, ZIP_FL_OVERWRITE);
+    CU_ASSERT_FATAL(idx >= 0);
+    zip_set_file_compression(z, (zip_uint64_t)idx, deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0);
+  }
+  CU_ASSERT_EQUAL_FATAL(zip_close(z), 0);
+}
+
+static void check_zip(bool deflate) {
+  char data[320], archive[320], out[320];
+  int64_t offsets[NCASES];
+  snprintf(data, sizeof(data), "%s/zip.bin", g_dir);
+  snprintf(archive, sizeof(archive), "%s/m%d.pt", g_dir, (int)deflate);
+  snprintf(out, sizeof(out), "%s/zip%d.safetensors", g_dir, (int)deflate);
+  write_data_file(data, offsets);
+  write_archive(archive, data, deflate);
+  moai_device_weight_t w[NCASES];
+  make_weights(w, "zip", archive, offsets);
+  for (size_t c = 0; c < NCASES; ++c) w[c].entry = "data/0";
+  write_and_check(w, archive, out);
+  /* A zip weight needs its entry; a missing entry is named. */
+  moai_device_program_t p = {.weights = w, .num_weights = NCASES};
+  w[2].entry = NULL;
+  moai_status_t s = moai_weights_write(out, &p, archive);
+  CU_ASSERT_PTR_NOT_NULL(strstr(moai_status_message(s), "without an entry"));
+  moai_status_free(s);
+  w[2].entry = "data/9";
+  s = moai_weights_write(out, &p, archive);
+  CU_ASSERT_PTR_NOT_NULL(strstr(moai_status_message(s), "data/9: no such entry"));
+  moai_status_free(s);
+}
+
+static void test_zip_stored(void) { check_zip(false); }
+static void test_zip_deflated(void) { check_zip(true); }
+
 /* A shard's byte range must be the whole tensor's, and its slice must fit. */
 static void test_rejects_bad_shards(void) {
   char data[320], out[320];
@@ -222,6 +276,8 @@ void moai_test_register(void) {
       {"raw", test_raw},
       {"external", test_external},
       {"field", test_field},
+      {"zip_stored", test_zip_stored},
+      {"zip_deflated", test_zip_deflated},
       {"rejects_bad_shards", test_rejects_bad_shards},
       CU_TEST_INFO_NULL};
   CU_pSuite suite = CU_add_suite("weights_shard", suite_init, suite_clean);
