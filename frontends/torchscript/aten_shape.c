@@ -753,7 +753,7 @@ static moai_status_t op_fill(ts_call_t *c) {
       def = fd == MOAI_PK_F64 ? MOAI_PK_F32 : fd;
     }
   }
-  int dtype;
+  int dtype = 0;
   MOAI_RETURN_IF_ERROR(dtype_arg(c, full ? 2 : 1, def, &dtype));
   return filled(c, dtype, rank, dims, x);
 }
@@ -818,7 +818,7 @@ static moai_status_t op_tensor(ts_call_t *c) {
   int def = any_float ? MOAI_PK_F32
                       : (v->kind == MOAI_TS_BOOL ? MOAI_PK_BOOL_DT : MOAI_PK_I64);
   if (strcmp(c->entry->aux, "scalar") == 0) def = MOAI_PK_F32;
-  int dtype;
+  int dtype = 0;
   MOAI_RETURN_IF_ERROR(dtype_arg(c, 1, def, &dtype));
   moai_ts_const_t *k = ts_konst_new(c, dtype, rank, &n);
   if (!k) return ts_err(c, MOAI_UNIMPLEMENTED, "of dtype %s", ts_dtype_name(dtype));

@@ -217,7 +217,7 @@ static moai_status_t make_tuple(pk_machine_t *m, pk_node_t **items, size_t n,
   if (n > MOAI_PK_MAX_ITEMS)
     return pk_error(m, MOAI_INVALID_ARGUMENT, "a tuple of more than %u items",
                     MOAI_PK_MAX_ITEMS);
-  pk_node_t *t;
+  pk_node_t *t = NULL;
   MOAI_RETURN_IF_ERROR(pk_new(m, MOAI_PK_TUPLE, &t));
   if (n) {
     t->v.items = arena_alloc(m->arena, n * sizeof *t->v.items);
@@ -439,7 +439,7 @@ static moai_status_t op_stack_global(pk_machine_t *m) {
 static moai_status_t op_tuple_n(pk_machine_t *m, size_t n) {
   if (m->sp - frame_base(m) < n)
     return pk_error(m, MOAI_INVALID_ARGUMENT, "stack underflow");
-  pk_node_t *t;
+  pk_node_t *t = NULL;
   MOAI_RETURN_IF_ERROR(make_tuple(m, m->stack + m->sp - n, n, &t));
   m->sp -= n;
   return push(m, t);

@@ -81,7 +81,7 @@ static const char *dotted(const moai_ts_expr_t *e, char *buf, size_t size) {
   } else if (e->kind == MOAI_TS_EX_ATTR) {
     char inner[128];
     dotted(e->base, inner, sizeof(inner));
-    snprintf(buf, size, "%.120s.%.120s", inner, e->name);
+    snprintf(buf, size, "%.60s.%.60s", inner, e->name);
   } else {
     snprintf(buf, size, "<%d>", (int)e->kind);
   }
