@@ -12,13 +12,13 @@
 #endif
 #define GEMM_NR 32
 #ifndef GEMM_KC
-#define GEMM_KC 256
+#define GEMM_KC 320
 #endif
 #ifndef GEMM_MC
 #define GEMM_MC (GEMM_MR * 24)
 #endif
 #ifndef GEMM_NC
-#define GEMM_NC 2048
+#define GEMM_NC 1024
 #endif
 #define GEMM_BLOCK_FN moai_sgemm_block_avx512
 
@@ -30,10 +30,20 @@ static void gemm_ukernel(int64_t kc, const float *restrict ap, const float *rest
                          float *restrict c, int64_t ldc, float alpha, int mr, int nr,
                          int accumulate) {
   __m512 acc0[GEMM_MR], acc1[GEMM_MR];
+  /* The C tile is read (accumulate) and written after the k loop: start
+   * bringing its rows in now, so that large matrices, whose C is not in
+   * cache, do not stall on them at the end. */
 #pragma GCC unroll 16
-  for (int r = 0; r < GEMM_MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  for (int r = 0; r < GEMM_MR; ++r) {
+    if (r < mr) {
+      _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+      _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+    }
+    acc0[r] = acc1[r] = _mm512_setzero_ps();
+  }
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
+    _mm_prefetch((const char *)(ap + 8 * GEMM_MR), _MM_HINT_T0);
     __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
 #pragma GCC unroll 16
     for (int r = 0; r < GEMM_MR; ++r) {

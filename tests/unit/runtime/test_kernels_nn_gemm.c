@@ -156,10 +156,11 @@ static void test_each_dim(void) {
 
 static void test_blocks(void) {
   uint64_t seed = 2000;
-  mm2(40, 70, 256, ++seed);   /* K exactly one depth block */
-  mm2(40, 70, 600, ++seed);   /* two full depth blocks and a partial one */
+  mm2(40, 70, 256, ++seed);   /* K exactly one depth block (KC 256 on AVX2) */
+  mm2(40, 70, 320, ++seed);   /* K exactly one depth block (KC 320 on AVX-512) */
+  mm2(40, 70, 700, ++seed);   /* two full depth blocks and a partial one (both) */
   mm2(700, 50, 40, ++seed);   /* several row blocks (MC 192, 336) */
-  mm2(9, 2100, 30, ++seed);   /* several column blocks (NC 2048) */
+  mm2(9, 2100, 30, ++seed);   /* several column blocks (NC 1024 and 2048) */
   mm2(130, 160, 300, ++seed); /* a bit of everything */
 }
 
