@@ -608,6 +608,10 @@ static const moai_lower_rule_t kRules[] = {
     {"attention_grad", K(ATTENTION_GRAD), rule_attention},
     {"rms_norm", K(RMS_NORM), rule_rms_norm},
     {"rms_norm_grad", K(RMS_NORM_GRAD), rule_rms_norm},
+    {"swiglu", K(SWIGLU), rule_plain},
+    {"swiglu_grad", K(SWIGLU_GRAD), rule_plain},
+    {"rotary", K(ROTARY), rule_plain},
+    {"rotary_grad", K(ROTARY_GRAD), rule_plain},
     /* collectives */
     {"all_reduce", K(ALL_REDUCE), rule_all_reduce},
     {"grad_ready", K(GRAD_READY), moai_lower_rule_grad_ready},

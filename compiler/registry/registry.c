@@ -42,8 +42,9 @@ static const moai_pass_info_t kPasses[] = {
      "dialect, which upstream canonicalize/cse cannot touch)",
      create_simplify},
     {"moai-fuse",
-     "Fuse the attention and RMSNorm op chains exporters emit into "
-     "moai.attention and moai.rms_norm (before moai-autodiff)",
+     "Fuse the attention, RMSNorm, SwiGLU and rotary-embedding op chains "
+     "exporters emit into moai.attention, rms_norm, swiglu and rotary, and "
+     "linear layers into gemm (before moai-autodiff)",
      create_fuse},
     {"moai-autodiff",
      "Reverse-mode gradients of the scalar loss with respect to the trainable "

@@ -135,4 +135,10 @@ typedef void (*ad_rule_fn_t)(ad_t *ad, MlirOperation op, const MlirValue *grads)
 /* The rule of a moai op mnemonic ("matmul"), or NULL. */
 ad_rule_fn_t ad_rule_find(const char *mnemonic, size_t len);
 
+/* The rules of the fused ops (rules_fused.c). */
+void ad_rule_attention(ad_t *ad, MlirOperation op, const MlirValue *grads);
+void ad_rule_rms_norm(ad_t *ad, MlirOperation op, const MlirValue *grads);
+void ad_rule_swiglu(ad_t *ad, MlirOperation op, const MlirValue *grads);
+void ad_rule_rotary(ad_t *ad, MlirOperation op, const MlirValue *grads);
+
 #endif /* MOAI_PASSES_AUTODIFF_INTERNAL_H */

@@ -698,51 +698,6 @@ static void rule_norm(ad_t *ad, MlirOperation op, const MlirValue *g, bool batch
 static void rule_batch_norm(ad_t *ad, MlirOperation op, const MlirValue *g) { rule_norm(ad, op, g, true); }
 static void rule_layer_norm(ad_t *ad, MlirOperation op, const MlirValue *g) { rule_norm(ad, op, g, false); }
 
-/* ---- fused ops (moai-fuse) ------------------------------------------------------- */
-
-/* attention: one attention_grad recomputing the probabilities from q, k,
- * the mask and the forward's log-sum-exp (FlashAttention's backward). The
- * mask is additive and takes no gradient. */
-static void rule_attention(ad_t *ad, MlirOperation op, const MlirValue *g) {
-  if (mlirOperationGetNumResults(op) > 1 && !mlirValueIsNull(g[1])) {
-    ad_error(ad, "gradients through attention's lse output are not supported");
-    return;
-  }
-  if (mlirValueIsNull(g[0])) return;
-  if (mlirOperationGetNumResults(op) < 2) {
-    ad_error(ad, "moai.attention needs its lse result to be differentiated");
-    return;
-  }
-  MlirValue q = OPERAND(op, 0), k = OPERAND(op, 1), v = OPERAND(op, 2);
-  MlirValue mask = NOPS(op) > 3 ? OPERAND(op, 3) : (MlirValue){NULL};
-  if (!mlirValueIsNull(mask) && ad_needs(ad, mask)) {
-    ad_error(ad, "gradients with respect to attention's mask are not supported");
-    return;
-  }
-  MlirNamedAttribute a = ad_named(ad, "scale", ad_f32_attr(ad, ad_attr_float(op, "scale", 1.0)));
-  MlirValue in[7] = {q, k, v, RESULT(op, 0), RESULT(op, 1), g[0], mask};
-  MlirType t[3] = {mlirValueGetType(q), mlirValueGetType(k), mlirValueGetType(v)};
-  MlirValue out[3];
-  ad_build(ad, "attention_grad", in, 7, 0, t, 3, &a, 1, out);
-  if (ad->failed) return;
-  ad_accumulate(ad, q, out[0]);
-  ad_accumulate(ad, k, out[1]);
-  ad_accumulate(ad, v, out[2]);
-}
-
-static void rule_rms_norm(ad_t *ad, MlirOperation op, const MlirValue *g) {
-  MlirValue x = OPERAND(op, 0), scale = OPERAND(op, 1);
-  MlirNamedAttribute a =
-      ad_named(ad, "epsilon", ad_f32_attr(ad, ad_attr_float(op, "epsilon", 1e-6)));
-  MlirValue in[3] = {x, scale, g[0]};
-  MlirType t[2] = {mlirValueGetType(x), mlirValueGetType(scale)};
-  MlirValue out[2];
-  ad_build(ad, "rms_norm_grad", in, 3, 0, t, 2, &a, 1, out);
-  if (ad->failed) return;
-  ad_accumulate(ad, x, out[0]);
-  ad_accumulate(ad, scale, out[1]);
-}
-
 /* ---- table ------------------------------------------------------------------------------- */
 
 typedef struct rule_t {
@@ -797,7 +752,9 @@ static const rule_t kRules[] = {
     {"batch_normalization", rule_batch_norm},
     {"layer_normalization", rule_layer_norm},
     {"all_reduce", rule_all_reduce}, {"tp_copy", rule_tp_copy},
-    {"attention", rule_attention}, {"rms_norm", rule_rms_norm},
+    /* fused ops (rules_fused.c) */
+    {"attention", ad_rule_attention}, {"rms_norm", ad_rule_rms_norm},
+    {"swiglu", ad_rule_swiglu},   {"rotary", ad_rule_rotary},
 };
 
 ad_rule_fn_t ad_rule_find(const char *mnemonic, size_t len) {

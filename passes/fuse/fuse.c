@@ -301,6 +301,163 @@ static bool fuse_rms_norm(MlirOperation mul) {
   return false;
 }
 
+/* ---- SwiGLU ---------------------------------------------------------------- */
+
+/* A moai.<name>(in...) with one result of type t inserted before `before`,
+ * which then stands in for `old`'s result; the new op's result, or null. */
+static MlirOperation replace_with(MlirOperation before, MlirValue old, const char *name,
+                                  const MlirValue *in, int n_in, MlirType t) {
+  char err[160];
+  MlirOperation op = moai_op_build(mlirOperationGetContext(before), mlirOperationGetLocation(before),
+                                   name, in, n_in, 0, &t, 1, NULL, 0, err, sizeof(err));
+  if (mlirOperationIsNull(op)) return op;
+  mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(before), before, op);
+  mlirValueReplaceAllUsesOfWith(old, result(op));
+  return op;
+}
+
+static bool same_static_type(MlirValue a, MlirValue b) {
+  int64_t da[8];
+  return static_dims(a, da, 8) >= 0 && mlirTypeEqual(mlirValueGetType(a), mlirValueGetType(b));
+}
+
+/* silu(g) = mul(g, sigmoid(g)) in either order, used once: g and the two
+ * ops (mul, sigmoid), else null. */
+static MlirValue silu_of(MlirValue v, MlirOperation *ops) {
+  MlirOperation m = def_of(v, "mul");
+  if (mlirOperationIsNull(m) || !single_use(v)) return (MlirValue){NULL};
+  for (int i = 0; i < 2; ++i) {
+    MlirOperation sg = def_of(operand(m, 1 - i), "sigmoid");
+    if (!mlirOperationIsNull(sg) && mlirValueEqual(operand(sg, 0), operand(m, i)) &&
+        single_use(result(sg))) {
+      ops[0] = m, ops[1] = sg;
+      return operand(m, i);
+    }
+  }
+  return (MlirValue){NULL};
+}
+
+/* mul(silu(g), u) or mul(u, silu(g)), every value of one static shape (the
+ * MLP of Llama and Mistral: down(silu(gate(x)) * up(x))) -> moai.swiglu. */
+static bool fuse_swiglu(MlirOperation mul) {
+  for (int i = 0; i < 2; ++i) {
+    MlirOperation ops[2];
+    MlirValue g = silu_of(operand(mul, i), ops), u = operand(mul, 1 - i);
+    if (mlirValueIsNull(g) || !same_static_type(g, u) || !same_static_type(g, result(mul)) ||
+        !is_float_elem(elem_of(g)))
+      continue;
+    MlirValue in[2] = {g, u};
+    if (mlirOperationIsNull(replace_with(mul, result(mul), "swiglu", in, 2, mlirValueGetType(g))))
+      return false;
+    erase_if_dead(mul);
+    erase_if_dead(ops[0]);
+    erase_if_dead(ops[1]);
+    return true;
+  }
+  return false;
+}
+
+/* ---- rotary embedding ------------------------------------------------------- */
+
+/* slice(x, start, end, axes, steps) over the last axis of x with step 1,
+ * starting at `start` and `count` long (rotate_half's halves): x, else
+ * null. */
+static MlirValue half_slice_of(MlirValue v, int64_t start, int64_t count, MlirOperation *out_op) {
+  MlirValue none = {NULL};
+  MlirOperation sl = def_of(v, "slice");
+  if (mlirOperationIsNull(sl) || !single_use(v)) return none;
+  /* operandSegmentSizes: data, starts, ends, axes?, steps? */
+  int32_t seg[5] = {1, 1, 1, 0, 0};
+  MlirAttribute a = mlirOperationGetAttributeByName(sl, mlirStringRefCreateFromCString("operandSegmentSizes"));
+  if (!mlirAttributeIsNull(a)) {
+    if (!mlirAttributeIsADenseI32Array(a) || mlirDenseArrayGetNumElements(a) != 5) return none;
+    for (int i = 0; i < 5; ++i) seg[i] = mlirDenseI32ArrayGetElement(a, i);
+  } else if (mlirOperationGetNumOperands(sl) != 3) {
+    return none;
+  }
+  MlirValue x = operand(sl, 0);
+  int64_t xd[8], yd[8];
+  int r = static_dims(x, xd, 8);
+  if (r < 1 || static_dims(v, yd, 8) != r) return none;
+  for (int i = 0; i < r - 1; ++i)
+    if (yd[i] != xd[i]) return none;
+  if (yd[r - 1] != count) return none;
+  double st, ax = 0.0, step = 1.0;
+  intptr_t k = 1;
+  if (!moai_const_scalar(operand(sl, k), &st)) return none;
+  k += 2; /* starts, ends: the end follows from the result's dim */
+  if (seg[3] && !moai_const_scalar(operand(sl, k++), &ax)) return none;
+  if (seg[4] && !moai_const_scalar(operand(sl, k), &step)) return none;
+  int64_t s0 = (int64_t)st, axis = (int64_t)ax;
+  if (s0 < 0) s0 += xd[r - 1];
+  if (step != 1.0 || (axis != -1 && axis != r - 1) || s0 != start) return none;
+  *out_op = sl;
+  return x;
+}
+
+/* rotate_half(x) = concat(neg(x[..., h:]), x[..., :h]) over the last axis:
+ * x and the four ops (concat, neg, both slices), else null. */
+static MlirValue rotate_half_of(MlirValue v, MlirOperation *ops) {
+  MlirValue none = {NULL};
+  MlirOperation cat = def_of(v, "concat");
+  int64_t d[8], axis;
+  int r = static_dims(v, d, 8);
+  if (mlirOperationIsNull(cat) || !single_use(v) || mlirOperationGetNumOperands(cat) != 2 || r < 1 ||
+      d[r - 1] % 2 != 0 || !attr_int(cat, "axis", 0, &axis) || (axis != -1 && axis != r - 1))
+    return none;
+  int64_t h = d[r - 1] / 2;
+  MlirOperation ng = def_of(operand(cat, 0), "neg");
+  if (mlirOperationIsNull(ng) || !single_use(operand(cat, 0))) return none;
+  MlirValue x = half_slice_of(operand(ng, 0), h, h, &ops[2]);
+  MlirValue x2 = half_slice_of(operand(cat, 1), 0, h, &ops[3]);
+  if (mlirValueIsNull(x) || mlirValueIsNull(x2) || !mlirValueEqual(x, x2) ||
+      !mlirTypeEqual(mlirValueGetType(x), mlirValueGetType(v)))
+    return none;
+  ops[0] = cat, ops[1] = ng;
+  return x;
+}
+
+/* cos (or sin) broadcasting to x right-aligned with x's last dim and x's
+ * float type. */
+static bool rotary_table_fits(MlirValue c, MlirValue x) {
+  int64_t cd[8], xd[8];
+  int rc = static_dims(c, cd, 8), rx = static_dims(x, xd, 8);
+  if (rc < 1 || rc > rx || cd[rc - 1] != xd[rx - 1] || !mlirTypeEqual(elem_of(c), elem_of(x)))
+    return false;
+  for (int i = 0; i < rc - 1; ++i)
+    if (cd[i] != 1 && cd[i] != xd[rx - rc + i]) return false;
+  return true;
+}
+
+/* add(mul(x, cos), mul(rotate_half(x), sin)), each add and mul in either
+ * operand order -> moai.rotary(x, cos, sin). */
+static bool fuse_rotary(MlirOperation add) {
+  MlirValue y = result(add);
+  for (int i = 0; i < 4; ++i) {
+    /* i & 1: which add operand is x * cos; i & 2: rotate_half's side of its mul */
+    MlirValue xc = operand(add, i & 1), rs = operand(add, 1 - (i & 1));
+    MlirOperation m1 = def_of(xc, "mul"), m2 = def_of(rs, "mul"), ops[4];
+    if (mlirOperationIsNull(m1) || mlirOperationIsNull(m2) || !single_use(xc) || !single_use(rs))
+      continue;
+    int ri = (i & 2) ? 1 : 0;
+    MlirValue x = rotate_half_of(operand(m2, ri), ops), sn = operand(m2, 1 - ri), cs;
+    if (mlirValueIsNull(x)) continue;
+    if (mlirValueEqual(operand(m1, 0), x)) cs = operand(m1, 1);
+    else if (mlirValueEqual(operand(m1, 1), x)) cs = operand(m1, 0);
+    else continue;
+    if (!is_float_elem(elem_of(x)) || !same_static_type(x, y) || !same_static_type(x, xc) ||
+        !same_static_type(x, rs) || !mlirTypeEqual(mlirValueGetType(cs), mlirValueGetType(sn)) ||
+        !rotary_table_fits(cs, x))
+      continue;
+    MlirValue in[3] = {x, cs, sn};
+    if (mlirOperationIsNull(replace_with(add, y, "rotary", in, 3, mlirValueGetType(x)))) return false;
+    MlirOperation order[7] = {add, m1, m2, ops[0], ops[1], ops[2], ops[3]};
+    for (int k = 0; k < 7; ++k) erase_if_dead(order[k]);
+    return true;
+  }
+  return false;
+}
+
 /* ---- linear layers -------------------------------------------------------- */
 
 /* A 1-D i64 moai.constant inserted before `before`. */
@@ -405,6 +562,10 @@ static void fuse_block(MlirBlock block, const moai_fuse_options_t *o, moai_fuse_
     } else if (o->rms_norm && op_named(op, "mul") && fuse_rms_norm(op)) {
       st->rms_norm++;
       next = mlirBlockGetFirstOperation(block);
+    } else if (o->swiglu && op_named(op, "mul") && fuse_swiglu(op)) {
+      st->swiglu++; /* erases op and the two ops before it */
+    } else if (o->rotary && op_named(op, "add") && fuse_rotary(op)) {
+      st->rotary++; /* erases op and the six ops before it */
     } else if (o->linear && op_named(op, "matmul") && fuse_linear(op)) {
       st->linear++; /* erases only op and the transpose before it */
     }
@@ -420,7 +581,8 @@ static void fuse_region_ops(MlirOperation op, const moai_fuse_options_t *o, moai
 }
 
 moai_fuse_options_t moai_fuse_options_default(void) {
-  return (moai_fuse_options_t){.attention = true, .rms_norm = true, .linear = true};
+  return (moai_fuse_options_t){
+      .attention = true, .rms_norm = true, .linear = true, .swiglu = true, .rotary = true};
 }
 
 void moai_fuse_run(MlirOperation root, const moai_fuse_options_t *options,
@@ -442,7 +604,8 @@ MlirPass moai_fuse_pass_create(const moai_fuse_options_t *options) {
       .type_id_storage = &kTypeId,
       .name = "MoaiFuse",
       .argument = "moai-fuse",
-      .description = "Fuse attention and RMSNorm op chains into moai.attention and moai.rms_norm",
+      .description = "Fuse attention, RMSNorm, SwiGLU and rotary-embedding op chains into "
+                     "moai.attention, rms_norm, swiglu and rotary; linear layers into gemm",
       .op_name = "builtin.module",
       .run = run_pass,
   };

@@ -611,6 +611,10 @@ static const si_rule_entry_t kRules[] = {
     {"attention_grad", si_rule_attention_grad},
     {"rms_norm", si_rule_rms_norm},
     {"rms_norm_grad", si_rule_rms_norm_grad},
+    {"swiglu", si_rule_swiglu},
+    {"swiglu_grad", si_rule_swiglu_grad},
+    {"rotary", si_rule_rotary},
+    {"rotary_grad", si_rule_rotary_grad},
 };
 
 static si_rule_fn find_rule(const char *name) {

@@ -3,8 +3,11 @@
  *   attention_grad(q, k, v, out, lse, grad, mask?) -> q_grad, k_grad, v_grad
  *   rms_norm(x, scale [N]) -> y (x's shape, last dim N)
  *   rms_norm_grad(x, scale, grad) -> x_grad, scale_grad
+ *   swiglu(gate, up) -> y, swiglu_grad(gate, up, grad) -> gate_grad, up_grad (one shape)
+ *   rotary(x [..., D], cos, sin) -> y, rotary_grad(grad, cos, sin) -> x_grad (x's shape)
  * The kernels need static rank-4 operands; unknown dims are accepted here
  * and agree with whatever the other operands say. */
+#include <stdio.h>
 #include <string.h>
 
 #include "shape_infer/shape_infer_internal.h"
@@ -121,3 +124,66 @@ bool si_rule_rms_norm_grad(si_op_t *si) {
   si_set_result(si, 1, 0, x.elem, &s.shape);
   return true;
 }
+
+/* swiglu(gate, up) -> y; swiglu_grad(gate, up, grad) -> gate_grad, up_grad:
+ * every operand of one float type and one shape. */
+static bool swiglu_operands(si_op_t *si, int n, si_type_t *g) {
+  static const char *const names[3] = {"gate", "up", "grad"};
+  if (!float_operand(si, 0, names[0], g)) return false;
+  for (int i = 1; i < n; ++i) {
+    si_type_t t;
+    char what[32];
+    snprintf(what, sizeof(what), "'gate' and '%s'", names[i]);
+    if (!float_operand(si, i, names[i], &t) || !si_same_elem(si, g->elem, t.elem, what) ||
+        !dims_equal(si, g, &t, "gate", names[i]))
+      return false;
+  }
+  return true;
+}
+
+bool si_rule_swiglu(si_op_t *si) {
+  si_type_t g;
+  if (!swiglu_operands(si, 2, &g)) return false;
+  si_set_result(si, 0, 0, g.elem, &g.shape);
+  return true;
+}
+
+bool si_rule_swiglu_grad(si_op_t *si) {
+  si_type_t g;
+  if (!swiglu_operands(si, 3, &g)) return false;
+  si_set_result(si, 0, 0, g.elem, &g.shape);
+  si_set_result(si, 1, 0, g.elem, &g.shape);
+  return true;
+}
+
+/* rotary(x, cos, sin) -> y and rotary_grad(grad, cos, sin) -> x_grad: x of
+ * rank >= 1 with an even last dim D; cos and sin of one shape, broadcasting
+ * to x (right-aligned) with last dim D; the result has x's shape. */
+static bool rotary_rule(si_op_t *si, const char *xn) {
+  si_type_t x, c, s;
+  char xs[128], cs[128], what[32];
+  snprintf(what, sizeof(what), "'%s' and 'cos'", xn);
+  if (!float_operand(si, 0, xn, &x) || !float_operand(si, 1, "cos", &c) ||
+      !float_operand(si, 2, "sin", &s) || !si_same_elem(si, x.elem, c.elem, what) ||
+      !si_same_elem(si, c.elem, s.elem, "'cos' and 'sin'") || !dims_equal(si, &c, &s, "cos", "sin"))
+    return false;
+  const si_shape_t *a = &x.shape, *b = &c.shape;
+  if (a->rank == 0) return si_error(si, "operand '%s' must have rank >= 1", xn);
+  if (a->rank != SI_UNRANKED && a->dims[a->rank - 1] > 0 && a->dims[a->rank - 1] % 2 != 0)
+    return si_error(si, "operand '%s' %s must have an even last dim (two halves to rotate)", xn,
+                    si_shape_str(a, xs, sizeof(xs)));
+  if (a->rank != SI_UNRANKED && b->rank != SI_UNRANKED) {
+    bool ok = b->rank >= 1 && b->rank <= a->rank &&
+              si_dims_agree(b->dims[b->rank - 1], a->dims[a->rank - 1]);
+    for (int i = 0; ok && i + 1 < b->rank; ++i)
+      ok = b->dims[i] == 1 || si_dims_agree(b->dims[i], a->dims[a->rank - b->rank + i]);
+    if (!ok)
+      return si_error(si, "operand 'cos' %s must broadcast to '%s' %s with its last dim",
+                      si_shape_str(b, cs, sizeof(cs)), xn, si_shape_str(a, xs, sizeof(xs)));
+  }
+  si_set_result(si, 0, 0, x.elem, &x.shape);
+  return true;
+}
+
+bool si_rule_rotary(si_op_t *si) { return rotary_rule(si, "x"); }
+bool si_rule_rotary_grad(si_op_t *si) { return rotary_rule(si, "grad"); }

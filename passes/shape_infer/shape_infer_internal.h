@@ -207,6 +207,10 @@ bool si_rule_attention(si_op_t *si);
 bool si_rule_attention_grad(si_op_t *si);
 bool si_rule_rms_norm(si_op_t *si);
 bool si_rule_rms_norm_grad(si_op_t *si);
+bool si_rule_swiglu(si_op_t *si);
+bool si_rule_swiglu_grad(si_op_t *si);
+bool si_rule_rotary(si_op_t *si);
+bool si_rule_rotary_grad(si_op_t *si);
 bool si_rule_sce_grad(si_op_t *si);
 bool si_rule_conv_grad(si_op_t *si); /* conv_grad_input, conv_grad_weight */
 bool si_rule_max_pool_grad(si_op_t *si);

@@ -77,7 +77,9 @@ extern "C" {
   X(GRAD_READY, "grad_ready")                                               \
   /* fused ops (moai-fuse) and their gradients */                          \
   X(ATTENTION, "attention") X(ATTENTION_GRAD, "attention_grad")            \
-  X(RMS_NORM, "rms_norm") X(RMS_NORM_GRAD, "rms_norm_grad")
+  X(RMS_NORM, "rms_norm") X(RMS_NORM_GRAD, "rms_norm_grad")              \
+  X(SWIGLU, "swiglu") X(SWIGLU_GRAD, "swiglu_grad")                        \
+  X(ROTARY, "rotary") X(ROTARY_GRAD, "rotary_grad")
 
 typedef enum moai_kernel_id_e {
 #define MOAI_KERNEL_ENUM(id, name) MOAI_KERNEL_##id,
@@ -225,6 +227,16 @@ typedef struct moai_attrs_rms_norm_t {
   float epsilon;
   int32_t pad;
 } moai_attrs_rms_norm_t;
+
+/* swiglu: operands g, u (one shape); output y = silu(g) u = g sigmoid(g) u.
+ * swiglu_grad: operands g, u, grad (dy); outputs dg, du. No attrs. */
+
+/* rotary: operands x [..., D] (D even), cos, sin (one shape, broadcasting
+ *   to x's right-aligned, last dim D); output y = x cos + rotate_half(x) sin
+ *   with rotate_half(x) = concat(-x[..., D/2:], x[..., :D/2]).
+ * rotary_grad: operands grad (dy, x's shape), cos, sin; output dx = dy cos
+ *   + rotate_half^T(dy sin), rotate_half^T(z) = concat(z[..., D/2:],
+ *   -z[..., :D/2]). No attrs. */
 
 /* ---- gradient kernels (ABI 2) ----------------------------------------------
  *

@@ -6,6 +6,9 @@
                   (R a fixed random tensor), in float64 where the kernels
                   support it; the analytic gradient <g, v> along random
                   directions v must equal (loss(x + h v) - loss(x - h v)) / 2h.
+                  The fused cases also check that moai-fuse made their fused
+                  ops and compare loss and gradients with PyTorch's autograd
+                  of the torch function the chain exports from.
   cnn_grads       the same for the CNN training export (examples/cnn/ref/grad)
   mistral_grads   the Mistral-style training export's gradients (divided by
                   the loss weight) against PyTorch's (examples/mistral/ref/grad),
@@ -43,7 +46,7 @@ class Case:
 
     def __init__(self, op, floats, ints=(), attrs=None, opset=17, out_shape=None,
                  n_outputs=1, extra_nodes=(), extra_inits=(), loss_is_output=False,
-                 dtype=np.float64, rtol=1e-6, op_inputs=None):
+                 dtype=np.float64, rtol=1e-6, op_inputs=None, fused_ops=(), torch_fn=None):
         self.op, self.floats, self.ints = op, floats, list(ints)
         # op_inputs: the op's inputs when extra_nodes compute them (a chain
         # that moai-fuse turns into one fused op); default: the float inputs.
@@ -51,6 +54,9 @@ class Case:
         self.attrs, self.opset, self.out_shape = attrs or {}, opset, out_shape
         self.n_outputs, self.extra_nodes, self.extra_inits = n_outputs, extra_nodes, extra_inits
         self.loss_is_output, self.dtype, self.rtol = loss_is_output, dtype, rtol
+        # fused_ops: ops the gradient module must contain (moai-fuse made
+        # them); torch_fn(*float inputs) -> y: PyTorch's version of the chain.
+        self.fused_ops, self.torch_fn = fused_ops, torch_fn
 
 
 def rng_for(name):
@@ -67,6 +73,7 @@ def build(name, c, workdir, rng):
         inputs.append(helper.make_tensor_value_info(n, elem, list(shape)))
     node_inputs = list(c.op_inputs) if c.op_inputs else list(names)
     inits = list(c.extra_inits)
+    r = None
     for j, (value, position) in enumerate(c.ints):
         n = f"i{j}"
         arr = np.asarray(value)
@@ -107,7 +114,7 @@ def build(name, c, workdir, rng):
     entry.key, entry.value = "moai.trainable_parameters", "[]"
     path = os.path.join(workdir, "model.onnx")
     onnx.save(model, path)
-    return path, feeds, names
+    return path, feeds, names, r
 
 
 def run_plan(moai_run, plan, feeds, out_dir):
@@ -127,12 +134,19 @@ def fd_check(name, c, args):
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     rng = rng_for(name)
-    path, feeds, names = build(name, c, work, rng)
+    path, feeds, names, r = build(name, c, work, rng)
     plan = os.path.join(work, "plan")
     run([args.moaicc, path, "--gradients", "-o", plan])
+    if c.fused_ops:
+        ir = run([args.moaicc, path, "--gradients", "--emit=mlir"]).stdout
+        for op in c.fused_ops:
+            if f'"moai.{op}"' not in ir:
+                sys.exit(f"{name}: moai-fuse made no moai.{op}")
     out = run_plan(args.moai_run, plan, feeds, os.path.join(work, "out"))
     w = float(out["loss_weight"])
     grads = {n: out[f"grad.{n}"].astype(np.float64) / w for n in names}
+    if c.torch_fn is not None:
+        torch_check(name, c, feeds, names, r, float(out["loss"]), grads)
     h = 1e-6 if c.dtype == np.float64 else 1e-2
     worst = 0.0
     for k in range(3):
@@ -149,6 +163,34 @@ def fd_check(name, c, args):
             sys.exit(f"{name}: direction {k}: analytic {analytic!r} vs finite difference "
                      f"{numeric!r} (relative error {err:.3g} > {c.rtol})")
     print(f"{name}: ok, worst relative error {worst:.3g} ({np.dtype(c.dtype).name})")
+
+
+def torch_check(name, c, feeds, names, r, loss, grads):
+    """loss and gradients against PyTorch's autograd of c.torch_fn (float64)."""
+    import torch
+    xs = [torch.tensor(feeds[n], requires_grad=True) for n in names]
+    ref = (c.torch_fn(*xs) * torch.tensor(r)).sum()
+    ref.backward()
+    worst = abs(loss - ref.item()) / max(1.0, abs(ref.item()))
+    for n, x in zip(names, xs):
+        g = x.grad.numpy()
+        worst = max(worst, float((np.abs(grads[n] - g) / (1.0 + np.abs(g))).max()))
+    if worst > 1e-10:
+        sys.exit(f"{name}: loss or gradients differ from PyTorch's (relative {worst:.3g} > 1e-10)")
+    print(f"{name}: PyTorch agrees, worst relative difference {worst:.3g}")
+
+
+def torch_swiglu(g, u):
+    """The Llama/Mistral MLP's gate: silu(g) * u."""
+    import torch
+    return torch.nn.functional.silu(g) * u
+
+
+def torch_rotary(x, cos, sin):
+    """Llama's apply_rotary_pos_emb for one tensor (rotate_half)."""
+    import torch
+    h = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., h:], x[..., :h]), dim=-1) * sin
 
 
 def cases():
@@ -249,8 +291,9 @@ def cases():
 
 
 def fused_cases(t):
-    """The chains moai-fuse rewrites (moai.attention, moai.rms_norm), so their
-    gradient kernels are checked by differences in float64."""
+    """The chains moai-fuse rewrites (moai.attention, rms_norm, swiglu,
+    rotary), so their gradient kernels are checked by differences in float64
+    (and, for swiglu and rotary, against PyTorch's autograd)."""
     mk = helper.make_node
     f64 = lambda name, a: numpy_helper.from_array(np.asarray(a, np.float64), name)
     i64 = lambda name, a: numpy_helper.from_array(np.asarray(a, np.int64), name)
@@ -273,7 +316,27 @@ def fused_cases(t):
            mk("Add", ["ms", "eps"], ["mse"]),
            mk("Sqrt", ["mse"], ["den"]),
            mk("Div", ["x0", "den"], ["n"])]
+    swiglu = [mk("Sigmoid", ["x0"], ["sg"]), mk("Mul", ["x0", "sg"], ["silu"])]
+    # x [1,3,5,6]; cos and sin [1,1,5,6] are graph inputs, so they need
+    # gradients too (the rule's unfused path for them)
+    rotary = [mk("Mul", ["x0", "x1"], ["xc"]),
+              mk("Slice", ["x0", "half", "big", "ax3", "one"], ["hi"]),
+              mk("Neg", ["hi"], ["nhi"]),
+              mk("Slice", ["x0", "zero", "half", "ax3", "one"], ["lo"]),
+              mk("Concat", ["nhi", "lo"], ["rh"], axis=-1),
+              mk("Mul", ["rh", "x2"], ["rs"])]
+    rotary_inits = [i64("half", [3]), i64("big", [2**63 - 1]), i64("ax3", [3]), i64("one", [1]),
+                    i64("zero", [0])]
     return {
+        "fused_swiglu": Case("Mul", [t([3, 7], -4.0, 4.0), t([3, 7])], extra_nodes=swiglu,
+                             op_inputs=["silu", "x1"], out_shape=[3, 7],
+                             fused_ops=["swiglu", "swiglu_grad"],
+                             torch_fn=torch_swiglu),
+        "fused_rotary": Case("Add", [t([1, 3, 5, 6]), t([1, 1, 5, 6], -1.0, 1.0),
+                                     t([1, 1, 5, 6], -1.0, 1.0)],
+                             extra_nodes=rotary, extra_inits=rotary_inits,
+                             op_inputs=["xc", "rs"], out_shape=[1, 3, 5, 6],
+                             fused_ops=["rotary", "rotary_grad"], torch_fn=torch_rotary),
         "fused_attention": Case("MatMul", [t([1, 4, 5, 3]), t([1, 2, 5, 3]), t([1, 2, 5, 3])],
                                 extra_nodes=attn, extra_inits=attn_inits, op_inputs=["p", "x2r"],
                                 out_shape=[1, 4, 5, 3]),

@@ -26,6 +26,9 @@ void moai_nn_register_norm(moai_isa_t isa, moai_kernel_fn_t *table);
 void moai_nn_register_scan(moai_isa_t isa, moai_kernel_fn_t *table);
 /* moai.attention, rms_norm and their gradients (attention.c). */
 void moai_nn_register_fused(moai_isa_t isa, moai_kernel_fn_t *table);
+/* moai.swiglu, moai.rotary and their gradients (swiglu.c, rotary.c). */
+void moai_nn_register_swiglu(moai_isa_t isa, moai_kernel_fn_t *table);
+void moai_nn_register_rotary(moai_isa_t isa, moai_kernel_fn_t *table);
 
 /* Size of the small per-kernel dtype tables: dtype ids are ONNX's (< 17). */
 #define MOAI_NN_DTYPE_TABLE 17

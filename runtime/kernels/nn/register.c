@@ -1,5 +1,6 @@
 /* The nn kernel family: matmul/gemm, softmax/log_softmax/cross-entropy,
- * conv, pools, batch and layer normalisation, cumsum and trilu. Each family
+ * conv, pools, batch and layer normalisation, cumsum and trilu, and the
+ * fused ops of moai-fuse (attention, rms_norm, swiglu, rotary). Each family
  * file fills its ids: scalar reference kernels at MOAI_ISA_REFERENCE, the
  * optimised portable ones at MOAI_ISA_GENERIC. At MOAI_ISA_AVX2 and
  * MOAI_ISA_AVX512 matmul and gemm switch f32 to the packed GEMM (gemm.h);
@@ -14,4 +15,6 @@ void moai_kernels_register_nn(moai_isa_t isa, moai_kernel_fn_t *table) {
   moai_nn_register_norm(isa, table);
   moai_nn_register_scan(isa, table);
   moai_nn_register_fused(isa, table);
+  moai_nn_register_swiglu(isa, table);
+  moai_nn_register_rotary(isa, table);
 }
