@@ -55,8 +55,9 @@ static void setup_binary(kt_t *k, moai_kernel_id_t id, int32_t dta, int32_t dtb,
 
 static void describe(char *what, size_t size, moai_kernel_id_t id, const char *dts, const bshape_t *s) {
   char sa[64], sb[64];
-  snprintf(what, size, "%s %s %s,%s", moai_kernel_name(id), dts, shape_str(s->ra, s->a, sa, sizeof sa),
-           shape_str(s->rb, s->b, sb, sizeof sb));
+  const char *kn = moai_kernel_name(id);
+  snprintf(what, size, "%.32s %.16s %.60s,%.60s", kn ? kn : "?", dts,
+           shape_str(s->ra, s->a, sa, sizeof sa), shape_str(s->rb, s->b, sb, sizeof sb));
 }
 
 /* ---- binary arithmetic and comparisons ---- */
@@ -768,7 +769,8 @@ static void test_table_complete(void) {
   for (int isa = MOAI_ISA_REFERENCE; isa <= (int)moai_isa_detect(); ++isa) {
     const moai_kernel_fn_t *t = kt_table((moai_isa_t)isa);
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; ++i)
-      KT_CHECK(t[ids[i]] != moai_kernel_missing, "%s: no %s kernel", moai_kernel_name(ids[i]),
+      KT_CHECK(t[ids[i]] != moai_kernel_missing, "%s: no %s kernel",
+               moai_kernel_name(ids[i]) ? moai_kernel_name(ids[i]) : "?",
                moai_isa_name((moai_isa_t)isa));
   }
 }
