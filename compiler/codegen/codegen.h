@@ -140,6 +140,10 @@ typedef struct moai_device_program_t {
    * ("h"), and the binary gets a forward entry running just those. */
   bool pipeline;
   uint32_t num_forward_ops, forward_output;
+  /* Off: every step op is its own kernel call (moaicc --no-fuse-elementwise);
+   * on (the default, false here): chains of elementwise ops become one
+   * generated loop (moai_codegen_elementwise_groups). */
+  bool no_elementwise_fusion;
 } moai_device_program_t;
 
 /* Places the weights in the weights file: sets each weights[i].offset (bytes
@@ -182,6 +186,15 @@ static inline const moai_op_desc_t *moai_device_program_update_op(
     const moai_device_program_t *p, uint32_t i) {
   return (const moai_op_desc_t *)(const void *)(p->update.descs + p->update.offsets[i]);
 }
+
+/* Elementwise fusion (fuse_elementwise.c): group_end[i] (num_ops entries)
+ * is the last descriptor of the group starting at i, or i; returns the
+ * number of groups. */
+uint32_t moai_codegen_elementwise_groups(const moai_device_program_t *p, uint32_t *group_end);
+/* Emits the LLVM-dialect function @fn(ex, ith, nth) computing step
+ * descriptors first..last as one loop. */
+void moai_codegen_emit_elementwise(moai_strbuf_t *sb, const moai_device_program_t *p,
+                                   uint32_t first, uint32_t last, const char *fn);
 
 /* Whether `module` is a training module (carries `moai.training`). */
 bool moai_module_is_training(MlirModule module);

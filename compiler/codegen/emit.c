@@ -149,13 +149,23 @@ static bool per_weight_update(const moai_op_desc_t *d) {
  * the barrier (in the update, not between per-weight optimizer ops). */
 static void emit_ops_function(moai_strbuf_t *sb, const char *fn, const char *prefix,
                               const unsigned char *descs, const size_t *offsets,
-                              uint32_t count, bool update) {
+                              uint32_t count, bool update, const uint32_t *group_end) {
   moai_strbuf_appendf(sb,
       "  llvm.func internal @%s(%%ex: !llvm.ptr {llvm.noundef}, "
       "%%ith: i32 {llvm.noundef}, %%nth: i32 {llvm.noundef}) "
       "attributes {passthrough = [\"nounwind\"]} {\n", fn);
   for (uint32_t i = 0; i < count; ++i) {
     const moai_op_desc_t *d = (const moai_op_desc_t *)(const void *)(descs + offsets[i]);
+    if (group_end && group_end[i] > i) { /* a fused elementwise chain */
+      moai_strbuf_appendf(sb,
+          "    llvm.call @moai_ew_%u(%%ex, %%ith, %%nth) : (!llvm.ptr, i32, i32) -> ()\n"
+          "    %%ba%u = llvm.getelementptr %%ex[0, 2] : (!llvm.ptr) -> !llvm.ptr, " EXEC_TYPE "\n"
+          "    %%b%u = llvm.load %%ba%u : !llvm.ptr -> !llvm.ptr\n"
+          "    llvm.call %%b%u(%%ex) : !llvm.ptr, (!llvm.ptr) -> ()\n",
+          i, i, i, i, i);
+      i = group_end[i];
+      continue;
+    }
     moai_strbuf_appendf(sb,
         "    %%k%u = llvm.load %%ex : !llvm.ptr -> !llvm.ptr\n"
         "    %%fa%u = llvm.getelementptr %%k%u[%u] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr\n"
@@ -189,11 +199,11 @@ static void emit_training(moai_strbuf_t *sb, const moai_device_program_t *p,
     global_bytes(sb, name, d, d->size, 16);
   }
   emit_ops_function(sb, "moai_update", "moai_uop_", p->update.descs, p->update.offsets,
-                    p->update.count, true);
+                    p->update.count, true, NULL);
   /* A pipeline stage's forward: the step's first descriptors, shared. */
   if (p->pipeline)
     emit_ops_function(sb, "moai_forward", "moai_op_", p->descs, p->desc_offsets,
-                      p->num_forward_ops, false);
+                      p->num_forward_ops, false, NULL);
   uint32_t n = p->num_state;
   if (n) {
     unsigned *names = malloc(2 * (size_t)n * sizeof(unsigned));
@@ -361,7 +371,23 @@ void moai_codegen_emit_text(const moai_device_program_t *p,
   global_ios(sb, "moai_inputs", p->inputs, p->num_inputs, &counter);
   global_ios(sb, "moai_outputs", p->outputs, p->num_outputs, &counter);
   global_ios(sb, "moai_weights", p->weight_ios, p->num_weights, &counter);
-  emit_ops_function(sb, "moai_step", "moai_op_", p->descs, p->desc_offsets, p->num_ops, false);
+  /* Elementwise chains (fuse_elementwise.c): one generated loop each. */
+  uint32_t *group_end = NULL;
+  if (!p->no_elementwise_fusion && p->num_ops) {
+    group_end = malloc(sizeof(uint32_t) * p->num_ops);
+    if (group_end && moai_codegen_elementwise_groups(p, group_end) == 0) {
+      free(group_end);
+      group_end = NULL;
+    }
+    for (uint32_t i = 0; group_end && i < p->num_ops; ++i)
+      if (group_end[i] > i) {
+        snprintf(name, sizeof(name), "moai_ew_%u", i);
+        moai_codegen_emit_elementwise(sb, p, i, group_end[i], name);
+      }
+  }
+  emit_ops_function(sb, "moai_step", "moai_op_", p->descs, p->desc_offsets, p->num_ops, false,
+                    group_end);
+  free(group_end);
   if (p->training) emit_training(sb, p, &counter);
   emit_table(sb, p, s_version, s_triple, s_cpu, s_features);
   moai_strbuf_append(sb, "}\n");

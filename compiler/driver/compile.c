@@ -502,6 +502,7 @@ static moai_status_t plan_device_build(MlirModule module,
                              .layout = moai_weights_layout_safetensors};
   MOAI_RETURN_IF_ERROR(
       moai_device_lower(module, &lo, moai_allocator_system(), &d->program));
+  d->program->no_elementwise_fusion = o && o->no_fuse_elementwise;
   MlirContext ctx = mlirModuleGetContext(module);
   moai_diag_sink_t diag;
   moai_diag_attach(ctx, &diag, NULL);

@@ -106,6 +106,9 @@ typedef struct moai_plan_options_t {
   const char *target_features; /* "+a,-b" (--target-features); NULL: the
                                   host's, or the named CPU's own */
   const moai_log_sink_t *log;  /* progress messages (may be NULL) */
+  /* Every elementwise op its own kernel call (--no-fuse-elementwise);
+   * default: chains of them become one generated loop. */
+  bool no_fuse_elementwise;
 } moai_plan_options_t;
 
 /* Writes the plan directory `dir` atomically: files go to a temporary

@@ -53,6 +53,9 @@ static void usage(FILE *out) {
       "  --target-features=LIST   LLVM features on top of the CPU's, e.g.\n"
       "                           +avx512f,-avx512vnni (with no --target-cpu:\n"
       "                           on top of this machine's CPU model)\n"
+      "  --no-fuse-elementwise    keep each elementwise op its own kernel call\n"
+      "                           (default: chains of them are generated as one\n"
+      "                           vectorised loop in the device binary)\n"
       "\n"
       "model:\n"
       "  --input-shape NAME=DIMS[:DTYPE]\n"
@@ -237,6 +240,8 @@ static int parse_args(int argc, char **argv, args_t *a) {
       a->plan.target_cpu = value;
     } else if (TAKES_VALUE("--target-features")) {
       a->plan.target_features = value;
+    } else if (strcmp(arg, "--no-fuse-elementwise") == 0) {
+      a->plan.no_fuse_elementwise = true;
     } else if (strcmp(arg, "--gradients") == 0) {
       a->compile.gradients = true;
     } else if (strcmp(arg, "--train") == 0) {

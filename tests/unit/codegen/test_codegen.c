@@ -5,6 +5,7 @@
  * recording kernels. The memory plans are written by hand (the attributes
  * of moai-memory-plan), so the tests do not depend on the planner. */
 #include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -514,6 +515,39 @@ static void record_barrier(const moai_exec_t *ex) {
   g_trace.barriers++;
 }
 
+/* Compiles p for this machine into g_dir/d.so and loads it: its table, or
+ * NULL after a failed assertion. *lib and *target to release. */
+static const moai_device_table_t *build_and_load(const moai_device_program_t *p,
+                                                 moai_target_t *target, void **lib) {
+  moai_status_t s = moai_target_resolve(NULL, NULL, target);
+  CU_ASSERT_PTR_NULL_FATAL(s);
+  MlirModule llvm = {NULL};
+  s = moai_codegen_build(g_ctx, p, target, &llvm);
+  CU_ASSERT_PTR_NULL_FATAL(s);
+  char obj[128], so[128];
+  snprintf(obj, sizeof(obj), "%s/d.o", g_dir);
+  snprintf(so, sizeof(so), "%s/d.so", g_dir);
+  char *ir = NULL;
+  s = moai_codegen_compile(llvm, target, obj, &ir);
+  CU_ASSERT_PTR_NULL_FATAL(s);
+  CU_ASSERT_PTR_NOT_NULL(strstr(ir, "@moai_device_table_v3()"));
+  free(ir);
+  s = moai_codegen_link(obj, so);
+  CU_ASSERT_PTR_NULL_FATAL(s);
+  mlirModuleDestroy(llvm);
+  /* a fresh path each time: dlopen would hand back an already loaded one */
+  static int serial;
+  char so2[160];
+  snprintf(so2, sizeof(so2), "%s/d%d.so", g_dir, serial++);
+  CU_ASSERT_EQUAL_FATAL(rename(so, so2), 0);
+  *lib = dlopen(so2, RTLD_NOW | RTLD_LOCAL);
+  unlink(so2);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(*lib);
+  moai_device_table_fn_t fn = (moai_device_table_fn_t)dlsym(*lib, MOAI_DEVICE_TABLE_SYMBOL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(fn);
+  return fn();
+}
+
 static void test_binary_table_and_step(void) {
   MlirModule m = parse_main(
       X_ARG ", %z: tensor<3xi64> {moai.name = \"z\", moai.offset = 64 : i64}",
@@ -530,29 +564,9 @@ static void test_binary_table_and_step(void) {
   moai_status_t s = lower(m, &p);
   CU_ASSERT_PTR_NULL_FATAL(s);
   moai_target_t target;
-  s = moai_target_resolve(NULL, NULL, &target);
-  CU_ASSERT_PTR_NULL_FATAL(s);
-  MlirModule llvm = {NULL};
-  s = moai_codegen_build(g_ctx, p, &target, &llvm);
-  CU_ASSERT_PTR_NULL_FATAL(s);
-  char obj[128], so[128];
-  snprintf(obj, sizeof(obj), "%s/d.o", g_dir);
-  snprintf(so, sizeof(so), "%s/d.so", g_dir);
-  char *ir = NULL;
-  s = moai_codegen_compile(llvm, &target, obj, &ir);
-  CU_ASSERT_PTR_NULL_FATAL(s);
-  CU_ASSERT_PTR_NOT_NULL(strstr(ir, "@moai_device_table_v3()"));
-  free(ir);
-  s = moai_codegen_link(obj, so);
-  CU_ASSERT_PTR_NULL_FATAL(s);
-  mlirModuleDestroy(llvm);
-
-  void *lib = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(lib);
-  moai_device_table_fn_t fn =
-      (moai_device_table_fn_t)dlsym(lib, MOAI_DEVICE_TABLE_SYMBOL);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(fn);
-  const moai_device_table_t *t = fn();
+  void *lib = NULL;
+  const moai_device_table_t *t = build_and_load(p, &target, &lib);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(t);
   CU_ASSERT_EQUAL(t->abi_version, MOAI_ABI_VERSION);
   CU_ASSERT_EQUAL(t->device, 0);
   CU_ASSERT_STRING_EQUAL(t->target_triple, target.triple);
@@ -611,6 +625,124 @@ static void test_binary_table_and_step(void) {
   mlirModuleDestroy(m);
 }
 
+/* ---- elementwise fusion (fuse_elementwise.c) --------------------------------------- */
+
+/* x [2,40] (80 elements: 5 lines of 16, so 3 threads get 32/32/16), a
+ * scalar constant c; the chain a = x + c, b = a * x, d = b / c, e = -d,
+ * f = sigmoid(e), g = exp(f) - x, h = sqrt(g*g), r = relu(h - x). `extra`
+ * adds ops after it. */
+#define EW_ARG "%x: tensor<2x40xf32> {moai.name = \"x\", moai.offset = 0 : i64}"
+#define EW_T "tensor<2x40xf32>"
+#define EW_CHAIN                                                                                   \
+  "%c = \"moai.constant\"() {value = dense<1.5> : tensor<f32>} : () -> tensor<f32>\n"              \
+  "%a = \"moai.add\"(%x, %c) {moai.offsets = array<i64: 512>} : (" EW_T ", tensor<f32>) -> " EW_T "\n" \
+  "%b = \"moai.mul\"(%a, %x) {moai.offsets = array<i64: 1024>} : (" EW_T ", " EW_T ") -> " EW_T "\n"   \
+  "%d = \"moai.div\"(%b, %c) {moai.offsets = array<i64: 512>} : (" EW_T ", tensor<f32>) -> " EW_T "\n" \
+  "%e = \"moai.neg\"(%d) {moai.offsets = array<i64: 1024>} : (" EW_T ") -> " EW_T "\n"                 \
+  "%f = \"moai.sigmoid\"(%e) {moai.offsets = array<i64: 512>} : (" EW_T ") -> " EW_T "\n"              \
+  "%f2 = \"moai.exp\"(%f) {moai.offsets = array<i64: 1024>} : (" EW_T ") -> " EW_T "\n"                \
+  "%g = \"moai.sub\"(%f2, %x) {moai.offsets = array<i64: 512>} : (" EW_T ", " EW_T ") -> " EW_T "\n"   \
+  "%g2 = \"moai.mul\"(%g, %g) {moai.offsets = array<i64: 1024>} : (" EW_T ", " EW_T ") -> " EW_T "\n"  \
+  "%h = \"moai.sqrt\"(%g2) {moai.offsets = array<i64: 512>} : (" EW_T ") -> " EW_T "\n"                \
+  "%h2 = \"moai.sub\"(%h, %x) {moai.offsets = array<i64: 1024>} : (" EW_T ", " EW_T ") -> " EW_T "\n"  \
+  "%r = \"moai.relu\"(%h2) {moai.offsets = array<i64: 1536>} : (" EW_T ") -> " EW_T "\n"
+
+static moai_device_program_t *ew_program(const char *results, const char *extra, const char *ret) {
+  char body[4096];
+  snprintf(body, sizeof(body), "%s%s\nreturn %s", EW_CHAIN, extra, ret);
+  if (strstr(ret, "%b")) { /* %b is kept to the end: its own place */
+    char *at = strstr(body, "%b = ");
+    char *off = at ? strstr(at, "1024") : NULL;
+    if (off) memcpy(off, "2048", 4);
+  }
+  MlirModule m = parse_main(EW_ARG, results, body);
+  CU_ASSERT_FATAL(!mlirModuleIsNull(m));
+  moai_device_program_t *p = NULL;
+  moai_status_t s = lower(m, &p);
+  CU_ASSERT_PTR_NULL_FATAL(s);
+  mlirModuleDestroy(m);
+  return p;
+}
+
+static void test_elementwise_groups(void) {
+  /* the whole chain: one group of 11 ops */
+  moai_device_program_t *p = ew_program(EW_T " {moai.name = \"r\"}", "", "%r : " EW_T);
+  uint32_t end[32];
+  CU_ASSERT_EQUAL_FATAL(p->num_ops, 11);
+  CU_ASSERT_EQUAL(moai_codegen_elementwise_groups(p, end), 1);
+  CU_ASSERT_EQUAL(end[0], 10);
+  moai_device_program_destroy(p);
+  /* %b is also a result: the group stops at the op that makes it (the
+   * rest, from %d on, is a group of its own) */
+  p = ew_program(EW_T " {moai.name = \"r\"}, " EW_T " {moai.name = \"b\"}", "",
+                 "%r, %b : " EW_T ", " EW_T);
+  CU_ASSERT_EQUAL(moai_codegen_elementwise_groups(p, end), 2);
+  CU_ASSERT_EQUAL(end[0], 1);
+  CU_ASSERT_EQUAL(end[2], 10);
+  moai_device_program_destroy(p);
+  /* a softmax reading %h2 after the chain: %h2 stays in memory, the relu
+   * is left out; a pipeline stage is never fused */
+  p = ew_program(EW_T " {moai.name = \"r\"}, " EW_T " {moai.name = \"s\"}",
+                 "%s = \"moai.softmax\"(%h2) {axis = -1 : i64, moai.offsets = array<i64: 2048>} : (" EW_T
+                 ") -> " EW_T,
+                 "%r, %s : " EW_T ", " EW_T);
+  CU_ASSERT_EQUAL(moai_codegen_elementwise_groups(p, end), 1);
+  CU_ASSERT_EQUAL(end[0], 9);
+  CU_ASSERT_EQUAL(end[10], 10);
+  p->pipeline = true;
+  CU_ASSERT_EQUAL(moai_codegen_elementwise_groups(p, end), 0);
+  moai_device_program_destroy(p);
+}
+
+/* x + c ... relu(...) in float, op by op, as the separate kernels do. */
+static float ew_reference(float x) {
+  float c = 1.5f, a = x + c, b = a * x, d = b / c, e = -d;
+  float f = 1.0f / (1.0f + expf(-e)), f2 = expf(f), g = f2 - x, h = sqrtf(g * g), h2 = h - x;
+  return h2 < 0.0f ? 0.0f : h2;
+}
+
+static void test_elementwise_fused_step(void) {
+  for (int fused = 0; fused < 2; ++fused) {
+    moai_device_program_t *p = ew_program(EW_T " {moai.name = \"r\"}", "", "%r : " EW_T);
+    p->no_elementwise_fusion = !fused;
+    moai_target_t target;
+    void *lib = NULL;
+    const moai_device_table_t *t = build_and_load(p, &target, &lib);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    moai_kernel_fn_t kernels[MOAI_KERNEL_COUNT];
+    for (int i = 0; i < MOAI_KERNEL_COUNT; ++i) kernels[i] = record_kernel;
+    _Alignas(64) unsigned char arena[4096];
+    float *x = (float *)(void *)arena, *r = (float *)(void *)(arena + 1536);
+    for (int i = 0; i < 80; ++i) x[i] = (float)(i - 40) / 9.0f;
+    moai_exec_t ex = {.kernels = kernels, .barrier = record_barrier};
+    ex.base[MOAI_REGION_ARENA] = arena;
+    ex.base[MOAI_REGION_CONST] = (unsigned char *)t->const_data;
+    memset(&g_trace, 0, sizeof(g_trace));
+    for (int i = 0; i < 80; ++i) r[i] = -7.0f;
+    for (int ith = 0; ith < 3; ++ith) t->step(&ex, ith, 3); /* three threads' shares */
+    if (fused) {
+      /* one generated loop and one barrier per thread, no kernel */
+      CU_ASSERT_EQUAL(g_trace.calls, 0);
+      CU_ASSERT_EQUAL(g_trace.barriers, 3);
+      double worst = 0.0;
+      for (int i = 0; i < 80; ++i) {
+        double err = fabs((double)r[i] - (double)ew_reference(x[i])) / (1.0 + fabs(ew_reference(x[i])));
+        if (err > worst) worst = err;
+      }
+      /* exact ops but for exp (LLVM's vs libm's, within an ulp or two of
+       * each, amplified at most by the chain's few roundings) */
+      CU_ASSERT(worst < 1e-6);
+      fprintf(stderr, "  fused elementwise chain vs C reference: max rel error %.1e\n", worst);
+    } else {
+      CU_ASSERT_EQUAL(g_trace.calls, 3 * 11);
+      CU_ASSERT_EQUAL(g_trace.barriers, 3 * 11);
+    }
+    dlclose(lib);
+    moai_target_deinit(&target);
+    moai_device_program_destroy(p);
+  }
+}
+
 static void test_target(void) {
   moai_target_t t;
   moai_status_t s = moai_target_resolve("x86-64-v3", NULL, &t);
@@ -644,6 +776,8 @@ void moai_test_register(void) {
       {"max_pool_indices", test_max_pool_indices},
       {"needs_memory_plan", test_needs_memory_plan},
       {"binary_table_and_step", test_binary_table_and_step},
+      {"elementwise_groups", test_elementwise_groups},
+      {"elementwise_fused_step", test_elementwise_fused_step},
       {"target", test_target},
       CU_TEST_INFO_NULL};
   CU_pSuite suite = CU_add_suite("codegen", suite_init, suite_clean);
