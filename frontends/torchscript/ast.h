@@ -204,7 +204,8 @@ typedef struct moai_ts_token_t {
   double f;
 } moai_ts_token_t;
 
-typedef struct moai_ts_ast_arena_t moai_ts_ast_arena_t;
+/* The syntax tree lives in a value arena (value.h). */
+typedef struct moai_ts_arena_t moai_ts_ast_arena_t;
 
 /* Splits `text` into tokens (NEWLINE/INDENT/DEDENT for the layout, ending
  * with EOF) allocated in `arena`. */

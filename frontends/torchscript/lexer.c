@@ -5,51 +5,14 @@
 #include <string.h>
 
 #include "torchscript/ast.h"
+#include "torchscript/value.h"
 
-/* ---- arena --------------------------------------------------------------- */
+/* ---- arena: the value arena's (value.c) ------------------------------------ */
 
-typedef struct arena_chunk_t {
-  struct arena_chunk_t *next;
-  size_t used, capacity;
-  max_align_t data[];
-} arena_chunk_t;
-
-struct moai_ts_ast_arena_t {
-  arena_chunk_t *head;
-};
-
-moai_ts_ast_arena_t *moai_ts_ast_arena_create(void) {
-  return calloc(1, sizeof(moai_ts_ast_arena_t));
-}
-
-void moai_ts_ast_arena_destroy(moai_ts_ast_arena_t *arena) {
-  if (!arena) return;
-  for (arena_chunk_t *c = arena->head, *next; c; c = next) {
-    next = c->next;
-    free(c);
-  }
-  free(arena);
-}
-
+moai_ts_ast_arena_t *moai_ts_ast_arena_create(void) { return moai_ts_arena_create(); }
+void moai_ts_ast_arena_destroy(moai_ts_ast_arena_t *arena) { moai_ts_arena_destroy(arena); }
 void *moai_ts_ast_arena_alloc(moai_ts_ast_arena_t *arena, size_t size) {
-  const size_t align = sizeof(max_align_t);
-  if (size > SIZE_MAX / 2) return NULL;
-  size = (size + align - 1) / align * align;
-  if (!size) size = align;
-  arena_chunk_t *c = arena->head;
-  if (!c || c->capacity - c->used < size) {
-    size_t capacity = size > (64u << 10) ? size : (64u << 10);
-    c = malloc(sizeof(arena_chunk_t) + capacity);
-    if (!c) return NULL;
-    c->used = 0;
-    c->capacity = capacity;
-    c->next = arena->head;
-    arena->head = c;
-  }
-  void *p = (char *)c->data + c->used;
-  c->used += size;
-  memset(p, 0, size);
-  return p;
+  return moai_ts_arena_alloc(arena, size);
 }
 
 /* ---- lexer --------------------------------------------------------------- */

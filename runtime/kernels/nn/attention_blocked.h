@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/elementwise/fastmath.h"
 #include "kernels/kernels.h"
 #include "kernels/nn/attention.h"
 #include "kernels/nn/gemm.h"
@@ -37,35 +38,10 @@
 
 static inline int64_t ab_min(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* exp(x) for x <= 0 (or -inf, or NaN), vectorisable: x = n ln2 + r with
- * |r| <= ln2 / 2 (Cody-Waite, ln2 in two parts), e^r by its Taylor
- * polynomial of degree 7 (truncation below 6e-9 relative), 2^n built in the
- * exponent bits. Within 2 ulp of expf; 0 below -87.3 (where expf gives
- * denormals under 2e-38). No float-to-int conversion, so NaN stays NaN. */
-static inline float ab_exp(float x) {
-  x = x < -88.0f ? -88.0f : x; /* -inf too; a NaN compares false and stays */
-  const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-  float k = x * 1.44269504088896341f + magic;
-  uint32_t kb;
-  memcpy(&kb, &k, sizeof(kb));
-  float n = k - magic;
-  float r = x - n * 0.693145751953125f;
-  r = r - n * 1.42860682030941723212e-6f;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  /* kb's low bits hold n + 0x400000 (two's complement for n < 0); the
-   * exponent field of 2^n is n + 127, 0 (the value 0) at n = -127. */
-  uint32_t e = (kb - 0x4B400000u + 127u) << 23;
-  float two_n;
-  memcpy(&two_n, &e, sizeof(two_n));
-  return p * two_n;
-}
+/* exp of the scores (x <= 0, -inf or NaN): the optimised kernels'
+ * vectorisable expf (kernels/elementwise/fastmath.h; within 1e-6 relative
+ * of libm, 0 far below, NaN kept). */
+static inline float ab_exp(float x) { return moai_expf_fast(x); }
 
 /* One GEMM block; the portable loops when the thread's packing buffer could
  * not be allocated (out of memory). */
