@@ -211,14 +211,23 @@ typedef struct moai_attrs_layer_norm_t {
 } moai_attrs_layer_norm_t;
 
 /* attention: operands q [B,H,S,D], k [B,KVH,S,D], v [B,KVH,S,D], mask?
- *   (additive, rank 4, each dim 1 or [B,H,S,S]'s); outputs out [B,H,S,D],
- *   lse? [B,H,S] (each row's log-sum-exp of the scaled, masked scores).
- *   Head h reads kv head h / (H / KVH).
- * attention_grad: operands q, k, v, out, lse, grad (dout), mask?; outputs
- *   dq, dk, dv. Both take moai_attrs_attention_t. */
+ *   (additive, rank 4, each dim 1 or [B,H,S,S]'s), key_padding? ([B,S]
+ *   integer or bool: nonzero = key j of batch b may be attended); outputs
+ *   out [B,H,S,D], lse? [B,H,S] (each row's log-sum-exp of the scaled,
+ *   masked scores). Head h reads kv head h / (H / KVH).
+ * attention_grad: operands q, k, v, out, lse, grad (dout), mask?,
+ *   key_padding?; outputs dq, dk, dv. Both take moai_attrs_attention_t.
+ * Score (b, h, i, j) = scale q.k + mask + (hidden ? masked_value : 0), with
+ *   hidden = (causal && j > i) || (window && i - j >= window) ||
+ *   (key_padding && key_padding[b, j] == 0), computed from the indices.
+ *   causal, window and masked_value were appended: descriptors written
+ *   before them read 0 (nothing hidden; no key_padding existed either). */
 typedef struct moai_attrs_attention_t {
   float scale;
   int32_t pad;
+  int32_t causal;     /* 1: key j hidden from query i when j > i */
+  float masked_value; /* added to hidden scores (exporters: -3.40282347e38) */
+  int64_t window;     /* > 0: key j hidden from query i when i - j >= window */
 } moai_attrs_attention_t;
 
 /* rms_norm: operands x, scale [last dim]; output y. rms_norm_grad: operands

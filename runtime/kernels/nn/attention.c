@@ -1,6 +1,11 @@
 /* Fused scaled-dot-product attention (moai.attention, made by moai-fuse) and
  * its gradient, f32 and f64.
  *
+ * The mask of score (b, h, i, j) is the additive mask operand (if any) plus
+ * masked_value where causal, window or key_padding hide key j from query i,
+ * computed from the indices (attn_hidden in attention.h): causal+sliding-
+ * window+padding attention never reads an [S, S] tensor.
+ *
  * Forward: FlashAttention's online softmax (Dao et al., NeurIPS 2022, alg. 1)
  * one query row at a time: the keys are visited in blocks of ATTN_KB; each
  * block's scores s = scale * q.k + mask raise the running maximum m, the
@@ -43,6 +48,12 @@
 #define ATTN_CLONES
 #endif
 
+/* The mask value of key j for the row in scope (b, lo, hi, mrow): the
+ * additive mask plus masked_value where the indices hide the key, summed
+ * first as the materialised mask would be. */
+#define ATTN_MASK_AT(T, j)                                                              \
+  ((mrow ? mrow[p->mt == 1 ? 0 : (j)] : (T)0) +                                        \
+   (p->indexed && attn_hidden(p, b, lo, hi, (j)) ? (T)p->masked_value : (T)0))
 
 #define ATTN_FWD(name, T, EXP, LOG)                                                              \
   ATTN_CLONES static void name(const attn_problem_t *p, int ith, int nth) {            \
@@ -61,6 +72,8 @@
       for (int64_t i = qb * ATTN_QB; i < i1; ++i) {                                    \
         const T *qi = Q + (bh * S + i) * D;                                            \
         const T *mrow = M ? M + attn_mask_row(p, b, h, i) : NULL;                      \
+        int64_t lo, hi;                                                                \
+        attn_key_range(p, i, &lo, &hi);                                                \
         T m = -INFINITY, l = 0;                                                        \
         for (int64_t d = 0; d < D; ++d) acc[d] = 0;                                    \
         for (int64_t j0 = 0; j0 < S; j0 += ATTN_KB) {                                  \
@@ -72,7 +85,7 @@
             ATTN_SIMD(reduction(+ : dot))                                              \
             for (int64_t d = 0; d < D; ++d) dot += qi[d] * kj[d];                      \
             T s = dot * scale;                                                         \
-            if (mrow) s += mrow[p->mt == 1 ? 0 : j0 + j];                              \
+            if (mrow || p->indexed) s += ATTN_MASK_AT(T, j0 + j);                      \
             sc[j] = s;                                                                 \
             if (s > bm) bm = s;                                                        \
           }                                                                            \
@@ -122,6 +135,8 @@ ATTN_FWD(attn_fwd_f64, double, exp, log)
           const T *doi = DO + (bh * S + i) * D;                                        \
           T *dqi = DQ + (bh * S + i) * D;                                              \
           const T *mrow = M ? M + attn_mask_row(p, b, h, i) : NULL;                    \
+          int64_t lo, hi;                                                              \
+          attn_key_range(p, i, &lo, &hi);                                              \
           T di = 0;                                                                    \
           ATTN_SIMD(reduction(+ : di))                                                 \
           for (int64_t d = 0; d < D; ++d) di += doi[d] * oi[d];                        \
@@ -133,7 +148,7 @@ ATTN_FWD(attn_fwd_f64, double, exp, log)
               const T *kj = K + kv + j * D;                                            \
               T dot = 0;                                                               \
               for (int64_t d = 0; d < D; ++d) dot += qi[d] * kj[d];                    \
-              T s = dot * scale + (mrow ? mrow[p->mt == 1 ? 0 : j] : 0);               \
+              T s = dot * scale + ATTN_MASK_AT(T, j);                                  \
               if (s > m) {                                                             \
                 l = l * EXP(m - s) + 1;                                                \
                 m = s;                                                                 \
@@ -151,7 +166,7 @@ ATTN_FWD(attn_fwd_f64, double, exp, log)
               dot += qi[d] * kj[d];                                                    \
               dp += doi[d] * vj[d];                                                    \
             }                                                                          \
-            T s = dot * scale + (mrow ? mrow[p->mt == 1 ? 0 : j] : 0);                 \
+            T s = dot * scale + ATTN_MASK_AT(T, j);                                    \
             T pr = EXP(s - m) * inv_l;                                                 \
             T ds = pr * (dp - di) * scale;                                             \
             T *dkj = DK + kv + j * D, *dvj = DV + kv + j * D;                          \
@@ -170,10 +185,22 @@ ATTN_FWD(attn_fwd_f64, double, exp, log)
 ATTN_BWD(attn_bwd_f32, float, expf)
 ATTN_BWD(attn_bwd_f64, double, exp)
 
+/* Bytes of an integer or bool element; 0 for other types. */
+static int64_t attn_int_bytes(int32_t dtype) {
+  switch (dtype) {
+  case MOAI_ABI_BOOL: case MOAI_ABI_U8: case MOAI_ABI_I8: return 1;
+  case MOAI_ABI_U16: case MOAI_ABI_I16: return 2;
+  case MOAI_ABI_U32: case MOAI_ABI_I32: return 4;
+  case MOAI_ABI_U64: case MOAI_ABI_I64: return 8;
+  default: return 0;
+  }
+}
+
 /* Reads and checks the shapes shared by both kernels; false after a
  * failure report (thread 0). */
 static bool attn_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
-                       const char *kname, const moai_tensor_t *mask_t, attn_problem_t *p) {
+                       const char *kname, const moai_tensor_t *mask_t,
+                       const moai_tensor_t *kpad_t, attn_problem_t *p) {
   const moai_tensor_t *q = moai_op_in(op, 0), *k = moai_op_in(op, 1), *v = moai_op_in(op, 2);
   moai_attrs_attention_t a;
   char msg[160];
@@ -199,6 +226,12 @@ static bool attn_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
                       (mask_t->dims[2] != 1 && mask_t->dims[2] != q->dims[2]) ||
                       (mask_t->dims[3] != 1 && mask_t->dims[3] != q->dims[2])))
     snprintf(msg, sizeof(msg), "%s: mask does not broadcast to [B,H,S,S]", kname);
+  else if (kpad_t && (kpad_t->rank != 2 || kpad_t->dims[0] != q->dims[0] ||
+                      kpad_t->dims[1] != q->dims[2] || attn_int_bytes(kpad_t->dtype) == 0))
+    snprintf(msg, sizeof(msg), "%s: key_padding must be an integer or bool [B,S] = [%lld,%lld]",
+             kname, (long long)q->dims[0], (long long)q->dims[2]);
+  else if (a.window < 0)
+    snprintf(msg, sizeof(msg), "%s: negative window %lld", kname, (long long)a.window);
   if (msg[0]) {
     if (ith == 0) moai_kernel_fail(ex, op, msg);
     return false;
@@ -206,7 +239,10 @@ static bool attn_setup(const moai_exec_t *ex, const moai_op_desc_t *op, int ith,
   *p = (attn_problem_t){.b = q->dims[0], .h = q->dims[1], .kvh = k->dims[1], .s = q->dims[2],
                         .d = q->dims[3], .scale = a.scale,
                         .q = moai_tensor_ptr(ex, q), .k = moai_tensor_ptr(ex, k),
-                        .v = moai_tensor_ptr(ex, v)};
+                        .v = moai_tensor_ptr(ex, v), .window = a.window,
+                        .causal = a.causal != 0, .masked_value = a.masked_value};
+  if (kpad_t) p->kpad = moai_tensor_ptr(ex, kpad_t), p->kpad_es = attn_int_bytes(kpad_t->dtype);
+  p->indexed = p->causal || p->window > 0 || p->kpad;
   if (mask_t) {
     p->mask = moai_tensor_ptr(ex, mask_t);
     p->mb = mask_t->dims[0], p->mh = mask_t->dims[1], p->ms = mask_t->dims[2],
@@ -228,10 +264,11 @@ static void attention_run(const moai_exec_t *ex, const moai_op_desc_t *op, int i
                           attn_f32_fn_t blocked) {
   attn_problem_t p;
   if (op->n_in < 3 || op->n_out < 1) {
-    if (ith == 0) moai_kernel_fail(ex, op, "attention: expects q, k, v, mask? -> out, lse?");
+    if (ith == 0)
+      moai_kernel_fail(ex, op, "attention: expects q, k, v, mask?, key_padding? -> out, lse?");
     return;
   }
-  if (!attn_setup(ex, op, ith, "attention", attn_opt_in(op, 3), &p)) return;
+  if (!attn_setup(ex, op, ith, "attention", attn_opt_in(op, 3), attn_opt_in(op, 4), &p)) return;
   p.o = moai_tensor_ptr(ex, moai_op_out(op, 0));
   p.l = op->n_out > 1 ? moai_tensor_ptr(ex, moai_op_out(op, 1)) : NULL;
   int32_t dtype = moai_op_in(op, 0)->dtype;
@@ -247,10 +284,12 @@ static void attention_grad_run(const moai_exec_t *ex, const moai_op_desc_t *op, 
   if (op->n_in < 6 || op->n_out < 3) {
     if (ith == 0)
       moai_kernel_fail(ex, op,
-                       "attention_grad: expects q, k, v, out, lse, grad, mask? -> dq, dk, dv");
+                       "attention_grad: expects q, k, v, out, lse, grad, mask?, key_padding? "
+                       "-> dq, dk, dv");
     return;
   }
-  if (!attn_setup(ex, op, ith, "attention_grad", attn_opt_in(op, 6), &p)) return;
+  if (!attn_setup(ex, op, ith, "attention_grad", attn_opt_in(op, 6), attn_opt_in(op, 7), &p))
+    return;
   p.out = moai_tensor_ptr(ex, moai_op_in(op, 3));
   p.lse = moai_tensor_ptr(ex, moai_op_in(op, 4));
   p.dout = moai_tensor_ptr(ex, moai_op_in(op, 5));

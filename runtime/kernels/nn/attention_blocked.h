@@ -12,7 +12,10 @@
  * entry is hidden changes nothing, provided every row of the query tile sees
  * some key somewhere (a fully masked row attends uniformly, as the unfused
  * softmax does, and is computed over every tile). Causal and sliding-window
- * masks skip about half of the tiles at the benchmark's sizes.
+ * masks skip about half of the tiles at the benchmark's sizes. With the
+ * masks computed from indices (causal, window, key padding; attention.h)
+ * and no additive mask, which tiles a row sees follows from its index and
+ * the padding row alone; nothing [S, S] is read.
  *
  * Included by attention_avx512.c and attention_avx2.c, each compiled with
  * its ISA's flags, with AB_GEMM (the GEMM block function) and AB_SUFFIX set.
@@ -57,26 +60,54 @@ static void ab_gemm(const moai_sgemm_block_t *g) {
     }
 }
 
+/* Whether row i (keys [lo, hi] in causal/window range) sees some key of
+ * [j0, j1) by the masks computed from indices alone: the range meets the
+ * tile and, with key padding, some key there is not padding. */
+static bool ab_tile_seen_indexed(const attn_problem_t *p, int64_t b, int64_t lo, int64_t hi,
+                                 int64_t j0, int64_t j1) {
+  int64_t a = j0 > lo ? j0 : lo, z = j1 - 1 < hi ? j1 - 1 : hi;
+  if (a > z) return false;
+  if (!p->kpad) return true;
+  for (int64_t j = a; j <= z; ++j)
+    if (!attn_key_padded(p, b, j)) return true;
+  return false;
+}
+
 /* Which key tiles rows [i0, i0 + qn) of (b, h) see (vis[t] for tile t) and
- * whether every row sees some key: then hidden tiles may be skipped. With
- * no mask every tile is seen. */
+ * whether every row sees some key: then hidden tiles may be skipped. A key
+ * is hidden when its mask value (additive mask plus masked_value where the
+ * indices hide it) is at or below AB_MASKED. Without an additive mask the
+ * classification is analytic: row i sees the keys [lo, hi] that causal and
+ * window leave, less padding, so a tile costs O(1) (a scan of the padding
+ * row up to its first kept key). Without any mask every tile is seen. */
 static bool ab_classify(const attn_problem_t *p, int64_t b, int64_t h, int64_t i0, int64_t qn,
                         bool *vis, int64_t ntiles) {
   const float *M = p->mask;
-  if (!M) {
+  const bool idx = p->indexed && (float)p->masked_value <= AB_MASKED;
+  if (!M && !idx) {
     for (int64_t t = 0; t < ntiles; ++t) vis[t] = true;
     return false;
   }
   for (int64_t t = 0; t < ntiles; ++t) vis[t] = false;
+  const float mv = (float)p->masked_value;
   bool every_row = true;
   for (int64_t r = 0; r < qn; ++r) {
-    const float *mrow = M + attn_mask_row(p, b, h, i0 + r);
+    const float *mrow = M ? M + attn_mask_row(p, b, h, i0 + r) : NULL;
+    int64_t lo, hi;
+    attn_key_range(p, i0 + r, &lo, &hi);
     bool any = false;
     for (int64_t t = 0; t < ntiles; ++t) {
       int64_t j0 = t * AB_KB, j1 = ab_min(j0 + AB_KB, p->s);
-      if (p->mt == 1) j0 = 0, j1 = 1;
       bool seen = false;
-      for (int64_t j = j0; j < j1; ++j) seen |= mrow[j] > AB_MASKED;
+      if (!M) {
+        seen = ab_tile_seen_indexed(p, b, lo, hi, j0, j1);
+      } else {
+        for (int64_t j = j0; j < j1 && !seen; ++j) {
+          float v = mrow[p->mt == 1 ? 0 : j];
+          if (p->indexed && attn_hidden(p, b, lo, hi, j)) v += mv;
+          seen = v > AB_MASKED;
+        }
+      }
       vis[t] |= seen;
       any |= seen;
     }
@@ -85,21 +116,42 @@ static bool ab_classify(const attn_problem_t *p, int64_t b, int64_t h, int64_t i
   return every_row;
 }
 
-/* s[r][j] += mask[b, h, i0 + r, j0 + j] (broadcast dims read once). */
+/* s[r][j] += mask value (b, h, i0 + r, j0 + j): the additive mask (broadcast
+ * dims read once) plus masked_value where the indices hide the key, summed
+ * first as the materialised mask would be. */
 static void ab_add_mask(const attn_problem_t *p, int64_t b, int64_t h, int64_t i0, int64_t qn,
                         int64_t j0, int64_t kn, float *s) {
   const float *M = p->mask;
-  if (!M) return;
+  if (!M && !p->indexed) return;
+  const float mv = (float)p->masked_value;
+  float padv[AB_KB]; /* masked_value at padding keys, else 0 */
+  bool any_pad = false;
+  for (int64_t j = 0; j < kn; ++j) {
+    bool pad = attn_key_padded(p, b, j0 + j);
+    padv[j] = pad ? mv : 0.0f;
+    any_pad |= pad;
+  }
   for (int64_t r = 0; r < qn; ++r) {
-    const float *mrow = M + attn_mask_row(p, b, h, i0 + r);
     float *sr = s + r * AB_KB;
+    int64_t lo = 0, hi = p->s - 1;
+    if (p->indexed) attn_key_range(p, i0 + r, &lo, &hi);
+    if (!M) {
+      if (!any_pad && lo <= j0 && hi >= j0 + kn - 1) continue; /* the tile is in range */
+#pragma omp simd
+      for (int64_t j = 0; j < kn; ++j) sr[j] += (j0 + j < lo || j0 + j > hi) ? mv : padv[j];
+      continue;
+    }
+    const float *mrow = M + attn_mask_row(p, b, h, i0 + r);
     if (p->mt == 1) {
-      float mv = mrow[0];
-      for (int64_t j = 0; j < kn; ++j) sr[j] += mv;
+      float m0 = mrow[0];
+#pragma omp simd
+      for (int64_t j = 0; j < kn; ++j)
+        sr[j] += m0 + ((j0 + j < lo || j0 + j > hi) ? mv : padv[j]);
     } else {
       mrow += j0;
 #pragma omp simd
-      for (int64_t j = 0; j < kn; ++j) sr[j] += mrow[j];
+      for (int64_t j = 0; j < kn; ++j)
+        sr[j] += mrow[j] + ((j0 + j < lo || j0 + j > hi) ? mv : padv[j]);
     }
   }
 }
@@ -182,12 +234,16 @@ static void ab_row_stats(const attn_problem_t *p, int64_t b, int64_t h, int64_t 
     return;
   }
   const float *qi = Q + (bh * S + i) * D, *mrow = M ? M + attn_mask_row(p, b, h, i) : NULL;
-  float m = -INFINITY, l = 0.0f, scale = (float)p->scale;
+  float m = -INFINITY, l = 0.0f, scale = (float)p->scale, mv = (float)p->masked_value;
+  int64_t lo, hi;
+  attn_key_range(p, i, &lo, &hi);
   for (int64_t j = 0; j < S; ++j) {
     const float *kj = K + kv + j * D;
     float dot = 0.0f;
     for (int64_t d = 0; d < D; ++d) dot += qi[d] * kj[d];
-    float s = dot * scale + (mrow ? mrow[p->mt == 1 ? 0 : j] : 0.0f);
+    float mask = (mrow ? mrow[p->mt == 1 ? 0 : j] : 0.0f) +
+                 (p->indexed && attn_hidden(p, b, lo, hi, j) ? mv : 0.0f);
+    float s = dot * scale + mask;
     if (s > m) {
       l = l * expf(m - s) + 1.0f;
       m = s;
