@@ -4,7 +4,9 @@
  * odd sizes, GQA ratios 1/2/4, no mask, float-min masks with a fully masked
  * row and -inf masks; rms_norm against the pow/reduce_mean/add/sqrt/div/mul
  * chain. The gradients are checked in float64 by central differences of the
- * forward kernels (which the first tests tie to the reference kernels). */
+ * forward kernels (which the first tests tie to the reference kernels).
+ * The causal / sliding-window / key-padding masks computed from indices are
+ * checked against the same masks materialised, on every ISA. */
 #include <float.h>
 
 #include "test_kernels_nn_support.h"
@@ -327,6 +329,184 @@ static void test_attention_grad_f32(void) {
   fprintf(stderr, "  attention_grad f32 (generic, avx2, avx512) vs f64: max rel error %.2e\n", worst);
 }
 
+/* ---- masks computed from indices (causal, window, key_padding) ---- */
+
+typedef struct imask_case_t {
+  attn_shape_t sh; /* .mask unused */
+  int causal;
+  int64_t window;
+  int pad;          /* 0 none; 1 batch 1's first npad keys (left padding); 2 every third key */
+  int64_t npad;
+  int additive;     /* also an additive [B,1,S,S] mask of small values */
+  int32_t pad_dtype;
+} imask_case_t;
+
+/* Sizes cross the 64 x 64 tiles; left padding of 70 keys under a causal
+ * mask makes a whole query tile of fully masked rows; windows of 5 and 40
+ * sit inside one tile; kept keys are 256 in the i64 case (a zero low byte). */
+static const imask_case_t kImasks[] = {
+    {{2, 4, 2, 150, 16, 0}, 1, 40, 1, 70, 0, MOAI_ABI_I64},
+    {{1, 2, 1, 130, 8, 0}, 1, 5, 0, 0, 0, MOAI_ABI_I64},
+    {{2, 2, 2, 70, 9, 0}, 0, 0, 2, 0, 0, MOAI_ABI_BOOL},
+    {{2, 3, 1, 66, 5, 0}, 1, 0, 1, 3, 1, MOAI_ABI_I32},
+    {{1, 2, 2, 13, 3, 0}, 0, 4, 2, 0, 1, MOAI_ABI_I64},
+    {{2, 2, 1, 129, 33, 0}, 1, 0, 1, 66, 0, MOAI_ABI_U8},
+};
+
+/* key_padding [B,S] (1 / 256 kept, 0 padding), the additive part (or 0)
+ * and the same masks materialised: add + (hidden ? -FLT_MAX : 0). */
+static void fill_imask(const imask_case_t *c, uint64_t *seed, double *kp, double *add, double *mat) {
+  const int64_t B = c->sh.b, S = c->sh.s;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < S; ++j) {
+      bool padded = (c->pad == 1 && b == 1 && j < c->npad) || (c->pad == 2 && j % 3 == b);
+      kp[b * S + j] = padded ? 0.0 : (c->pad_dtype == MOAI_ABI_I64 && j % 2 ? 256.0 : 1.0);
+    }
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < S; ++i)
+      for (int64_t j = 0; j < S; ++j) {
+        int64_t e = (b * S + i) * S + j;
+        add[e] = c->additive ? (double)(int)(nn_rand_uniform(seed, 0.0, 3.0)) * -0.25 : 0.0;
+        bool hidden = (c->causal && j > i) || (c->window && i - j >= c->window) ||
+                      (c->pad && kp[b * S + j] == 0.0);
+        mat[e] = add[e] + (hidden ? -FLT_MAX : 0.0);
+      }
+}
+
+/* moai.attention or attention_grad (grad: ins q, k, v, out, lse, dout) with
+ * an optional [B,1,S,S] mask and optional key_padding; outputs as doubles. */
+static void run_attn_masks(bool grad, moai_isa_t isa, const imask_case_t *c, int32_t dt,
+                           const double *const *ins, const double *m, const double *kp,
+                           const moai_attrs_attention_t *a, double *const *outs) {
+  const attn_shape_t *sh = &c->sh;
+  int64_t qd[4] = {sh->b, sh->h, sh->s, sh->d}, kd[4] = {sh->b, sh->kvh, sh->s, sh->d};
+  int64_t md[4] = {sh->b, 1, sh->s, sh->s}, ld[3] = {sh->b, sh->h, sh->s}, pd[2] = {sh->b, sh->s};
+  int64_t nq = qd[0] * qd[1] * qd[2] * qd[3], nk = kd[0] * kd[1] * kd[2] * kd[3];
+  nn_case_t cs;
+  CU_ASSERT_FATAL(nn_case_init(&cs, grad ? MOAI_KERNEL_ATTENTION_GRAD : MOAI_KERNEL_ATTENTION, 1 << 23));
+  nn_case_add_in(&cs, dt, 4, qd);
+  nn_case_add_in(&cs, dt, 4, kd);
+  nn_case_add_in(&cs, dt, 4, kd);
+  int64_t n_in[6] = {nq, nk, nk, nq, ld[0] * ld[1] * ld[2], nq}, n_out[3] = {nq, nk, nk};
+  if (grad) {
+    nn_case_add_in(&cs, dt, 4, qd);
+    nn_case_add_in(&cs, dt, 3, ld);
+    nn_case_add_in(&cs, dt, 4, qd);
+  }
+  uint32_t mi = m ? nn_case_add_in(&cs, dt, 4, md) : nn_case_add_in_none(&cs);
+  uint32_t pi = kp ? nn_case_add_in(&cs, c->pad_dtype, 2, pd) : nn_case_add_in_none(&cs);
+  if (grad) {
+    nn_case_add_out(&cs, dt, 4, qd);
+    nn_case_add_out(&cs, dt, 4, kd);
+    nn_case_add_out(&cs, dt, 4, kd);
+  } else {
+    nn_case_add_out(&cs, dt, 4, qd);
+    nn_case_add_out(&cs, dt, 3, ld);
+    n_out[1] = ld[0] * ld[1] * ld[2];
+  }
+  nn_case_set_attrs(&cs, a, sizeof(*a));
+  for (uint32_t i = 0; i < (grad ? 6u : 3u); ++i) store(nn_case_in_ptr(&cs, i), dt, ins[i], n_in[i]);
+  if (m) store(nn_case_in_ptr(&cs, mi), dt, m, md[0] * md[2] * md[3]);
+  for (int64_t e = 0; kp && e < pd[0] * pd[1]; ++e) nn_store(nn_case_in_ptr(&cs, pi), c->pad_dtype, e, kp[e]);
+  nn_case_poison_outputs(&cs);
+  moai_kernel_status_t st;
+  CU_ASSERT_EQUAL_FATAL(nn_case_run(&cs, isa, 3, &st), 0);
+  for (uint32_t o = 0; o < (grad ? 3u : 2u); ++o)
+    for (int64_t e = 0; e < n_out[o]; ++e) outs[o][e] = nn_load(nn_case_out_ptr(&cs, o), dt, e);
+  nn_case_free(&cs);
+}
+
+/* Largest |x - y| / (1 + |y|) over n, NaN where only one is NaN. */
+static double rel_diff(const double *x, const double *y, int64_t n) {
+  double w = 0.0;
+  for (int64_t e = 0; e < n; ++e) {
+    if (isnan(x[e]) || isnan(y[e])) {
+      if (isnan(x[e]) != isnan(y[e])) return NAN;
+      continue;
+    }
+    double d = fabs(x[e] - y[e]) / (1.0 + fabs(y[e]));
+    if (d > w) w = d;
+  }
+  return w;
+}
+
+/* Index masks against the same masks materialised as an additive [B,1,S,S]
+ * tensor, on every ISA this CPU has: the forward (out and lse) must agree
+ * to rounding, and the f32 gradients of every ISA must match the f64
+ * row-at-a-time gradient with the materialised mask (tied to central
+ * differences above) within the f32 bound of test_attention_grad_f32. */
+static void test_attention_index_masks(void) {
+  uint64_t seed = 0x1d1ceULL;
+  double worst_fwd = 0.0, worst_grad = 0.0;
+  for (size_t t = 0; t < sizeof(kImasks) / sizeof(kImasks[0]); ++t) {
+    const imask_case_t *c = &kImasks[t];
+    const attn_shape_t *sh = &c->sh;
+    int64_t nq = sh->b * sh->h * sh->s * sh->d, nk = sh->b * sh->kvh * sh->s * sh->d;
+    int64_t nl = sh->b * sh->h * sh->s, nm = sh->b * sh->s * sh->s, n[3] = {nq, nk, nk};
+    double *buf[16];
+    int64_t sizes[16] = {nq, nk, nk, nq, nl, nq, nm, nm, sh->b * sh->s, nq, nl, nq, nl,
+                         nq, nk, nk};
+    for (int i = 0; i < 16; ++i) buf[i] = malloc(sizeof(double) * (size_t)sizes[i]);
+    double *q = buf[0], *k = buf[1], *v = buf[2], *out = buf[3], *lse = buf[4], *dout = buf[5];
+    double *add = buf[6], *mat = buf[7], *kp = buf[8];
+    double *o_idx = buf[9], *l_idx = buf[10], *o_mat = buf[11], *l_mat = buf[12];
+    fill(&seed, q, nq);
+    fill(&seed, k, nk);
+    fill(&seed, v, nk);
+    fill(&seed, dout, nq);
+    for (int i = 0; i < 6; ++i)
+      for (int64_t e = 0; e < sizes[i]; ++e) buf[i][e] = (float)buf[i][e]; /* exact in f32 */
+    fill_imask(c, &seed, kp, add, mat);
+    double scale = (float)(1.0 / sqrt((double)sh->d));
+    moai_attrs_attention_t ai = {.scale = (float)scale, .causal = c->causal, .window = c->window,
+                                 .masked_value = -FLT_MAX};
+    moai_attrs_attention_t am = {.scale = (float)scale};
+    const double *ins[6] = {q, k, v, out, lse, dout};
+    double *fo_idx[2] = {o_idx, l_idx}, *fo_mat[2] = {o_mat, l_mat};
+    for (size_t ii = 0; ii < sizeof(kIsas) / sizeof(kIsas[0]); ++ii) {
+      if (kIsas[ii] > moai_isa_detect()) continue;
+      for (int dt = 0; dt < 2; ++dt) {
+        int32_t dtype = dt ? MOAI_ABI_F64 : MOAI_ABI_F32;
+        run_attn_masks(false, kIsas[ii], c, dtype, ins, c->additive ? add : NULL,
+                       c->pad ? kp : NULL, &ai, fo_idx);
+        run_attn_masks(false, kIsas[ii], c, dtype, ins, mat, NULL, &am, fo_mat);
+        double d = fmax(rel_diff(o_idx, o_mat, nq), rel_diff(l_idx, l_mat, nl));
+        if (!(d <= 1e-6)) {
+          CU_FAIL("attention with index masks differs from the materialised mask");
+          fprintf(stderr, "%s case %zu %s: %g\n", kIsaNames[ii], t, dt ? "f64" : "f32", d);
+        }
+        if (d > worst_fwd) worst_fwd = d;
+      }
+    }
+    /* f64 reference gradient: row kernel, materialised mask */
+    double *g64[3] = {buf[13], buf[14], buf[15]}, *g32[3];
+    run_attn_masks(false, MOAI_ISA_GENERIC, c, MOAI_ABI_F64, ins, mat, NULL, &am, fo_mat);
+    memcpy(out, o_mat, sizeof(double) * (size_t)nq);
+    memcpy(lse, l_mat, sizeof(double) * (size_t)nl);
+    run_attn_masks(true, MOAI_ISA_GENERIC, c, MOAI_ABI_F64, ins, mat, NULL, &am, g64);
+    for (int64_t e = 0; e < nq; ++e) out[e] = (float)out[e];
+    for (int64_t e = 0; e < nl; ++e) lse[e] = (float)lse[e];
+    for (int i = 0; i < 3; ++i) g32[i] = malloc(sizeof(double) * (size_t)n[i]);
+    for (size_t ii = 0; ii < sizeof(kIsas) / sizeof(kIsas[0]); ++ii) {
+      if (kIsas[ii] > moai_isa_detect()) continue;
+      run_attn_masks(true, kIsas[ii], c, MOAI_ABI_F32, ins, c->additive ? add : NULL,
+                     c->pad ? kp : NULL, &ai, g32);
+      for (int i = 0; i < 3; ++i) {
+        double d = rel_diff(g32[i], g64[i], n[i]);
+        if (!(d <= 2e-5)) {
+          CU_FAIL("f32 attention_grad with index masks differs from the f64 gradient");
+          fprintf(stderr, "%s case %zu grad %d: %g\n", kIsaNames[ii], t, i, d);
+        }
+        if (d > worst_grad) worst_grad = d;
+      }
+    }
+    for (int i = 0; i < 3; ++i) free(g32[i]);
+    for (int i = 0; i < 16; ++i) free(buf[i]);
+  }
+  fprintf(stderr, "  index masks vs materialised: forward %.2e, f32 grad vs f64 %.2e\n",
+          worst_fwd, worst_grad);
+}
+
 static void run_rms(int32_t dt, int64_t rows, int64_t n, const double *x, const double *w,
                     double eps, double *y) {
   nn_case_t c;
@@ -418,6 +598,8 @@ void moai_test_register(void) {
       {"attention vs unfused reference kernels (GQA 1/2/4, masks)", test_attention_vs_reference},
       {"attention_grad vs central differences (f64)", test_attention_grad_fd},
       {"attention_grad f32 of every ISA vs f64", test_attention_grad_f32},
+      {"attention with causal/window/key_padding index masks vs materialised",
+       test_attention_index_masks},
       {"rms_norm vs unfused chain, rms_norm_grad vs differences", test_rms_norm},
       {NULL, NULL},
   };
