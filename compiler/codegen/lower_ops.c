@@ -34,12 +34,22 @@ static bool rule_plain(moai_lower_t *L, moai_lower_op_t *o) {
          moai_lower_emit(L, o);
 }
 
-/* attention, attention_grad: every operand (an absent mask as NONE), the
- * scale. */
+/* attention, attention_grad: every operand (an absent mask or key_padding
+ * as NONE), the scale and the index masks' causal, window, masked_value. */
 static bool rule_attention(moai_lower_t *L, moai_lower_op_t *o) {
-  double scale;
-  if (!moai_lower_attr_float(o, "scale", &scale)) return false;
-  moai_attrs_attention_t a = {.scale = (float)scale};
+  double scale, masked;
+  int64_t causal, window;
+  bool present;
+  if (!moai_lower_attr_float(o, "scale", &scale) ||
+      !moai_lower_attr_int(o, "causal", &causal, &present) ||
+      !moai_lower_attr_int(o, "window", &window, &present) ||
+      !moai_lower_attr_float(o, "masked_value", &masked))
+    return false;
+  if ((causal != 0 && causal != 1) || window < 0)
+    return moai_lower_error(o, "causal %lld must be 0 or 1 and window %lld >= 0",
+                            (long long)causal, (long long)window);
+  moai_attrs_attention_t a = {.scale = (float)scale, .causal = (int32_t)causal,
+                              .masked_value = (float)masked, .window = window};
   moai_lower_set_attrs(o, &a, sizeof(a));
   return rule_plain(L, o);
 }

@@ -8,9 +8,23 @@
 #define RESULT(op, i) mlirOperationGetResult((op), (i))
 #define NOPS(op) ((int)mlirOperationGetNumOperands(op))
 
+/* Optional operand `entry` of an op whose table entries are single or
+ * optional (no variadic ones), through operandSegmentSizes; null when
+ * absent. */
+static MlirValue optional_operand(MlirOperation op, int entry) {
+  MlirAttribute seg = ad_attr(op, "operandSegmentSizes");
+  if (mlirAttributeIsNull(seg) || !mlirAttributeIsADenseI32Array(seg) ||
+      mlirDenseArrayGetNumElements(seg) <= entry)
+    return NOPS(op) > entry ? OPERAND(op, entry) : (MlirValue){NULL}; /* no segments: in order */
+  int k = 0;
+  for (int e = 0; e < entry; ++e) k += mlirDenseI32ArrayGetElement(seg, e);
+  return mlirDenseI32ArrayGetElement(seg, entry) ? OPERAND(op, k) : (MlirValue){NULL};
+}
+
 /* attention: one attention_grad recomputing the probabilities from q, k,
- * the mask and the forward's log-sum-exp (FlashAttention's backward). The
- * mask is additive and takes no gradient. */
+ * the masks and the forward's log-sum-exp (FlashAttention's backward). The
+ * mask is additive and takes no gradient; key_padding and the causal,
+ * window and masked_value attributes pass through unchanged. */
 void ad_rule_attention(ad_t *ad, MlirOperation op, const MlirValue *g) {
   if (mlirOperationGetNumResults(op) > 1 && !mlirValueIsNull(g[1])) {
     ad_error(ad, "gradients through attention's lse output are not supported");
@@ -22,16 +36,22 @@ void ad_rule_attention(ad_t *ad, MlirOperation op, const MlirValue *g) {
     return;
   }
   MlirValue q = OPERAND(op, 0), k = OPERAND(op, 1), v = OPERAND(op, 2);
-  MlirValue mask = NOPS(op) > 3 ? OPERAND(op, 3) : (MlirValue){NULL};
+  MlirValue mask = optional_operand(op, 3), key_padding = optional_operand(op, 4);
   if (!mlirValueIsNull(mask) && ad_needs(ad, mask)) {
     ad_error(ad, "gradients with respect to attention's mask are not supported");
     return;
   }
-  MlirNamedAttribute a = ad_named(ad, "scale", ad_f32_attr(ad, ad_attr_float(op, "scale", 1.0)));
-  MlirValue in[7] = {q, k, v, RESULT(op, 0), RESULT(op, 1), g[0], mask};
+  MlirNamedAttribute a[4] = {
+      ad_named(ad, "scale", ad_f32_attr(ad, ad_attr_float(op, "scale", 1.0))),
+      ad_named(ad, "causal", ad_i64_attr(ad, ad_attr_int(op, "causal", 0))),
+      ad_named(ad, "window", ad_i64_attr(ad, ad_attr_int(op, "window", 0))),
+      ad_named(ad, "masked_value",
+               ad_f32_attr(ad, ad_attr_float(op, "masked_value", -3.40282347e+38))),
+  };
+  MlirValue in[8] = {q, k, v, RESULT(op, 0), RESULT(op, 1), g[0], mask, key_padding};
   MlirType t[3] = {mlirValueGetType(q), mlirValueGetType(k), mlirValueGetType(v)};
   MlirValue out[3];
-  ad_build(ad, "attention_grad", in, 7, 0, t, 3, &a, 1, out);
+  ad_build(ad, "attention_grad", in, 8, 0, t, 3, a, 4, out);
   if (ad->failed) return;
   ad_accumulate(ad, q, out[0]);
   ad_accumulate(ad, k, out[1]);

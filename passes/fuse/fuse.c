@@ -1,5 +1,6 @@
 #include "fuse/fuse.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -106,6 +107,162 @@ static bool mask_fits(MlirValue m, MlirType elem, const int64_t *scores) {
   return true;
 }
 
+/* ---- masks computed from indices ---------------------------------------- */
+
+/* What an exported mask chain
+ *   where(and(C, not(equal(unsqueeze(unsqueeze(key_padding [B,S], 1), 2), 0))), 0, neg)
+ * (or C alone, or the padding alone) encodes: C a constant i1 [S,S] or
+ * [1,1,S,S] equal to the causal, causal + sliding-window, window or
+ * all-true pattern; neg the value hidden scores get (exporters: float-min). */
+typedef struct index_mask_t {
+  MlirValue key_padding; /* [B,S] integer or i1; null when none */
+  int64_t causal, window;
+  double masked_value;
+} index_mask_t;
+
+/* v's base when v is reshapes/unsqueezes of a [B,S] value to [B,1,1,S]
+ * (element order kept, so key_padding[b, j] is v[b, 0, 0, j]); else null. */
+static MlirValue padding_base(MlirValue v, int64_t B, int64_t S) {
+  int64_t d[8];
+  if (static_dims(v, d, 8) != 4 || d[0] != B || d[1] != 1 || d[2] != 1 || d[3] != S)
+    return (MlirValue){NULL};
+  for (int hops = 0; hops < 4; ++hops) {
+    MlirOperation op = def_of(v, "unsqueeze");
+    if (mlirOperationIsNull(op)) op = def_of(v, "reshape");
+    if (mlirOperationIsNull(op)) break;
+    v = operand(op, 0);
+    int r = static_dims(v, d, 8);
+    if (r == 2 && d[0] == B && d[1] == S) return v;
+    if (r < 2) break;
+  }
+  return (MlirValue){NULL};
+}
+
+/* The [B,S] key padding a mask condition factor [B,1,1,S] tests: not(equal(x, 0))
+ * or not(equal(0, x)) with x integer, or x itself when i1. */
+static MlirValue padding_of(MlirValue c, int64_t B, int64_t S) {
+  MlirOperation nt = def_of(c, "not"), eq = mlirOperationIsNull(nt) ? nt : def_of(operand(nt, 0), "equal");
+  if (mlirOperationIsNull(eq)) {
+    MlirValue base = padding_base(c, B, S);
+    return !mlirValueIsNull(base) && mlirTypeIsAInteger(elem_of(base)) &&
+                   mlirIntegerTypeGetWidth(elem_of(base)) == 1
+               ? base
+               : (MlirValue){NULL};
+  }
+  double z;
+  for (int i = 0; i < 2; ++i) {
+    if (!moai_const_scalar(operand(eq, 1 - i), &z) || z != 0.0) continue;
+    MlirValue base = padding_base(operand(eq, i), B, S);
+    if (!mlirValueIsNull(base) && mlirTypeIsAInteger(elem_of(base))) return base;
+  }
+  return (MlirValue){NULL};
+}
+
+/* Whether constant i1 c (trailing dims [S,S], leading dims 1) is the
+ * pattern of some causal / window pair, checked element by element: key j
+ * visible from query i iff !(causal && j > i) && !(window && i - j >= window). */
+static bool pattern_of(MlirValue c, int64_t S, int64_t *causal, int64_t *window) {
+  MlirOperation k = def_of(c, "constant");
+  int64_t d[8];
+  int r = static_dims(c, d, 8);
+  if (mlirOperationIsNull(k) || r < 2 || d[r - 2] != S || d[r - 1] != S) return false;
+  for (int i = 0; i < r - 2; ++i)
+    if (d[i] != 1) return false;
+  MlirType e = elem_of(c);
+  if (!mlirTypeIsAInteger(e) || mlirIntegerTypeGetWidth(e) != 1) return false;
+  MlirAttribute a = mlirOperationGetAttributeByName(k, mlirStringRefCreateFromCString("value"));
+  if (mlirAttributeIsNull(a) || !mlirAttributeIsADenseElements(a)) return false;
+  /* the window is the number of keys the last query sees (S: none) */
+  int64_t last = 0;
+  for (int64_t j = 0; j < S; ++j) last += mlirDenseElementsAttrGetBoolValue(a, (S - 1) * S + j);
+  int64_t w = last == S ? 0 : last;
+  for (int64_t cz = 1; cz >= 0; --cz) {
+    bool ok = true;
+    for (int64_t i = 0; i < S && ok; ++i)
+      for (int64_t j = 0; j < S && ok; ++j) {
+        bool vis = !(cz && j > i) && !(w && i - j >= w);
+        ok = mlirDenseElementsAttrGetBoolValue(a, i * S + j) == vis;
+      }
+    if (ok) {
+      *causal = cz, *window = w;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Whether `mask` (of float type elem, broadcasting to the scores sd) is an
+ * exported mask chain the index masks express exactly; *out says how. */
+static bool match_index_mask(MlirValue mask, MlirType elem, const int64_t *sd, index_mask_t *out) {
+  MlirOperation wh = def_of(mask, "where");
+  double zero, neg;
+  if (mlirOperationIsNull(wh) || !moai_const_scalar(operand(wh, 1), &zero) || zero != 0.0 ||
+      !moai_const_scalar(operand(wh, 2), &neg) || isnan(neg) || (double)(float)neg != neg ||
+      !mlirTypeEqual(elem_of(mask), elem))
+    return false;
+  index_mask_t m = {.masked_value = neg};
+  MlirValue cond = operand(wh, 0);
+  MlirOperation both = def_of(cond, "and");
+  if (!mlirOperationIsNull(both)) {
+    int i = 0;
+    for (; i < 2; ++i)
+      if (pattern_of(operand(both, i), sd[2], &m.causal, &m.window) &&
+          !mlirValueIsNull(m.key_padding = padding_of(operand(both, 1 - i), sd[0], sd[3])))
+        break;
+    if (i == 2) return false;
+  } else if (!pattern_of(cond, sd[2], &m.causal, &m.window) &&
+             mlirValueIsNull(m.key_padding = padding_of(cond, sd[0], sd[3]))) {
+    return false;
+  }
+  *out = m;
+  return true;
+}
+
+/* Erases v's defining op when it is a dead op of a mask chain, then the
+ * chain ops feeding it that die with it. */
+static void erase_dead_chain(MlirValue v, int depth) {
+  static const char *const kChain[] = {"where", "and", "not", "equal", "unsqueeze", "reshape",
+                                       "constant"};
+  if (depth > 16 || mlirValueIsNull(v) || !mlirValueIsAOpResult(v)) return;
+  MlirOperation op = mlirOpResultGetOwner(v);
+  bool chain = false;
+  for (size_t i = 0; i < sizeof(kChain) / sizeof(kChain[0]); ++i) chain |= op_named(op, kChain[i]);
+  if (!chain || !mlirOpOperandIsNull(mlirValueGetFirstUse(v))) return;
+  MlirValue ins[4];
+  intptr_t n = mlirOperationGetNumOperands(op);
+  if (n > 4) return;
+  for (intptr_t i = 0; i < n; ++i) ins[i] = operand(op, i);
+  mlirOperationDestroy(op);
+  for (intptr_t i = 0; i < n; ++i) erase_dead_chain(ins[i], depth + 1);
+}
+
+/* Builds moai.attention(q, k, v, mask?, key_padding?) before `before`;
+ * the index-mask attributes only when im is given. */
+static MlirOperation build_attention(MlirOperation before, MlirValue q, MlirValue k, MlirValue v,
+                                     MlirValue mask, const index_mask_t *im, double scale,
+                                     MlirType out_t, MlirType lse_t) {
+  MlirContext ctx = mlirOperationGetContext(before);
+  MlirType f32 = mlirF32TypeGet(ctx), i64 = mlirIntegerTypeGet(ctx, 64);
+  MlirValue in[5] = {q, k, v, mask, im ? im->key_padding : (MlirValue){NULL}};
+  MlirType res[2] = {out_t, lse_t};
+#define NAMED(n, a) mlirNamedAttributeGet(mlirIdentifierGet(ctx, mlirStringRefCreateFromCString(n)), a)
+  MlirNamedAttribute attrs[4] = {
+      NAMED("scale", mlirFloatAttrDoubleGet(ctx, f32, scale)),
+      NAMED("causal", mlirIntegerAttrGet(i64, im ? im->causal : 0)),
+      NAMED("window", mlirIntegerAttrGet(i64, im ? im->window : 0)),
+      NAMED("masked_value", mlirFloatAttrDoubleGet(ctx, f32, im ? im->masked_value : -FLT_MAX)),
+  };
+#undef NAMED
+  char err[160];
+  MlirOperation at = moai_op_build(ctx, mlirOperationGetLocation(before), "attention", in, 5, 0,
+                                   res, 2, attrs, 4, err, sizeof(err));
+  if (mlirOperationIsNull(at)) return at;
+  if (!im) /* the defaults: say nothing */
+    for (int i = 1; i < 4; ++i) mlirOperationRemoveAttributeByName(at, mlirIdentifierStr(attrs[i].name));
+  mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(before), before, at);
+  return at;
+}
+
 /* Tries to fuse the attention whose softmax is `sm`; true when it did. */
 static bool fuse_attention(MlirOperation sm) {
   MlirValue p = result(sm);
@@ -178,25 +335,18 @@ static bool fuse_attention(MlirOperation sm) {
       !mlirTypeEqual(elem_of(v), elem))
     return false;
 
-  MlirContext ctx = mlirOperationGetContext(sm);
-  MlirValue operands[4] = {q, k, v, mask};
+  /* a materialised causal / window / padding mask becomes index masks */
+  index_mask_t im;
+  bool indexed = !mlirValueIsNull(mask) && match_index_mask(mask, elem, sd, &im);
   MlirType lse = mlirRankedTensorTypeGet(3, qd, elem, mlirAttributeGetNull());
-  MlirType results[2] = {mlirValueGetType(result(pv)), lse};
-  MlirNamedAttribute attr = mlirNamedAttributeGet(
-      mlirIdentifierGet(ctx, mlirStringRefCreateFromCString("scale")),
-      mlirFloatAttrDoubleGet(ctx, mlirF32TypeGet(ctx), scale));
-  MlirOperationState st =
-      mlirOperationStateGet(mlirStringRefCreateFromCString("moai.attention"), mlirOperationGetLocation(pv));
-  mlirOperationStateAddOperands(&st, mlirValueIsNull(mask) ? 3 : 4, operands);
-  mlirOperationStateAddResults(&st, 2, results);
-  mlirOperationStateAddAttributes(&st, 1, &attr);
-  MlirOperation at = mlirOperationCreate(&st);
+  MlirOperation at = build_attention(pv, q, k, v, indexed ? (MlirValue){NULL} : mask,
+                                     indexed ? &im : NULL, scale, mlirValueGetType(result(pv)), lse);
   if (mlirOperationIsNull(at)) return false;
-  mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(pv), pv, at);
   mlirValueReplaceAllUsesOfWith(result(pv), result(at));
   MlirOperation chain[] = {pv, sm, add, sc, qk, tr, kr.ops[0], kr.ops[1], kr.ops[2],
                            vr.ops[0], vr.ops[1], vr.ops[2]};
   for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]); ++i) erase_if_dead(chain[i]);
+  if (indexed) erase_dead_chain(mask, 0); /* dead once the last attention reading it is fused */
   return true;
 }
 

@@ -1,6 +1,7 @@
 /* Shape rules of the fused ops moai-fuse makes and their gradients:
- *   attention(q [B,H,S,D], k [B,KVH,S,D], v [B,KVH,S,D], mask?) -> out [B,H,S,D], lse? [B,H,S]
- *   attention_grad(q, k, v, out, lse, grad, mask?) -> q_grad, k_grad, v_grad
+ *   attention(q [B,H,S,D], k [B,KVH,S,D], v [B,KVH,S,D], mask?, key_padding? [B,S])
+ *     -> out [B,H,S,D], lse? [B,H,S]
+ *   attention_grad(q, k, v, out, lse, grad, mask?, key_padding?) -> q_grad, k_grad, v_grad
  *   rms_norm(x, scale [N]) -> y (x's shape, last dim N)
  *   rms_norm_grad(x, scale, grad) -> x_grad, scale_grad
  *   swiglu(gate, up) -> y, swiglu_grad(gate, up, grad) -> gate_grad, up_grad (one shape)
@@ -27,6 +28,31 @@ static bool dims_equal(si_op_t *si, const si_type_t *a, const si_type_t *b, cons
   if (ok) return true;
   return si_error(si, "operands '%s' (%s) and '%s' (%s) differ in shape", an,
                   si_shape_str(&a->shape, as, sizeof(as)), bn, si_shape_str(&b->shape, bs, sizeof(bs)));
+}
+
+/* key_padding (when present) is integer or i1 [B,S] of q [B,H,S,D]; the
+ * attributes of the masks computed from indices are in range. */
+static bool key_padding_operand(si_op_t *si, int slot, const si_type_t *q) {
+  int64_t causal, window;
+  bool present;
+  char ps[128], qs[128];
+  if (!si_attr_int(si, "causal", &causal, &present) || !si_attr_int(si, "window", &window, &present))
+    return false;
+  if (causal != 0 && causal != 1) return si_error(si, "attribute 'causal' must be 0 or 1, got %lld", (long long)causal);
+  if (window < 0) return si_error(si, "attribute 'window' must be >= 0, got %lld", (long long)window);
+  if (!si_has(si, slot)) return true;
+  si_type_t p;
+  if (!si_in_type(si, slot, &p)) return false;
+  if (!si_is_int(p.elem) && !si_is_bool(p.elem))
+    return si_error(si, "operand 'key_padding' must be an integer or i1 tensor");
+  const si_shape_t *a = &q->shape;
+  if (p.shape.rank == SI_UNRANKED) return true;
+  bool ok = p.shape.rank == 2;
+  if (ok && a->rank == 4) ok = si_dims_agree(p.shape.dims[0], a->dims[0]) && si_dims_agree(p.shape.dims[1], a->dims[2]);
+  if (!ok)
+    return si_error(si, "operand 'key_padding' %s must be [B,S] of 'q' %s [B,H,S,D]",
+                    si_shape_str(&p.shape, ps, sizeof(ps)), si_shape_str(a, qs, sizeof(qs)));
+  return true;
 }
 
 /* q, k, v (and the mask when present) of attention and its gradient. */
@@ -64,7 +90,7 @@ static bool attention_operands(si_op_t *si, int mask_slot, si_type_t *q) {
                         si_shape_str(&m.shape, ks, sizeof(ks)), si_shape_str(a, qs, sizeof(qs)));
     }
   }
-  return true;
+  return key_padding_operand(si, mask_slot + 1, q);
 }
 
 bool si_rule_attention(si_op_t *si) {
