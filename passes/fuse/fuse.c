@@ -195,6 +195,14 @@ static bool pattern_of(MlirValue c, int64_t S, int64_t *causal, int64_t *window)
  * exported mask chain the index masks express exactly; *out says how. */
 static bool match_index_mask(MlirValue mask, MlirType elem, const int64_t *sd, index_mask_t *out) {
   MlirOperation wh = def_of(mask, "where");
+  if (mlirOperationIsNull(wh)) { /* an [S,S] mask made [1,1,S,S] */
+    MlirOperation r = def_of(mask, "reshape");
+    if (mlirOperationIsNull(r)) r = def_of(mask, "unsqueeze");
+    int64_t d[8];
+    if (!mlirOperationIsNull(r) && static_dims(operand(r, 0), d, 8) == 2 && d[0] == sd[2] &&
+        d[1] == sd[3] && static_dims(mask, d, 8) == 4 && d[0] == 1 && d[1] == 1)
+      wh = def_of(operand(r, 0), "where");
+  }
   double zero, neg;
   if (mlirOperationIsNull(wh) || !moai_const_scalar(operand(wh, 1), &zero) || zero != 0.0 ||
       !moai_const_scalar(operand(wh, 2), &neg) || isnan(neg) || (double)(float)neg != neg ||
@@ -237,7 +245,7 @@ static void erase_dead_chain(MlirValue v, int depth) {
 }
 
 /* Builds moai.attention(q, k, v, mask?, key_padding?) before `before`;
- * the index-mask attributes only when im is given. */
+ * the index masks of im, or none (the op table's defaults) when im is null. */
 static MlirOperation build_attention(MlirOperation before, MlirValue q, MlirValue k, MlirValue v,
                                      MlirValue mask, const index_mask_t *im, double scale,
                                      MlirType out_t, MlirType lse_t) {
@@ -257,8 +265,6 @@ static MlirOperation build_attention(MlirOperation before, MlirValue q, MlirValu
   MlirOperation at = moai_op_build(ctx, mlirOperationGetLocation(before), "attention", in, 5, 0,
                                    res, 2, attrs, 4, err, sizeof(err));
   if (mlirOperationIsNull(at)) return at;
-  if (!im) /* the defaults: say nothing */
-    for (int i = 1; i < 4; ++i) mlirOperationRemoveAttributeByName(at, mlirIdentifierStr(attrs[i].name));
   mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(before), before, at);
   return at;
 }
