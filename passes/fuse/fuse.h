@@ -4,6 +4,9 @@
  *   softmax(matmul(q, transpose_last2(k')) {/ c | * c} [+ mask]) @ v'
  *     with k', v' = k, v or the grouped-query repeat
  *     reshape(expand(unsqueeze(k, 2)))      -> moai.attention(q, k, v, mask?) {scale}
+ *     with mask = where(C and key padding != 0, 0, neg), C a causal /
+ *     sliding-window pattern           -> moai.attention(q, k, v, key_padding)
+ *                                            {scale, causal, window, masked_value = neg}
  *   w * (x / sqrt(mean(x^2, -1, keepdim) + eps)), or x * (1 / sqrt(...))
  *                                             -> moai.rms_norm(x, w) {epsilon}
  *   matmul(x [..., K], transpose(w [N, K]))   -> reshape(gemm(reshape(x, [rows, K]), w)
