@@ -311,6 +311,27 @@ def fused_cases(t):
                      mk("Softmax", ["sm"], ["p"], axis=-1)]
     attn_inits = [i64("ax2", [2]), i64("shape5", [1, 2, 2, 5, 3]), i64("shape4", [1, 4, 5, 3]),
                   f64("c", 1.7320508075688772), f64("mask", mask)]
+    # the same attention with the exporters' causal + sliding-window (3) +
+    # key-padding mask chain, which moai-fuse turns into masks computed from
+    # indices (key_padding = x3 > thr: batch 0 pads key 2, batch 1 keys 1
+    # and 4; every row keeps a key)
+    s6 = np.arange(6)
+    cw = (s6[None, :] <= s6[:, None]) & (s6[:, None] - s6[None, :] < 3)
+    thr = np.full((2, 6), -10.0)
+    thr[0, 2] = thr[1, 1] = thr[1, 4] = 10.0
+    bool_init = lambda name, a: numpy_helper.from_array(np.asarray(a, np.bool_), name)
+    idx_attn = repeat + [mk("Greater", ["x3", "thr"], ["kp"]),
+                         mk("Unsqueeze", ["kp", "ax12"], ["kp4"]),
+                         mk("And", ["cw", "kp4"], ["ok"]),
+                         mk("Where", ["ok", "zero", "neg"], ["mask"]),
+                         mk("Transpose", ["x1r"], ["kt"], perm=[0, 1, 3, 2]),
+                         mk("MatMul", ["x0", "kt"], ["s"]),
+                         mk("Div", ["s", "c"], ["sc"]),
+                         mk("Add", ["sc", "mask"], ["sm"]),
+                         mk("Softmax", ["sm"], ["p"], axis=-1)]
+    idx_inits = [i64("ax2", [2]), i64("shape5", [2, 2, 2, 6, 3]), i64("shape4", [2, 4, 6, 3]),
+                 f64("c", 1.7320508075688772), f64("thr", thr), i64("ax12", [1, 2]),
+                 bool_init("cw", cw), f64("zero", 0.0), f64("neg", -3.4028234663852886e38)]
     rms = [mk("Pow", ["x0", "two"], ["sq"]),
            mk("ReduceMean", ["sq"], ["ms"], axes=[-1], keepdims=1),
            mk("Add", ["ms", "eps"], ["mse"]),
@@ -340,6 +361,10 @@ def fused_cases(t):
         "fused_attention": Case("MatMul", [t([1, 4, 5, 3]), t([1, 2, 5, 3]), t([1, 2, 5, 3])],
                                 extra_nodes=attn, extra_inits=attn_inits, op_inputs=["p", "x2r"],
                                 out_shape=[1, 4, 5, 3]),
+        "fused_attention_index_masks": Case(
+            "MatMul", [t([2, 4, 6, 3]), t([2, 2, 6, 3]), t([2, 2, 6, 3]), t([2, 6])],
+            extra_nodes=idx_attn, extra_inits=idx_inits, op_inputs=["p", "x2r"],
+            out_shape=[2, 4, 6, 3]),
         "fused_rms_norm": Case("Mul", [t([3, 7]), t([7], 0.5, 1.5)], extra_nodes=rms,
                                extra_inits=[f64("two", 2.0), f64("eps", 1e-6)],
                                op_inputs=["x1", "n"], out_shape=[3, 7]),
