@@ -173,11 +173,43 @@ def torch_check(name, c, feeds, names, r, loss, grads):
     ref.backward()
     worst = abs(loss - ref.item()) / max(1.0, abs(ref.item()))
     for n, x in zip(names, xs):
-        g = x.grad.numpy()
+        # an input that only feeds a comparison (a padding threshold) has no
+        # gradient in torch: moai's must then be zero
+        g = x.grad.numpy() if x.grad is not None else np.zeros_like(feeds[n])
         worst = max(worst, float((np.abs(grads[n] - g) / (1.0 + np.abs(g))).max()))
     if worst > 1e-10:
         sys.exit(f"{name}: loss or gradients differ from PyTorch's (relative {worst:.3g} > 1e-10)")
     print(f"{name}: PyTorch agrees, worst relative difference {worst:.3g}")
+
+
+def torch_attention(q, k, v, mask):
+    """softmax(q k^T / sqrt(3) + mask) v with each of the 2 kv heads serving
+    2 query heads (torch's repeat_interleave, as Mistral's repeat_kv)."""
+    import torch
+    k, v = k.repeat_interleave(2, dim=1), v.repeat_interleave(2, dim=1)
+    # moai.attention carries its scale as an f32 attribute (docs/dialect.md):
+    # the fused op multiplies by float32(1 / sqrt(3)), 1.4e-8 relative from
+    # the export's division by sqrt(3) in float64, which the float64 check
+    # here would see (7e-9); float32 models cannot.
+    scale = float(np.float32(1.0 / 1.7320508075688772))
+    s = q @ k.transpose(-1, -2) * scale + torch.tensor(mask)
+    return torch.softmax(s, dim=-1) @ v
+
+
+def torch_attention_index_masks(q, k, v, x3, cw, thr):
+    """The same with the causal + window mask cw and key padding x3 > thr
+    as a float-min additive mask, as the export computes it."""
+    import torch
+    keep = torch.tensor(cw)[None, None] & (x3 > torch.tensor(thr))[:, None, None, :]
+    mask = torch.where(keep, torch.tensor(0.0, dtype=torch.float64),
+                       torch.tensor(-3.4028234663852886e38, dtype=torch.float64))
+    return torch_attention(q, k, v, mask)
+
+
+def torch_rms_norm(x, w):
+    """The Mistral RMSNorm: w * (x / sqrt(mean(x^2) + eps))."""
+    import torch
+    return w * (x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))
 
 
 def torch_swiglu(g, u):
@@ -293,7 +325,8 @@ def cases():
 def fused_cases(t):
     """The chains moai-fuse rewrites (moai.attention, rms_norm, swiglu,
     rotary), so their gradient kernels are checked by differences in float64
-    (and, for swiglu and rotary, against PyTorch's autograd)."""
+    and, forward and backward, against PyTorch's autograd of the torch code
+    the chain exports from."""
     mk = helper.make_node
     f64 = lambda name, a: numpy_helper.from_array(np.asarray(a, np.float64), name)
     i64 = lambda name, a: numpy_helper.from_array(np.asarray(a, np.int64), name)
@@ -360,14 +393,18 @@ def fused_cases(t):
                              fused_ops=["rotary", "rotary_grad"], torch_fn=torch_rotary),
         "fused_attention": Case("MatMul", [t([1, 4, 5, 3]), t([1, 2, 5, 3]), t([1, 2, 5, 3])],
                                 extra_nodes=attn, extra_inits=attn_inits, op_inputs=["p", "x2r"],
-                                out_shape=[1, 4, 5, 3]),
+                                out_shape=[1, 4, 5, 3],
+                                fused_ops=["attention", "attention_grad"],
+                                torch_fn=lambda q, k, v: torch_attention(q, k, v, mask)),
         "fused_attention_index_masks": Case(
             "MatMul", [t([2, 4, 6, 3]), t([2, 2, 6, 3]), t([2, 2, 6, 3]), t([2, 6])],
             extra_nodes=idx_attn, extra_inits=idx_inits, op_inputs=["p", "x2r"],
-            out_shape=[2, 4, 6, 3]),
+            out_shape=[2, 4, 6, 3], fused_ops=["attention", "attention_grad"],
+            torch_fn=lambda q, k, v, x3: torch_attention_index_masks(q, k, v, x3, cw, thr)),
         "fused_rms_norm": Case("Mul", [t([3, 7]), t([7], 0.5, 1.5)], extra_nodes=rms,
                                extra_inits=[f64("two", 2.0), f64("eps", 1e-6)],
-                               op_inputs=["x1", "n"], out_shape=[3, 7]),
+                               op_inputs=["x1", "n"], out_shape=[3, 7],
+                               fused_ops=["rms_norm", "rms_norm_grad"], torch_fn=torch_rms_norm),
     }
 
 
