@@ -312,9 +312,15 @@ static int64_t int_attr(MlirOperation op, const char *name, int64_t fallback) {
 void moai_module_summarize(MlirModule module, moai_strbuf_t *sb) {
   MlirOperation mop = mlirModuleGetOperation(module);
   MlirStringRef source = string_attr(mop, "moai.source");
-  moai_strbuf_appendf(sb, "moai %s\nmodel: %.*s (opset %lld)\n",
-                      moai_version_string(), (int)source.length, source.data,
-                      (long long)int_attr(mop, "moai.opset", 0));
+  int64_t opset = int_attr(mop, "moai.opset", 0);
+  MlirStringRef producer = string_attr(mop, "moai.producer");
+  if (opset > 0)
+    moai_strbuf_appendf(sb, "moai %s\nmodel: %.*s (opset %lld)\n", moai_version_string(),
+                        (int)source.length, source.data, (long long)opset);
+  else /* a TorchScript archive has no opset: say what made it */
+    moai_strbuf_appendf(sb, "moai %s\nmodel: %.*s (%.*s)\n", moai_version_string(),
+                        (int)source.length, source.data, (int)producer.length,
+                        producer.length ? producer.data : "");
   MlirOperation func = find_main(module);
   if (mlirOperationIsNull(func)) {
     moai_strbuf_append(sb, "no function\n");

@@ -107,8 +107,17 @@ def case_mistral_logits(args):
     want_names = {n for n, _ in model.named_parameters()}
     if not want_names <= names:
         sys.exit(f"plan weights {sorted(names)} lack {sorted(want_names - names)}")
+    summary = tt.run([args.moaicc, pt, "--emit=summary"] + shape_flags(inputs)).stdout
+    if "(pytorch torchscript)" not in summary.splitlines()[1]:
+        sys.exit(f"--emit=summary does not name the archive's producer:\n{summary}")
+    # the default pipeline fuses the traced model as it does the ONNX export
+    ir = tt.run([args.moaicc, pt, "--emit=mlir"] + shape_flags(inputs)).stdout
+    for op, n in (("gemm", 15), ("attention", 2), ("rms_norm", 5), ("swiglu", 2), ("rotary", 4)):
+        got = ir.count('"moai.' + op + '"')
+        if got != n:
+            sys.exit(f"the traced model's module has {got} moai.{op}, expected {n}")
     print(f"mistral_logits: {want.shape} logits, worst |moai - torch| {err:.3g} (bound 1e-4); "
-          f"{len(want_names)} weights named as named_parameters()")
+          f"{len(want_names)} weights named as named_parameters(); fused like the ONNX export")
 
 
 def case_mistral_grads(args):
