@@ -657,6 +657,13 @@ moai_status_t ts_const_i64s(ts_call_t *c, const int64_t *v, size_t n,
   return moai_ts_tensor_value(c->em, kv, out);
 }
 
+moai_status_t ts_op_ints(ts_call_t *c, const char *mnemonic, MlirValue x, const int64_t *v,
+                         size_t n, MlirValue *out) {
+  MlirValue ops[2] = {x, {NULL}};
+  MOAI_RETURN_IF_ERROR(ts_const_i64s(c, v, n, &ops[1]));
+  return ts_op(c, mnemonic, ops, 2, NULL, 0, out);
+}
+
 /* A 0-dim constant of any dtype moai computes in (via a DenseElementsAttr
  * of that element type). */
 moai_status_t ts_const_scalar(ts_call_t *c, int dtype, double x,

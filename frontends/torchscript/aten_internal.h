@@ -143,6 +143,17 @@ moai_status_t ts_build(ts_call_t *c, const char *mnemonic,
 moai_status_t ts_op(ts_call_t *c, const char *mnemonic, const MlirValue *ops,
                     size_t n_ops, const ts_attr_t *attrs, size_t n_attrs,
                     MlirValue *out) MOAI_MUST_USE;
+/* Sets the call's result to the tensor v and returns (an op's last step). */
+#define OUT_TENSOR(c, v)                                  \
+  do {                                                    \
+    (c)->out = ts_new_tensor((c), (v));                   \
+    return (c)->out ? moai_ok_status() : TS_OOM(c);       \
+  } while (0)
+
+/* moai.<mnemonic>(x, [v...]): an op whose second operand is a 1-D int64
+ * constant (reshape's shape, squeeze's axes, expand's size). */
+moai_status_t ts_op_ints(ts_call_t *c, const char *mnemonic, MlirValue x, const int64_t *v,
+                         size_t n, MlirValue *out) MOAI_MUST_USE;
 /* Constants: a 1-D int64 tensor, a 0-dim one, and a 0-dim of `dtype`. */
 moai_status_t ts_const_i64s(ts_call_t *c, const int64_t *v, size_t n,
                             MlirValue *out) MOAI_MUST_USE;

@@ -5,12 +5,6 @@
 
 #include "torchscript/aten_internal.h"
 
-#define OUT_TENSOR(c, v)                                  \
-  do {                                                    \
-    (c)->out = ts_new_tensor((c), (v));                   \
-    return (c)->out ? moai_ok_status() : TS_OOM(c);       \
-  } while (0)
-
 /* embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False,
  * sparse=False): Gather(weight, indices). */
 static moai_status_t op_embedding(ts_call_t *c) {

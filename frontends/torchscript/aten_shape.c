@@ -10,12 +10,6 @@
 #include "ir/op_defs.h"
 #include "torchscript/aten_internal.h"
 
-#define OUT_TENSOR(c, v)                                  \
-  do {                                                    \
-    (c)->out = ts_new_tensor((c), (v));                   \
-    return (c)->out ? moai_ok_status() : TS_OOM(c);       \
-  } while (0)
-
 static bool is_konst_only(const moai_ts_value_t *v) {
   return v && v->kind == MOAI_TS_TENSOR && v->konst && mlirValueIsNull(v->tensor);
 }
@@ -195,11 +189,10 @@ static moai_status_t reshape_to(ts_call_t *c, moai_ts_value_t *x,
                   "shape has %lld elements, the tensor %lld",
                   (long long)ts_numel((int)n, out), (long long)total);
   if (is_konst_only(x)) return konst_reshape(c, x->konst, (int)n, out, &c->out);
-  MlirValue ops[2], r;
-  MOAI_RETURN_IF_ERROR(ts_value(c, x, &ops[0]));
+  MlirValue xv, r;
+  MOAI_RETURN_IF_ERROR(ts_value(c, x, &xv));
   /* The shape as written (the exporter keeps its -1). */
-  MOAI_RETURN_IF_ERROR(ts_const_i64s(c, shape, n, &ops[1]));
-  MOAI_RETURN_IF_ERROR(ts_op(c, "reshape", ops, 2, NULL, 0, &r));
+  MOAI_RETURN_IF_ERROR(ts_op_ints(c, "reshape", xv, shape, n, &r));
   OUT_TENSOR(c, r);
 }
 
@@ -338,10 +331,9 @@ static moai_status_t op_unsqueeze(ts_call_t *c) {
     for (int i = 0, j = 0; i <= rank; ++i) nd[i] = i == d ? 1 : dims[j++];
     return konst_reshape(c, x->konst, rank + 1, nd, &c->out);
   }
-  MlirValue ops[2], r;
-  MOAI_RETURN_IF_ERROR(ts_value(c, x, &ops[0]));
-  MOAI_RETURN_IF_ERROR(ts_const_i64s(c, &d, 1, &ops[1]));
-  MOAI_RETURN_IF_ERROR(ts_op(c, "unsqueeze", ops, 2, NULL, 0, &r));
+  MlirValue xv, r;
+  MOAI_RETURN_IF_ERROR(ts_value(c, x, &xv));
+  MOAI_RETURN_IF_ERROR(ts_op_ints(c, "unsqueeze", xv, &d, 1, &r));
   OUT_TENSOR(c, r);
 }
 
@@ -371,10 +363,9 @@ static moai_status_t op_squeeze(ts_call_t *c) {
     nd[n++] = dims[i];
   }
   if (is_konst_only(x)) return konst_reshape(c, x->konst, (int)n, nd, &c->out);
-  MlirValue ops[2], r;
-  MOAI_RETURN_IF_ERROR(ts_value(c, x, &ops[0]));
-  MOAI_RETURN_IF_ERROR(ts_const_i64s(c, axes, n_axes, &ops[1]));
-  MOAI_RETURN_IF_ERROR(ts_op(c, "squeeze", ops, 2, NULL, 0, &r));
+  MlirValue xv, r;
+  MOAI_RETURN_IF_ERROR(ts_value(c, x, &xv));
+  MOAI_RETURN_IF_ERROR(ts_op_ints(c, "squeeze", xv, axes, n_axes, &r));
   OUT_TENSOR(c, r);
 }
 
@@ -415,10 +406,9 @@ static moai_status_t op_expand(ts_call_t *c) {
     }
     return konst_view(c, x->konst, (int)n, size, s2, 0, &c->out);
   }
-  MlirValue ops[2], r;
-  MOAI_RETURN_IF_ERROR(ts_value(c, x, &ops[0]));
-  MOAI_RETURN_IF_ERROR(ts_const_i64s(c, size, n, &ops[1]));
-  MOAI_RETURN_IF_ERROR(ts_op(c, "expand", ops, 2, NULL, 0, &r));
+  MlirValue xv, r;
+  MOAI_RETURN_IF_ERROR(ts_value(c, x, &xv));
+  MOAI_RETURN_IF_ERROR(ts_op_ints(c, "expand", xv, size, n, &r));
   OUT_TENSOR(c, r);
 }
 
@@ -711,11 +701,9 @@ static moai_status_t filled(ts_call_t *c, int dtype, int rank,
     c->out = ts_konst_value(c, k);
     return c->out ? moai_ok_status() : TS_OOM(c);
   }
-  MlirValue s, ops[2], r;
+  MlirValue s, r;
   MOAI_RETURN_IF_ERROR(ts_const_scalar(c, dtype, x, &s));
-  ops[0] = s;
-  MOAI_RETURN_IF_ERROR(ts_const_i64s(c, dims, (size_t)rank, &ops[1]));
-  MOAI_RETURN_IF_ERROR(ts_op(c, "expand", ops, 2, NULL, 0, &r));
+  MOAI_RETURN_IF_ERROR(ts_op_ints(c, "expand", s, dims, (size_t)rank, &r));
   OUT_TENSOR(c, r);
 }
 
