@@ -338,8 +338,7 @@ static moai_status_t op_unary(ts_call_t *c) {
     ops[1] = v;
     MOAI_RETURN_IF_ERROR(ts_op(c, "div", ops, 2, NULL, 0, &r));
   }
-  c->out = ts_new_tensor(c, r);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, r);
 }
 
 /* gelu(self, approximate='none') */
@@ -359,8 +358,7 @@ static moai_status_t op_gelu(ts_call_t *c) {
   MOAI_RETURN_IF_ERROR(ts_value(c, x, &v));
   ts_attr_t a = {"approximate", ts_attr_str(c, approx)};
   MOAI_RETURN_IF_ERROR(ts_op(c, "gelu", &v, 1, &a, 1, &r));
-  c->out = ts_new_tensor(c, r);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, r);
 }
 
 /* leaky_relu(self, negative_slope=0.01) */
@@ -373,8 +371,7 @@ static moai_status_t op_leaky_relu(ts_call_t *c) {
   MOAI_RETURN_IF_ERROR(ts_value(c, x, &v));
   ts_attr_t a = {"alpha", ts_attr_f32(c, slope)};
   MOAI_RETURN_IF_ERROR(ts_op(c, "leaky_relu", &v, 1, &a, 1, &r));
-  c->out = ts_new_tensor(c, r);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, r);
 }
 
 /* where(condition, self, other) */
@@ -483,8 +480,7 @@ static moai_status_t op_clamp(ts_call_t *c) {
   if (!ts_is_none(lo)) MOAI_RETURN_IF_ERROR(ts_value_as(c, lo, dt, &ops[1]));
   if (!ts_is_none(hi)) MOAI_RETURN_IF_ERROR(ts_value_as(c, hi, dt, &ops[2]));
   MOAI_RETURN_IF_ERROR(ts_op(c, "clip", ops, 3, NULL, 0, &out));
-  c->out = ts_new_tensor(c, out);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, out);
 }
 
 /* ------------------------------------------------------------- reductions */
@@ -522,8 +518,7 @@ static moai_status_t op_reduce(ts_call_t *c) {
                                                     : "reduce_max";
   ts_attr_t a = {"keepdims", ts_attr_i64(c, keepdim)};
   MOAI_RETURN_IF_ERROR(ts_op(c, mnemonic, ops, 2, &a, 1, &r));
-  c->out = ts_new_tensor(c, r);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, r);
 }
 
 /* max(self) / min(self): the whole tensor; max(self, other): maximum. */
@@ -544,8 +539,7 @@ static moai_status_t op_max(ts_call_t *c) {
   ops[0] = v;
   ts_attr_t a = {"keepdims", ts_attr_i64(c, 0)};
   MOAI_RETURN_IF_ERROR(ts_op(c, "reduce_max", ops, 2, &a, 1, &r));
-  c->out = ts_new_tensor(c, r);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, r);
 }
 
 /* softmax/log_softmax(self, dim, dtype=None) */
@@ -567,8 +561,7 @@ static moai_status_t op_softmax(ts_call_t *c) {
   MOAI_RETURN_IF_ERROR(ts_value_as(c, x, dt, &v));
   ts_attr_t a = {"axis", ts_attr_i64(c, dim)};
   MOAI_RETURN_IF_ERROR(ts_op(c, c->entry->aux, &v, 1, &a, 1, &r));
-  c->out = ts_new_tensor(c, r);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, r);
 }
 
 /* ------------------------------------------------------------------ losses */
@@ -594,8 +587,7 @@ static moai_status_t loss(ts_call_t *c, MlirValue scores) {
   ts_attr_t a[2] = {{"reduction", ts_attr_str(c, kReductions[reduction])},
                     {"ignore_index", ts_attr_i64(c, ignore)}};
   MOAI_RETURN_IF_ERROR(ts_op(c, "softmax_cross_entropy_loss", ops, 3, a, 2, &r));
-  c->out = ts_new_tensor(c, r);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, r);
 }
 
 /* cross_entropy_loss(self, target, weight, reduction=1, ignore_index=-100,
@@ -658,8 +650,7 @@ static moai_status_t op_matmul(ts_call_t *c) {
   MOAI_RETURN_IF_ERROR(ts_arg_tensor(c, 1, &b));
   MlirValue r;
   MOAI_RETURN_IF_ERROR(matmul2(c, a, b, &r));
-  c->out = ts_new_tensor(c, r);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, r);
 }
 
 /* linear(input, weight, bias=None), as torch.onnx exports it: Gemm(x, W,
@@ -700,8 +691,7 @@ static moai_status_t op_linear(ts_call_t *c) {
       MOAI_RETURN_IF_ERROR(ts_op(c, "add", ops, 2, NULL, 0, &r));
     }
   }
-  c->out = ts_new_tensor(c, r);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, r);
 }
 
 /* addmm(self, mat1, mat2, beta=1, alpha=1): Gemm(mat1, mat2, self). */
@@ -719,8 +709,7 @@ static moai_status_t op_addmm(ts_call_t *c) {
   MOAI_RETURN_IF_ERROR(ts_value(c, bias, &ops[2]));
   ts_attr_t at[2] = {{"alpha", ts_attr_f32(c, alpha)}, {"beta", ts_attr_f32(c, beta)}};
   MOAI_RETURN_IF_ERROR(ts_op(c, "gemm", ops, 3, at, 2, &r));
-  c->out = ts_new_tensor(c, r);
-  return c->out ? moai_ok_status() : TS_OOM(c);
+  OUT_TENSOR(c, r);
 }
 
 /* ------------------------------------------------------------------- table */
