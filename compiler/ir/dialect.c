@@ -293,7 +293,12 @@ MlirOperation moai_op_build(MlirContext ctx, MlirLocation loc, const char *name,
     }
   MlirNamedAttribute all[MOAI_OP_MAX_ATTRS + 4];
   int na = 0;
-  for (int i = 0; i < n_attrs && na < MOAI_OP_MAX_ATTRS; ++i) all[na++] = attrs[i];
+  if (n_attrs < 0 || n_attrs > MOAI_OP_MAX_ATTRS) {
+    snprintf(err, err_size, "moai.%s: %d attributes given, at most %d", name, n_attrs,
+             MOAI_OP_MAX_ATTRS);
+    return none;
+  }
+  for (int i = 0; i < n_attrs; ++i) all[na++] = attrs[i];
   for (size_t i = 0; i < MOAI_OP_MAX_ATTRS && def->attrs[i].name; ++i) {
     bool given = false;
     for (int j = 0; j < n_attrs; ++j) {

@@ -41,11 +41,6 @@
 
 static inline int64_t ab_min(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* exp of the scores (x <= 0, -inf or NaN): the optimised kernels'
- * vectorisable expf (kernels/elementwise/fastmath.h; within 1e-6 relative
- * of libm, 0 far below, NaN kept). */
-static inline float ab_exp(float x) { return moai_expf_fast(x); }
-
 /* One GEMM block; the portable loops when the thread's packing buffer could
  * not be allocated (out of memory). */
 static void ab_gemm(const moai_sgemm_block_t *g) {
@@ -191,7 +186,7 @@ void AB_FN(moai_attn_fwd_blocked_)(const attn_problem_t *p, int ith, int nth) {
           for (int64_t j = 0; j < kn; ++j) sr[j] = 0.0f;
           continue;
         }
-        float nm = bm > m[r] ? bm : m[r], corr = ab_exp(m[r] - nm), sum = 0.0f;
+        float nm = bm > m[r] ? bm : m[r], corr = moai_expf_fast(m[r] - nm), sum = 0.0f;
         if (corr != 1.0f) {
           float *orow = Ob + r * D;
 #pragma omp simd
@@ -199,7 +194,7 @@ void AB_FN(moai_attn_fwd_blocked_)(const attn_problem_t *p, int ith, int nth) {
         }
 #pragma omp simd reduction(+ : sum)
         for (int64_t j = 0; j < kn; ++j) {
-          float e = ab_exp(sr[j] - nm);
+          float e = moai_expf_fast(sr[j] - nm);
           sr[j] = e;
           sum += e;
         }
@@ -303,7 +298,7 @@ void AB_FN(moai_attn_bwd_blocked_)(const attn_problem_t *p, int ith, int nth) {
             float *pr = pt + r * AB_KB, *dr = dp + r * AB_KB, mr = m[r], il = inv_l[r], dir = di[r];
 #pragma omp simd
             for (int64_t j = 0; j < kn; ++j) {
-              float pv = ab_exp(pr[j] - mr) * il;
+              float pv = moai_expf_fast(pr[j] - mr) * il;
               pr[j] = pv;
               dr[j] = pv * (dr[j] - dir) * scale;
             }
