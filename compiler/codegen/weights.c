@@ -122,6 +122,8 @@ typedef struct fill_state_t {
   char model_dir[4096];
   int fd;            /* the file last read, kept open: weights mostly share one */
   char fd_path[4096];
+  moai_ts_archive_t *zip; /* likewise the TorchScript archive last read */
+  char zip_path[4096];
 } fill_state_t;
 
 static moai_status_t open_cached(fill_state_t *s, const char *path,
@@ -174,17 +176,18 @@ static moai_status_t read_weight(fill_state_t *s, const char *path,
   return moai_ok_status();
 }
 
-/* A "field" weight: decoded whole by the ONNX frontend, then sliced. */
-static moai_status_t read_field(fill_state_t *s, const moai_device_weight_t *w,
-                                unsigned char *dst) {
-  const char *model = w->file ? w->file : s->model_path;
-  if (!is_shard(w)) return moai_onnx_read_initializer(model, w->name, dst, w->nbytes);
+/* A shard read as its whole tensor (read_all fills `all`, stored_nbytes(w)
+ * bytes), then its rows copied out. */
+typedef moai_status_t (*read_all_fn_t)(fill_state_t *s, const moai_device_weight_t *w,
+                                       unsigned char *all, uint64_t nbytes);
+static moai_status_t read_shard_whole(fill_state_t *s, const moai_device_weight_t *w,
+                                      unsigned char *dst, read_all_fn_t read_all) {
   uint64_t full = stored_nbytes(w);
   unsigned char *all = full <= SIZE_MAX ? malloc(full ? (size_t)full : 1) : NULL;
   if (!all)
-    return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory decoding weight '%s' (%llu bytes)",
+    return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory reading weight '%s' (%llu bytes)",
                        w->name, (unsigned long long)full);
-  moai_status_t status = moai_onnx_read_initializer(model, w->name, all, full);
+  moai_status_t status = read_all(s, w, all, full);
   uint64_t rows = shard_rows(w), row = rows ? w->nbytes / rows : 0;
   for (uint64_t r = 0; !status && r < rows && row; ++r)
     memcpy(dst + r * row,
@@ -193,26 +196,40 @@ static moai_status_t read_field(fill_state_t *s, const moai_device_weight_t *w,
   return status;
 }
 
-/* A "zip" weight: a byte range of an archive entry; a shard whose rows are
- * not one run is read whole, then sliced. */
-static moai_status_t read_zip(const moai_device_weight_t *w, unsigned char *dst) {
-  uint64_t off = (uint64_t)w->file_offset;
-  if (!is_shard(w)) return moai_ts_read_entry_range(w->file, w->entry, off, dst, w->nbytes);
+/* A "field" weight: decoded by the ONNX frontend (a shard: whole, then sliced). */
+static moai_status_t read_field_all(fill_state_t *s, const moai_device_weight_t *w,
+                                    unsigned char *dst, uint64_t nbytes) {
+  return moai_onnx_read_initializer(w->file ? w->file : s->model_path, w->name, dst, nbytes);
+}
+static moai_status_t read_field(fill_state_t *s, const moai_device_weight_t *w,
+                                unsigned char *dst) {
+  if (!is_shard(w)) return read_field_all(s, w, dst, w->nbytes);
+  return read_shard_whole(s, w, dst, read_field_all);
+}
+
+/* A "zip" weight: a byte range of an archive entry (the archive kept open
+ * across weights); a shard whose rows are not one run is read whole, then
+ * sliced. */
+static moai_status_t zip_range(fill_state_t *s, const moai_device_weight_t *w, uint64_t at,
+                               unsigned char *dst, uint64_t nbytes) {
+  if (!s->zip || strcmp(s->zip_path, w->file) != 0) {
+    moai_ts_archive_close(s->zip);
+    s->zip = NULL;
+    MOAI_RETURN_IF_ERROR(moai_ts_archive_open(w->file, &s->zip));
+    snprintf(s->zip_path, sizeof(s->zip_path), "%s", w->file);
+  }
+  return moai_ts_archive_read_range(s->zip, w->entry, (uint64_t)w->file_offset + at, dst, nbytes);
+}
+static moai_status_t read_zip_all(fill_state_t *s, const moai_device_weight_t *w,
+                                  unsigned char *dst, uint64_t nbytes) {
+  return zip_range(s, w, 0, dst, nbytes);
+}
+static moai_status_t read_zip(fill_state_t *s, const moai_device_weight_t *w,
+                              unsigned char *dst) {
+  if (!is_shard(w)) return zip_range(s, w, 0, dst, w->nbytes);
   uint64_t rows = shard_rows(w), row = rows ? w->nbytes / rows : 0;
-  if (rows <= 1)
-    return moai_ts_read_entry_range(w->file, w->entry, off + (uint64_t)w->shard_index * row,
-                                    dst, w->nbytes);
-  uint64_t full = stored_nbytes(w);
-  unsigned char *all = full <= SIZE_MAX ? malloc(full ? (size_t)full : 1) : NULL;
-  if (!all)
-    return MOAI_STATUS(MOAI_OUT_OF_MEMORY, "out of memory reading weight '%s' (%llu bytes)",
-                       w->name, (unsigned long long)full);
-  moai_status_t status = moai_ts_read_entry_range(w->file, w->entry, off, all, full);
-  for (uint64_t r = 0; !status && r < rows && row; ++r)
-    memcpy(dst + r * row,
-           all + (r * (uint64_t)w->shard_count + (uint64_t)w->shard_index) * row, (size_t)row);
-  free(all);
-  return status;
+  if (rows <= 1) return zip_range(s, w, (uint64_t)w->shard_index * row, dst, w->nbytes);
+  return read_shard_whole(s, w, dst, read_zip_all);
 }
 
 static moai_status_t fill_weight(void *user, size_t index, void *dst,
@@ -231,7 +248,7 @@ static moai_status_t fill_weight(void *user, size_t index, void *dst,
   }
   if (strcmp(w->storage, "field") == 0) return read_field(s, w, dst);
   if (strcmp(w->storage, "zip") == 0)
-    return moai_status_annotate(read_zip(w, dst), "while reading weight '%s'", w->name);
+    return moai_status_annotate(read_zip(s, w, dst), "while reading weight '%s'", w->name);
   return moai_weights_check(s->program);
 }
 
@@ -253,6 +270,7 @@ moai_status_t moai_weights_write(const char *path,
   moai_status_t status =
       moai_safetensors_write(path, e, p->num_weights, kv, 1, fill_weight, &s);
   if (s.fd >= 0) close(s.fd);
+  moai_ts_archive_close(s.zip);
   free(e);
   return status;
 }

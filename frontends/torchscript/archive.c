@@ -293,6 +293,11 @@ static moai_status_t read_range(moai_ts_archive_t *a, const char *name,
   return st;
 }
 
+moai_status_t moai_ts_archive_read_range(moai_ts_archive_t *archive, const char *name,
+                                         uint64_t offset, void *dst, uint64_t nbytes) {
+  return read_range(archive, name, offset, dst, nbytes);
+}
+
 moai_status_t moai_ts_read_entry_range(const char *path, const char *entry,
                                        uint64_t offset, void *dst,
                                        uint64_t nbytes) {

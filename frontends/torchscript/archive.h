@@ -75,9 +75,14 @@ moai_status_t moai_ts_archive_read_tensor(moai_ts_archive_t *archive,
                                           const moai_pk_tensor_t *tensor,
                                           void *dst, uint64_t nbytes) MOAI_MUST_USE;
 
-/* For the plan writer (a weight with storage "zip"): reads `nbytes` bytes
- * at byte `offset` of entry `entry` (relative to the prefix) of the archive
- * at `path`. Opens the archive each call. */
+/* Reads `nbytes` bytes at byte `offset` of entry `name` (relative to the
+ * prefix) of an open archive: zip_fseek on a stored entry, read and skip
+ * on a compressed one. */
+moai_status_t moai_ts_archive_read_range(moai_ts_archive_t *archive, const char *name,
+                                         uint64_t offset, void *dst,
+                                         uint64_t nbytes) MOAI_MUST_USE;
+
+/* The same on the archive at `path`, opened for the call. */
 moai_status_t moai_ts_read_entry_range(const char *path, const char *entry,
                                        uint64_t offset, void *dst,
                                        uint64_t nbytes) MOAI_MUST_USE;
